@@ -1,0 +1,58 @@
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+
+use super::{AuditRecord, object_key};
+use crate::ports::{AuditError, AuditSink};
+
+/// Writes each record to `DIR/YYYY/MM/DD/UUID.json`. The file appears atomically (written to a
+/// temporary name, synced, renamed), so a reader never sees half a record and a retried write
+/// of the same record replaces it with identical content.
+#[derive(Debug, Clone)]
+pub struct FileAuditSink {
+    dir: PathBuf,
+}
+
+impl FileAuditSink {
+    pub fn new(dir: impl Into<PathBuf>) -> FileAuditSink {
+        FileAuditSink { dir: dir.into() }
+    }
+
+    fn error(&self, message: impl std::fmt::Display) -> AuditError {
+        AuditError {
+            sink: "file".to_owned(),
+            message: format!("{}: {message}", self.dir.display()),
+        }
+    }
+}
+
+#[async_trait]
+impl AuditSink for FileAuditSink {
+    fn name(&self) -> &str {
+        "file"
+    }
+
+    async fn write(&self, record: &AuditRecord) -> Result<(), AuditError> {
+        let path = self.dir.join(object_key(record));
+        let body = serde_json::to_vec(&record.fields).map_err(|error| self.error(error))?;
+        let sink = self.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), AuditError> {
+            let parent = path
+                .parent()
+                .ok_or_else(|| sink.error("record path has no parent"))?;
+            std::fs::create_dir_all(parent).map_err(|error| sink.error(error))?;
+            let temporary = path.with_extension("json.tmp");
+            {
+                use std::io::Write;
+                let mut file =
+                    std::fs::File::create(&temporary).map_err(|error| sink.error(error))?;
+                file.write_all(&body).map_err(|error| sink.error(error))?;
+                file.sync_all().map_err(|error| sink.error(error))?;
+            }
+            std::fs::rename(&temporary, &path).map_err(|error| sink.error(error))?;
+            Ok(())
+        })
+        .await
+        .map_err(|error| self.error(error))?
+    }
+}

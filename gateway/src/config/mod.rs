@@ -1,0 +1,17 @@
+//! Configuration (SPEC §2, Appendix A): YAML plus `LIFTGATE__SECTION__KEY` environment
+//! overrides, unknown keys rejected, secrets wrapped, every problem reported with its location.
+
+mod lenient;
+mod load;
+mod secret;
+mod settings;
+mod validate;
+
+pub use load::{ConfigErrors, ConfigSource, LoadedConfig, load};
+pub use secret::Secret;
+pub use settings::{
+    AuditSettings, AuditSinkKind, AuditSinkSettings, AwsSettings, LogFormat, ReconciliationMode,
+    ReconciliationSettings, RequestSettings, SchedulerBackend, SchedulerSettings, ServerSettings,
+    Settings, SlackSettings, StateBackend, StateSettings, TeamsSettings, UserAttribute,
+    WebhookClient, WebhookSettings, WebhookSubscriber,
+};

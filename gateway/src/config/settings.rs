@@ -1,0 +1,379 @@
+//! The typed configuration. Every struct rejects unknown keys; defaults are the embedded
+//! choices of SPEC §2.
+
+use liftgate_policy::Duration;
+use serde::Deserialize;
+
+use super::Secret;
+use super::lenient;
+
+/// Everything but the rules, which `liftgate_policy::parse_rules` validates separately.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub aws: Option<AwsSettings>,
+    pub state: StateSettings,
+    pub scheduler: SchedulerSettings,
+    pub audit: AuditSettings,
+    pub slack: Option<SlackSettings>,
+    pub teams: Option<TeamsSettings>,
+    pub webhook: Option<WebhookSettings>,
+    pub requests: RequestSettings,
+    pub reconciliation: ReconciliationSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    #[serde(deserialize_with = "lenient::string")]
+    pub listen: String,
+    pub public_url: Option<String>,
+    /// How long `serve` waits for in-flight work after SIGTERM (SPEC §8 allows 20 s in all).
+    #[serde(deserialize_with = "lenient::duration")]
+    pub shutdown_grace: Duration,
+    /// Log format on stderr: `json` (default, SPEC §8) or `text` for local reading.
+    pub log_format: LogFormat,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: "0.0.0.0:8080".to_owned(),
+            public_url: None,
+            shutdown_grace: Duration::from_secs(15),
+            log_format: LogFormat::Json,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// How an email finds its Identity Center user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserAttribute {
+    /// `emails.value` (the default).
+    Email,
+    /// `userName`, for directories whose user names are emails.
+    UserName,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSettings {
+    #[serde(deserialize_with = "lenient::string")]
+    pub region: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub sso_instance_arn: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub identity_store_id: String,
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    #[serde(default = "default_user_attribute")]
+    pub user_attribute: UserAttribute,
+    /// Domains tried, in order, when the email as given has no user (`@new.example.com`).
+    /// Off by default: a fallback can match the wrong person.
+    #[serde(default, deserialize_with = "lenient::strings")]
+    pub fallback_email_domains: Vec<String>,
+    /// Upper bound on waiting for an assignment to finish provisioning.
+    #[serde(
+        default = "default_provisioning_timeout",
+        deserialize_with = "lenient::duration"
+    )]
+    pub provisioning_timeout: Duration,
+}
+
+fn default_user_attribute() -> UserAttribute {
+    UserAttribute::Email
+}
+
+fn default_provisioning_timeout() -> Duration {
+    Duration::from_secs(120)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateBackend {
+    Sqlite,
+    Dynamodb,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateSettings {
+    pub backend: StateBackend,
+    pub path: String,
+    pub table: Option<String>,
+    /// How long finished requests are kept in DynamoDB before its TTL removes them.
+    #[serde(deserialize_with = "lenient::duration")]
+    pub retention: Duration,
+}
+
+impl Default for StateSettings {
+    fn default() -> Self {
+        StateSettings {
+            backend: StateBackend::Sqlite,
+            path: "./data/liftgate.db".to_owned(),
+            table: None,
+            retention: Duration::from_hours(24 * 400),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SchedulerBackend {
+    Local,
+    Eventbridge,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerSettings {
+    pub backend: SchedulerBackend,
+    /// How often the sweeper looks for due work (revocations, expiries, reminders, retries).
+    #[serde(deserialize_with = "lenient::duration")]
+    pub sweep_interval: Duration,
+    pub group_name: String,
+    /// Role EventBridge Scheduler assumes to call Identity Center.
+    pub role_arn: Option<String>,
+    pub dead_letter_arn: Option<String>,
+    #[serde(deserialize_with = "lenient::u32")]
+    pub maximum_retry_attempts: u32,
+    #[serde(deserialize_with = "lenient::duration")]
+    pub maximum_event_age: Duration,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        SchedulerSettings {
+            backend: SchedulerBackend::Local,
+            sweep_interval: Duration::from_secs(5),
+            group_name: "liftgate".to_owned(),
+            role_arn: None,
+            dead_letter_arn: None,
+            maximum_retry_attempts: 185,
+            maximum_event_age: Duration::from_hours(24),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditSinkKind {
+    File,
+    S3,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSinkSettings {
+    #[serde(rename = "type")]
+    pub kind: AuditSinkKind,
+    #[serde(default)]
+    pub dir: Option<String>,
+    #[serde(default)]
+    pub bucket: Option<String>,
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// SSE-KMS key; without it objects use SSE-S3 (AES256).
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    pub sinks: Vec<AuditSinkSettings>,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            sinks: vec![AuditSinkSettings {
+                kind: AuditSinkKind::File,
+                dir: Some("./data/audit".to_owned()),
+                bucket: None,
+                prefix: None,
+                kms_key_id: None,
+            }],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackSettings {
+    pub signing_secret: Secret,
+    pub bot_token: Secret,
+    #[serde(deserialize_with = "lenient::string")]
+    pub channel_id: String,
+    #[serde(default)]
+    pub app_token: Option<Secret>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    pub socket_mode: bool,
+    #[serde(default = "default_slack_api_base_url")]
+    pub api_base_url: String,
+}
+
+fn default_slack_api_base_url() -> String {
+    "https://slack.com/api/".to_owned()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamsSettings {
+    #[serde(deserialize_with = "lenient::string")]
+    pub app_id: String,
+    pub app_password: Secret,
+    #[serde(deserialize_with = "lenient::string")]
+    pub tenant_id: String,
+    #[serde(default = "default_teams_service_url")]
+    pub service_url: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub approvals_conversation_id: String,
+    #[serde(default = "default_openid_metadata_url")]
+    pub openid_metadata_url: String,
+    /// Defaults to the tenant's Entra token endpoint.
+    #[serde(default)]
+    pub token_url: Option<String>,
+    #[serde(
+        default = "default_allowed_service_url_hosts",
+        deserialize_with = "lenient::strings"
+    )]
+    pub allowed_service_url_hosts: Vec<String>,
+}
+
+fn default_teams_service_url() -> String {
+    "https://smba.trafficmanager.net/teams/".to_owned()
+}
+
+fn default_openid_metadata_url() -> String {
+    "https://login.botframework.com/v1/.well-known/openidconfiguration".to_owned()
+}
+
+fn default_allowed_service_url_hosts() -> Vec<String> {
+    [
+        "smba.trafficmanager.net",
+        "smba.infra.gcc.teams.microsoft.com",
+        "smba.infra.gov.teams.microsoft.us",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect()
+}
+
+impl TeamsSettings {
+    pub fn effective_token_url(&self) -> String {
+        self.token_url.clone().unwrap_or_else(|| {
+            format!(
+                "https://login.microsoftonline.com/{}/oauth2/v2.0/token",
+                self.tenant_id
+            )
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookClient {
+    #[serde(deserialize_with = "lenient::string")]
+    pub id: String,
+    pub secret: Secret,
+    /// Emails this client may act for, or `"*"` for anyone.
+    #[serde(deserialize_with = "lenient::strings")]
+    pub act_for: Vec<String>,
+}
+
+/// An outbound subscriber: every lifecycle event is POSTed to `url`, signed like inbound calls.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSubscriber {
+    pub url: String,
+    pub secret: Secret,
+    /// Events to send (`requested`, `granted`, …); empty means all.
+    #[serde(default, deserialize_with = "lenient::strings")]
+    pub events: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    #[serde(default)]
+    pub clients: Vec<WebhookClient>,
+    #[serde(default)]
+    pub subscribers: Vec<WebhookSubscriber>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RequestSettings {
+    #[serde(deserialize_with = "lenient::duration")]
+    pub max_duration: Duration,
+    #[serde(deserialize_with = "lenient::durations")]
+    pub durations: Vec<Duration>,
+    #[serde(deserialize_with = "lenient::duration")]
+    pub expiration: Duration,
+    #[serde(deserialize_with = "lenient::bool")]
+    pub reminders: bool,
+    #[serde(deserialize_with = "lenient::duration")]
+    pub reminder_initial_wait: Duration,
+    #[serde(deserialize_with = "lenient::f64")]
+    pub reminder_backoff: f64,
+    /// Longest a reason may be; the audit trail keeps it whole.
+    #[serde(deserialize_with = "lenient::u32")]
+    pub max_reason_length: u32,
+}
+
+impl Default for RequestSettings {
+    fn default() -> Self {
+        RequestSettings {
+            max_duration: Duration::from_hours(12),
+            durations: [30, 60, 120, 240, 480, 720]
+                .into_iter()
+                .map(Duration::from_mins)
+                .collect(),
+            expiration: Duration::from_hours(8),
+            reminders: true,
+            reminder_initial_wait: Duration::from_mins(15),
+            reminder_backoff: 2.0,
+            max_reason_length: 2000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReconciliationMode {
+    Warn,
+    Revoke,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReconciliationSettings {
+    /// Whether `serve` runs reconciliation periodically.
+    #[serde(deserialize_with = "lenient::bool")]
+    pub enabled: bool,
+    pub mode: ReconciliationMode,
+    #[serde(deserialize_with = "lenient::duration")]
+    pub interval: Duration,
+    #[serde(deserialize_with = "lenient::u32")]
+    pub max_calls_per_second: u32,
+}
+
+impl Default for ReconciliationSettings {
+    fn default() -> Self {
+        ReconciliationSettings {
+            enabled: true,
+            mode: ReconciliationMode::Warn,
+            interval: Duration::from_hours(1),
+            max_calls_per_second: 10,
+        }
+    }
+}

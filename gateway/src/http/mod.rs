@@ -1,0 +1,8 @@
+//! The HTTP server: health, readiness and metrics routes here, channel routes contributed by
+//! the adapters through [`RouteProvider`].
+
+mod error;
+mod server;
+
+pub use error::{error_response, workflow_error_response};
+pub use server::{HttpServerHandle, RouteProvider, ServerState, start_server};

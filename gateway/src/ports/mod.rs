@@ -1,0 +1,21 @@
+//! The boundaries of the core, as `Send + Sync` async traits held as `Arc<dyn …>`. Real
+//! implementations live in the backend crates (`liftgate-aws`) or in `crate::store` /
+//! `crate::audit`; in-memory fakes live in `crate::testing`.
+
+mod audit;
+mod clock;
+mod identity;
+mod notifier;
+mod scheduler;
+mod store;
+
+pub use audit::{AuditError, AuditSink};
+pub use clock::{Clock, SystemClock};
+pub use identity::{
+    AccountInfo, DirectoryUser, GroupInfo, IdentityCenter, IdentityError, ProvisionReceipt,
+};
+pub use notifier::{Notice, NoticeKind, Notifier, NotifyError};
+pub use scheduler::{RevocationScheduler, SchedulerError};
+pub use store::{
+    Expect, GrantQuery, OutboxMessage, Put, RequestQuery, StateStore, StoreError, WriteBatch,
+};

@@ -1,0 +1,524 @@
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use liftgate_policy::Email;
+use time::OffsetDateTime;
+
+use crate::audit::AuditRecord;
+use crate::domain::{Grant, GrantId, RequestId, RequestStatus};
+use crate::ports::{
+    AccountInfo, AuditError, AuditSink, DirectoryUser, GroupInfo, IdentityCenter, IdentityError,
+    Notice, NoticeKind, Notifier, NotifyError, ProvisionReceipt, RevocationScheduler,
+    SchedulerError,
+};
+
+/// An error to inject into the next call of an operation.
+#[derive(Debug, Clone)]
+pub enum FakeFailure {
+    Throttled,
+    Conflict,
+    AccessDenied,
+    Failed(String),
+    Unavailable,
+}
+
+impl FakeFailure {
+    fn to_identity_error(&self, operation: &str) -> IdentityError {
+        match self {
+            FakeFailure::Throttled => {
+                IdentityError::Throttled(format!("{operation}: rate exceeded"))
+            }
+            FakeFailure::Conflict => IdentityError::Conflict(format!("{operation}: conflict")),
+            FakeFailure::AccessDenied => {
+                IdentityError::AccessDenied(format!("{operation}: denied"))
+            }
+            FakeFailure::Failed(message) => IdentityError::Failed(message.clone()),
+            FakeFailure::Unavailable => IdentityError::Unavailable(format!("{operation}: timeout")),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Directory {
+    users: BTreeMap<String, String>,
+    accounts: BTreeMap<String, String>,
+    permission_sets: BTreeMap<String, String>,
+    groups: BTreeMap<String, String>,
+    /// (account, permission set ARN, user) → how many times created; more than one is a bug
+    /// the tests look for (AWS would hold one, moto holds duplicates).
+    assignments: BTreeMap<(String, String, String), u32>,
+    /// membership id → (group, user).
+    memberships: BTreeMap<String, (String, String)>,
+    failures: BTreeMap<String, VecDeque<FakeFailure>>,
+    calls: BTreeMap<String, u32>,
+    next_id: u64,
+}
+
+/// Identity Center in memory, with call counting and error injection.
+#[derive(Debug, Default)]
+pub struct FakeIdentityCenter {
+    directory: Mutex<Directory>,
+}
+
+impl FakeIdentityCenter {
+    pub fn new() -> FakeIdentityCenter {
+        FakeIdentityCenter::default()
+    }
+
+    pub fn add_user(&self, email: &str, user_id: &str) {
+        self.directory
+            .lock()
+            .unwrap()
+            .users
+            .insert(email.to_lowercase(), user_id.to_owned());
+    }
+
+    pub fn add_account(&self, id: &str, name: &str) {
+        self.directory
+            .lock()
+            .unwrap()
+            .accounts
+            .insert(id.to_owned(), name.to_owned());
+    }
+
+    /// Returns the permission set's ARN.
+    pub fn add_permission_set(&self, name: &str) -> String {
+        let arn = format!(
+            "arn:aws:sso:::permissionSet/ssoins-fake/ps-{}",
+            name.to_lowercase()
+        );
+        self.directory
+            .lock()
+            .unwrap()
+            .permission_sets
+            .insert(name.to_owned(), arn.clone());
+        arn
+    }
+
+    pub fn remove_permission_set(&self, name: &str) {
+        self.directory.lock().unwrap().permission_sets.remove(name);
+    }
+
+    pub fn add_group(&self, id: &str, name: &str) {
+        self.directory
+            .lock()
+            .unwrap()
+            .groups
+            .insert(id.to_owned(), name.to_owned());
+    }
+
+    /// A membership that exists outside Liftgate (a permanent one). Returns its id.
+    pub fn add_membership(&self, group_id: &str, user_id: &str) -> String {
+        let mut directory = self.directory.lock().unwrap();
+        directory.next_id += 1;
+        let id = format!("membership-{}", directory.next_id);
+        directory
+            .memberships
+            .insert(id.clone(), (group_id.to_owned(), user_id.to_owned()));
+        id
+    }
+
+    /// An assignment that exists outside Liftgate.
+    pub fn add_assignment(&self, account_id: &str, permission_set: &str, user_id: &str) {
+        let mut directory = self.directory.lock().unwrap();
+        let arn = directory
+            .permission_sets
+            .get(permission_set)
+            .cloned()
+            .unwrap_or_default();
+        *directory
+            .assignments
+            .entry((account_id.to_owned(), arn, user_id.to_owned()))
+            .or_insert(0) += 1;
+    }
+
+    pub fn assignment_count(&self, account_id: &str, permission_set: &str, user_id: &str) -> u32 {
+        let directory = self.directory.lock().unwrap();
+        let arn = directory
+            .permission_sets
+            .get(permission_set)
+            .cloned()
+            .unwrap_or_default();
+        directory
+            .assignments
+            .get(&(account_id.to_owned(), arn, user_id.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn is_member(&self, group_id: &str, user_id: &str) -> bool {
+        let directory = self.directory.lock().unwrap();
+        directory
+            .memberships
+            .values()
+            .any(|(group, user)| group == group_id && user == user_id)
+    }
+
+    pub fn membership_id(&self, group_id: &str, user_id: &str) -> Option<String> {
+        let directory = self.directory.lock().unwrap();
+        directory
+            .memberships
+            .iter()
+            .find(|(_, (group, user))| group == group_id && user == user_id)
+            .map(|(id, _)| id.clone())
+    }
+
+    pub fn membership_count(&self, group_id: &str, user_id: &str) -> usize {
+        let directory = self.directory.lock().unwrap();
+        directory
+            .memberships
+            .values()
+            .filter(|(group, user)| group == group_id && user == user_id)
+            .count()
+    }
+
+    /// Makes the next call of `operation` (e.g. `create_assignment`) fail.
+    pub fn fail_next(&self, operation: &str, failure: FakeFailure) {
+        self.directory
+            .lock()
+            .unwrap()
+            .failures
+            .entry(operation.to_owned())
+            .or_default()
+            .push_back(failure);
+    }
+
+    pub fn calls(&self, operation: &str) -> u32 {
+        self.directory
+            .lock()
+            .unwrap()
+            .calls
+            .get(operation)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn enter(
+        &self,
+        operation: &str,
+    ) -> Result<std::sync::MutexGuard<'_, Directory>, IdentityError> {
+        let mut directory = self.directory.lock().unwrap();
+        *directory.calls.entry(operation.to_owned()).or_insert(0) += 1;
+        if let Some(failure) = directory
+            .failures
+            .get_mut(operation)
+            .and_then(VecDeque::pop_front)
+        {
+            return Err(failure.to_identity_error(operation));
+        }
+        Ok(directory)
+    }
+}
+
+#[async_trait]
+impl IdentityCenter for FakeIdentityCenter {
+    async fn find_user(&self, email: &Email) -> Result<Option<DirectoryUser>, IdentityError> {
+        let directory = self.enter("find_user")?;
+        Ok(directory
+            .users
+            .get(email.as_str())
+            .map(|user_id| DirectoryUser {
+                user_id: user_id.clone(),
+                secondary_domain_used: false,
+            }))
+    }
+
+    async fn member_groups(
+        &self,
+        user_id: &str,
+        candidates: &BTreeSet<String>,
+    ) -> Result<BTreeSet<String>, IdentityError> {
+        let directory = self.enter("member_groups")?;
+        Ok(directory
+            .memberships
+            .values()
+            .filter(|(group, user)| user == user_id && candidates.contains(group))
+            .map(|(group, _)| group.clone())
+            .collect())
+    }
+
+    async fn describe_account(
+        &self,
+        account_id: &str,
+    ) -> Result<Option<AccountInfo>, IdentityError> {
+        let directory = self.enter("describe_account")?;
+        Ok(directory.accounts.get(account_id).map(|name| AccountInfo {
+            id: account_id.to_owned(),
+            name: name.clone(),
+        }))
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<AccountInfo>, IdentityError> {
+        let directory = self.enter("list_accounts")?;
+        Ok(directory
+            .accounts
+            .iter()
+            .map(|(id, name)| AccountInfo {
+                id: id.clone(),
+                name: name.clone(),
+            })
+            .collect())
+    }
+
+    async fn permission_set_arn(&self, name: &str) -> Result<Option<String>, IdentityError> {
+        let directory = self.enter("permission_set_arn")?;
+        Ok(directory.permission_sets.get(name).cloned())
+    }
+
+    async fn list_permission_sets(&self) -> Result<Vec<String>, IdentityError> {
+        let directory = self.enter("list_permission_sets")?;
+        Ok(directory.permission_sets.keys().cloned().collect())
+    }
+
+    async fn describe_group(&self, group_id: &str) -> Result<Option<GroupInfo>, IdentityError> {
+        let directory = self.enter("describe_group")?;
+        Ok(directory.groups.get(group_id).map(|name| GroupInfo {
+            id: group_id.to_owned(),
+            name: name.clone(),
+        }))
+    }
+
+    async fn assignment_exists(
+        &self,
+        account_id: &str,
+        permission_set_arn: &str,
+        user_id: &str,
+    ) -> Result<bool, IdentityError> {
+        let directory = self.enter("assignment_exists")?;
+        let key = (
+            account_id.to_owned(),
+            permission_set_arn.to_owned(),
+            user_id.to_owned(),
+        );
+        Ok(directory
+            .assignments
+            .get(&key)
+            .is_some_and(|count| *count > 0))
+    }
+
+    async fn create_assignment(
+        &self,
+        account_id: &str,
+        permission_set_arn: &str,
+        user_id: &str,
+    ) -> Result<ProvisionReceipt, IdentityError> {
+        let mut directory = self.enter("create_assignment")?;
+        let key = (
+            account_id.to_owned(),
+            permission_set_arn.to_owned(),
+            user_id.to_owned(),
+        );
+        *directory.assignments.entry(key).or_insert(0) += 1;
+        directory.next_id += 1;
+        Ok(ProvisionReceipt {
+            request_id: Some(format!("create-{}", directory.next_id)),
+        })
+    }
+
+    async fn delete_assignment(
+        &self,
+        account_id: &str,
+        permission_set_arn: &str,
+        user_id: &str,
+    ) -> Result<ProvisionReceipt, IdentityError> {
+        let mut directory = self.enter("delete_assignment")?;
+        let key = (
+            account_id.to_owned(),
+            permission_set_arn.to_owned(),
+            user_id.to_owned(),
+        );
+        if let Some(count) = directory.assignments.get_mut(&key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                directory.assignments.remove(&key);
+            }
+            directory.next_id += 1;
+            return Ok(ProvisionReceipt {
+                request_id: Some(format!("delete-{}", directory.next_id)),
+            });
+        }
+        Ok(ProvisionReceipt::default())
+    }
+
+    async fn find_membership(
+        &self,
+        group_id: &str,
+        user_id: &str,
+    ) -> Result<Option<String>, IdentityError> {
+        let directory = self.enter("find_membership")?;
+        Ok(directory
+            .memberships
+            .iter()
+            .find(|(_, (group, user))| group == group_id && user == user_id)
+            .map(|(id, _)| id.clone()))
+    }
+
+    async fn add_membership(&self, group_id: &str, user_id: &str) -> Result<String, IdentityError> {
+        let mut directory = self.enter("add_membership")?;
+        directory.next_id += 1;
+        let id = format!("membership-{}", directory.next_id);
+        directory
+            .memberships
+            .insert(id.clone(), (group_id.to_owned(), user_id.to_owned()));
+        Ok(id)
+    }
+
+    async fn delete_membership(&self, membership_id: &str) -> Result<(), IdentityError> {
+        let mut directory = self.enter("delete_membership")?;
+        directory.memberships.remove(membership_id);
+        Ok(())
+    }
+}
+
+/// Records revocation timers instead of creating them.
+#[derive(Debug, Default)]
+pub struct RecordingScheduler {
+    timers: Mutex<BTreeMap<GrantId, OffsetDateTime>>,
+    failures: Mutex<VecDeque<SchedulerError>>,
+    schedule_calls: Mutex<u32>,
+}
+
+impl RecordingScheduler {
+    pub fn new() -> RecordingScheduler {
+        RecordingScheduler::default()
+    }
+
+    pub fn timers(&self) -> BTreeMap<GrantId, OffsetDateTime> {
+        self.timers.lock().unwrap().clone()
+    }
+
+    pub fn fail_next(&self, error: SchedulerError) {
+        self.failures.lock().unwrap().push_back(error);
+    }
+
+    pub fn schedule_calls(&self) -> u32 {
+        *self.schedule_calls.lock().unwrap()
+    }
+}
+
+#[async_trait]
+impl RevocationScheduler for RecordingScheduler {
+    fn name(&self) -> &'static str {
+        "recording"
+    }
+
+    async fn schedule(&self, grant: &Grant) -> Result<(), SchedulerError> {
+        *self.schedule_calls.lock().unwrap() += 1;
+        if let Some(error) = self.failures.lock().unwrap().pop_front() {
+            return Err(error);
+        }
+        self.timers
+            .lock()
+            .unwrap()
+            .insert(grant.id.clone(), grant.ends_at);
+        Ok(())
+    }
+
+    async fn cancel(&self, grant_id: &GrantId) -> Result<(), SchedulerError> {
+        self.timers.lock().unwrap().remove(grant_id);
+        Ok(())
+    }
+}
+
+/// Keeps audit records in memory; can be switched off to simulate an outage.
+#[derive(Debug)]
+pub struct MemoryAuditSink {
+    name: String,
+    records: Mutex<Vec<AuditRecord>>,
+    down: AtomicBool,
+}
+
+impl MemoryAuditSink {
+    pub fn new(name: &str) -> MemoryAuditSink {
+        MemoryAuditSink {
+            name: name.to_owned(),
+            records: Mutex::new(Vec::new()),
+            down: AtomicBool::new(false),
+        }
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    pub fn records(&self) -> Vec<AuditRecord> {
+        self.records.lock().unwrap().clone()
+    }
+
+    /// The `event` names of the records about one request, in delivery order.
+    pub fn events_for(&self, request_id: &RequestId) -> Vec<String> {
+        self.records()
+            .iter()
+            .filter(|record| record.fields.liftgate_request_id == request_id.as_str())
+            .map(|record| record.fields.event.as_str().to_owned())
+            .collect()
+    }
+}
+
+#[async_trait]
+impl AuditSink for MemoryAuditSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn write(&self, record: &AuditRecord) -> Result<(), AuditError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(AuditError {
+                sink: self.name.clone(),
+                message: "simulated outage".to_owned(),
+            });
+        }
+        let mut records = self.records.lock().unwrap();
+        // Same id twice replaces, like an object key.
+        records.retain(|existing| existing.id != record.id);
+        records.push(record.clone());
+        Ok(())
+    }
+}
+
+/// Records what chat notifiers were asked to show.
+#[derive(Debug)]
+pub struct RecordingNotifier {
+    name: &'static str,
+    notices: Mutex<Vec<(NoticeKind, RequestId, RequestStatus)>>,
+    down: AtomicBool,
+}
+
+impl RecordingNotifier {
+    pub fn new(name: &'static str) -> RecordingNotifier {
+        RecordingNotifier {
+            name,
+            notices: Mutex::new(Vec::new()),
+            down: AtomicBool::new(false),
+        }
+    }
+
+    pub fn notices(&self) -> Vec<(NoticeKind, RequestId, RequestStatus)> {
+        self.notices.lock().unwrap().clone()
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Notifier for RecordingNotifier {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    async fn notify(&self, notice: &Notice) -> Result<(), NotifyError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(NotifyError::Retryable("simulated chat outage".to_owned()));
+        }
+        self.notices.lock().unwrap().push((
+            notice.kind,
+            notice.request.id.clone(),
+            notice.request.status,
+        ));
+        Ok(())
+    }
+}

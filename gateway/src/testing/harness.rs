@@ -1,0 +1,217 @@
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use liftgate_policy::{Duration, Email};
+use time::OffsetDateTime;
+
+use super::{
+    FakeIdentityCenter, ManualClock, MemoryAuditSink, RecordingNotifier, RecordingScheduler,
+};
+use crate::config::RequestSettings;
+use crate::domain::{
+    AccessRequest, Channel, Grant, GrantId, GrantStatus, GrantTarget, Person, RequestId,
+    RequestStatus, RequestTarget,
+};
+use crate::metrics::Metrics;
+use crate::ports::StateStore;
+use crate::store::SqliteStore;
+use crate::workflow::{AccessService, Dependencies, OutboxDispatcher, SweepReport};
+
+pub const PROD: &str = "111111111111";
+pub const DEV: &str = "222222222222";
+pub const OPS_GROUP: &str = "11111111-2222-3333-4444-555555555555";
+
+/// A person known only by email.
+pub fn person(email: &str) -> Person {
+    Person::from_email(Email::parse(email).unwrap())
+}
+
+#[derive(Debug, Clone)]
+pub struct HarnessOptions {
+    pub statements: serde_json::Value,
+    pub group_statements: serde_json::Value,
+    pub requests: RequestSettings,
+}
+
+impl Default for HarnessOptions {
+    fn default() -> Self {
+        HarnessOptions {
+            statements: serde_json::json!([]),
+            group_statements: serde_json::json!([]),
+            requests: RequestSettings::default(),
+        }
+    }
+}
+
+/// A complete workflow on fakes: SQLite in a temporary directory, a fake Identity Center with
+/// a small organization, a manual clock, a recording scheduler, an in-memory audit sink and a
+/// recording notifier.
+pub struct Harness {
+    pub service: AccessService,
+    pub store: Arc<SqliteStore>,
+    pub identity: Arc<FakeIdentityCenter>,
+    pub scheduler: Arc<RecordingScheduler>,
+    pub clock: Arc<ManualClock>,
+    pub audit: Arc<MemoryAuditSink>,
+    pub notifier: Arc<RecordingNotifier>,
+    pub dispatcher: OutboxDispatcher,
+    pub metrics: Arc<Metrics>,
+    pub directory: tempfile::TempDir,
+}
+
+impl Harness {
+    /// The organization: accounts Prod (111111111111) and Dev (222222222222); permission sets
+    /// Admin and ReadOnly; group Ops; users requester, alice, bob, carol and dave @corp.com
+    /// (user ids `u-<name>`).
+    pub fn new(options: HarnessOptions) -> Harness {
+        let directory = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(directory.path().join("state.db")).unwrap());
+        Self::with_store(options, store, directory)
+    }
+
+    pub fn with_store(
+        options: HarnessOptions,
+        store: Arc<SqliteStore>,
+        directory: tempfile::TempDir,
+    ) -> Harness {
+        let identity = Arc::new(FakeIdentityCenter::new());
+        identity.add_account(PROD, "Prod");
+        identity.add_account(DEV, "Dev");
+        identity.add_permission_set("Admin");
+        identity.add_permission_set("ReadOnly");
+        identity.add_group(OPS_GROUP, "Ops");
+        for name in ["requester", "alice", "bob", "carol", "dave"] {
+            identity.add_user(&format!("{name}@corp.com"), &format!("u-{name}"));
+        }
+        let rules = liftgate_policy::parse_rules(
+            Some(&options.statements),
+            Some(&options.group_statements),
+        )
+        .unwrap_or_else(|problems| panic!("harness rules are invalid: {problems:?}"));
+        let clock = Arc::new(ManualClock::at_epoch_seconds(1_800_000_000));
+        let scheduler = Arc::new(RecordingScheduler::new());
+        let audit = Arc::new(MemoryAuditSink::new("memory"));
+        let notifier = Arc::new(RecordingNotifier::new("recording"));
+        let metrics = Arc::new(Metrics::new());
+        let service = AccessService::new(Dependencies {
+            store: store.clone(),
+            identity: identity.clone(),
+            scheduler: scheduler.clone(),
+            clock: clock.clone(),
+            rules: Arc::new(rules),
+            requests: options.requests,
+            audit_sinks: vec!["memory".to_owned()],
+            notifiers: vec!["recording".to_owned()],
+            metrics: metrics.clone(),
+        });
+        let dispatcher = OutboxDispatcher::new(
+            store.clone(),
+            clock.clone(),
+            vec![audit.clone()],
+            vec![notifier.clone()],
+            metrics.clone(),
+        );
+        Harness {
+            service,
+            store,
+            identity,
+            scheduler,
+            clock,
+            audit,
+            notifier,
+            dispatcher,
+            metrics,
+            directory,
+        }
+    }
+
+    /// Delivers every outbox message that is due.
+    pub async fn deliver_outbox(&self) {
+        while self.dispatcher.dispatch_once().await.unwrap() > 0 {}
+    }
+
+    pub async fn sweep(&self) -> SweepReport {
+        self.service.sweep().await.unwrap()
+    }
+
+    pub fn advance(&self, by: std::time::Duration) {
+        self.clock.advance(by);
+    }
+
+    pub async fn request(&self, id: &RequestId) -> AccessRequest {
+        self.store.get_request(id).await.unwrap().unwrap()
+    }
+
+    pub async fn grant_of(&self, id: &RequestId) -> Grant {
+        let request = self.request(id).await;
+        let grant_id = request.grant_id.expect("the request has no grant");
+        self.store.get_grant(&grant_id).await.unwrap().unwrap()
+    }
+}
+
+/// A minimal stored request, for store tests.
+pub fn sample_request(status: RequestStatus, created_at: OffsetDateTime) -> AccessRequest {
+    AccessRequest {
+        id: RequestId::generate(),
+        target: RequestTarget::Account {
+            account_id: PROD.to_owned(),
+            account_name: Some("Prod".to_owned()),
+            permission_set: "Admin".to_owned(),
+        },
+        requester: person("requester@corp.com"),
+        principal_id: "u-requester".to_owned(),
+        secondary_domain_used: false,
+        requester_groups: BTreeSet::new(),
+        duration: Duration::from_hours(1),
+        reason: "contract test".to_owned(),
+        channel: Channel::Webhook,
+        created_at,
+        expires_at: created_at + time::Duration::hours(8),
+        start_at: None,
+        decision: liftgate_policy::Decision::RequiresApproval,
+        approvers: vec![Email::parse("alice@corp.com").unwrap()],
+        required_approvals: 1,
+        statements: vec![0],
+        max_duration: Some(Duration::from_hours(12)),
+        status,
+        status_reason: None,
+        approvals: Vec::new(),
+        grant_id: None,
+        ends_at: None,
+        extends: None,
+        next_reminder_at: None,
+        reminders_sent: 0,
+        history: Vec::new(),
+        version: 0,
+    }
+}
+
+/// A minimal stored grant, for store tests.
+pub fn sample_grant(status: GrantStatus, principal: &str, ends_at: OffsetDateTime) -> Grant {
+    Grant {
+        id: GrantId::generate(),
+        request_id: RequestId::generate(),
+        extensions: Vec::new(),
+        requester: Email::parse("requester@corp.com").unwrap(),
+        principal_id: principal.to_owned(),
+        target: GrantTarget::Account {
+            account_id: PROD.to_owned(),
+            permission_set: "Admin".to_owned(),
+            permission_set_arn: None,
+        },
+        status,
+        starts_at: ends_at - time::Duration::hours(1),
+        ends_at,
+        access_checked: false,
+        preexisting: false,
+        activated_at: None,
+        end: None,
+        sso_request_id: None,
+        attempts: 0,
+        next_attempt_at: None,
+        last_error: None,
+        lease_until: None,
+        revoked_at: None,
+        version: 0,
+    }
+}

@@ -1,0 +1,22 @@
+//! Test doubles for every port, the state-store contract suite, and a harness that wires a
+//! complete [`crate::workflow::AccessService`] on them. Enabled by the `test-util` feature.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support code"
+)]
+
+mod clock;
+mod fakes;
+mod harness;
+pub mod store_contract;
+
+pub use clock::ManualClock;
+pub use fakes::{
+    FakeFailure, FakeIdentityCenter, MemoryAuditSink, RecordingNotifier, RecordingScheduler,
+};
+pub use harness::{
+    DEV, Harness, HarnessOptions, OPS_GROUP, PROD, person, sample_grant, sample_request,
+};

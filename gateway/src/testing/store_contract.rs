@@ -1,0 +1,625 @@
+//! The contract every [`StateStore`] backend must pass. Each check is a public async function
+//! taking a fresh, empty store; backends run them all through [`store_contract_tests!`].
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use super::{sample_grant, sample_request};
+use crate::domain::{GrantStatus, RequestStatus};
+use crate::ports::{
+    Expect, GrantQuery, OutboxMessage, Put, RequestQuery, StateStore, StoreError, WriteBatch,
+};
+
+fn at(seconds: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_800_000_000 + seconds).unwrap()
+}
+
+fn outbox(topic: &str, created_at: OffsetDateTime) -> OutboxMessage {
+    OutboxMessage {
+        id: uuid::Uuid::new_v4(),
+        topic: topic.to_owned(),
+        payload: serde_json::json!({ "topic": topic }),
+        created_at,
+        attempts: 0,
+    }
+}
+
+/// Generates one `#[tokio::test]` per contract check, each on a store from `$factory` (an
+/// async expression returning `Arc<dyn StateStore>`).
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($factory:expr) => {
+        $crate::store_contract_tests!(@tests $factory;
+            ping_answers,
+            inserted_request_reads_back_with_version_one,
+            inserting_an_existing_request_conflicts,
+            stale_version_conflicts_and_writes_nothing_of_the_batch,
+            requests_are_queried_by_status_oldest_first,
+            grants_are_queried_by_status_access_key_and_end,
+            concurrent_compare_and_set_has_exactly_one_winner,
+            concurrent_read_modify_write_loses_no_update,
+            outbox_is_claimed_leased_retried_and_completed,
+            remember_once_returns_the_first_value_until_it_expires,
+            leases_are_exclusive_reentrant_and_expire,
+            documents_are_stored_replaced_and_deleted,
+        );
+    };
+    (@tests $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let store: std::sync::Arc<dyn $crate::ports::StateStore> = $factory.await;
+                $crate::testing::store_contract::$name(store).await;
+            }
+        )*
+    };
+}
+
+pub async fn ping_answers(store: Arc<dyn StateStore>) {
+    store.ping().await.unwrap();
+}
+
+pub async fn inserted_request_reads_back_with_version_one(store: Arc<dyn StateStore>) {
+    let request = sample_request(RequestStatus::Pending, at(0));
+    store
+        .commit(WriteBatch {
+            requests: vec![Put::insert(request.clone())],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let read = store.get_request(&request.id).await.unwrap().unwrap();
+    assert_eq!(read.version, 1);
+    assert_eq!(
+        read,
+        crate::domain::AccessRequest {
+            version: 1,
+            ..request
+        }
+    );
+    assert!(
+        store
+            .get_request(&crate::domain::RequestId::generate())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn inserting_an_existing_request_conflicts(store: Arc<dyn StateStore>) {
+    let request = sample_request(RequestStatus::Pending, at(0));
+    store
+        .commit(WriteBatch {
+            requests: vec![Put::insert(request.clone())],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let again = store
+        .commit(WriteBatch {
+            requests: vec![Put::insert(request.clone())],
+            ..Default::default()
+        })
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
+}
+
+pub async fn stale_version_conflicts_and_writes_nothing_of_the_batch(store: Arc<dyn StateStore>) {
+    let request = sample_request(RequestStatus::Pending, at(0));
+    let grant = sample_grant(GrantStatus::Active, "u-1", at(100));
+    store
+        .commit(WriteBatch {
+            requests: vec![Put::insert(request.clone())],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let mut approved = request.clone();
+    approved.status = RequestStatus::Approved;
+    store
+        .commit(WriteBatch {
+            requests: vec![Put::update(approved, 1)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    // A writer that read version 1 loses, and neither its grant nor its outbox is written.
+    let mut stale = request.clone();
+    stale.status = RequestStatus::Denied;
+    let result = store
+        .commit(WriteBatch {
+            requests: vec![Put::update(stale, 1)],
+            grants: vec![Put::insert(grant.clone())],
+            outbox: vec![outbox("audit:test", at(0))],
+        })
+        .await;
+    assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
+    let read = store.get_request(&request.id).await.unwrap().unwrap();
+    assert_eq!(read.status, RequestStatus::Approved);
+    assert_eq!(read.version, 2);
+    assert!(store.get_grant(&grant.id).await.unwrap().is_none());
+    assert_eq!(store.outbox_len().await.unwrap(), 0);
+
+    // An update of something that does not exist conflicts too.
+    let missing = sample_request(RequestStatus::Pending, at(0));
+    let result = store
+        .commit(WriteBatch {
+            requests: vec![Put::update(missing, 1)],
+            ..Default::default()
+        })
+        .await;
+    assert!(matches!(result, Err(StoreError::Conflict)));
+    let result = store
+        .commit(WriteBatch {
+            grants: vec![Put {
+                item: grant.clone(),
+                expect: Expect::Version(3),
+            }],
+            ..Default::default()
+        })
+        .await;
+    assert!(matches!(result, Err(StoreError::Conflict)));
+}
+
+pub async fn requests_are_queried_by_status_oldest_first(store: Arc<dyn StateStore>) {
+    let newer = sample_request(RequestStatus::Pending, at(20));
+    let older = sample_request(RequestStatus::Pending, at(10));
+    let other = sample_request(RequestStatus::Active, at(5));
+    for request in [&newer, &older, &other] {
+        store
+            .commit(WriteBatch {
+                requests: vec![Put::insert(request.clone())],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let pending = store
+        .query_requests(RequestQuery::Status {
+            status: RequestStatus::Pending,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    let ids: Vec<_> = pending.iter().map(|request| request.id.clone()).collect();
+    assert_eq!(ids, vec![older.id.clone(), newer.id.clone()]);
+    let limited = store
+        .query_requests(RequestQuery::Status {
+            status: RequestStatus::Pending,
+            limit: 1,
+        })
+        .await
+        .unwrap();
+    assert_eq!(limited.len(), 1);
+    // A status change moves it between queries.
+    let mut ended = older.clone();
+    ended.status = RequestStatus::Ended;
+    store
+        .commit(WriteBatch {
+            requests: vec![Put::update(ended, 1)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let pending = store
+        .query_requests(RequestQuery::Status {
+            status: RequestStatus::Pending,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+}
+
+pub async fn grants_are_queried_by_status_access_key_and_end(store: Arc<dyn StateStore>) {
+    let early = sample_grant(GrantStatus::Active, "u-1", at(100));
+    let late = sample_grant(GrantStatus::Active, "u-1", at(200));
+    let other_user = sample_grant(GrantStatus::Active, "u-2", at(50));
+    let revoked = sample_grant(GrantStatus::Revoked, "u-1", at(10));
+    let provisioning = sample_grant(GrantStatus::Provisioning, "u-1", at(300));
+    for grant in [&early, &late, &other_user, &revoked, &provisioning] {
+        store
+            .commit(WriteBatch {
+                grants: vec![Put::insert(grant.clone())],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let active = store
+        .query_grants(GrantQuery::Status {
+            statuses: vec![GrantStatus::Active],
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    let ids: Vec<_> = active.iter().map(|grant| grant.id.clone()).collect();
+    assert_eq!(
+        ids,
+        vec![other_user.id.clone(), early.id.clone(), late.id.clone()],
+        "ordered by end"
+    );
+
+    let same_access = store
+        .query_grants(GrantQuery::AccessKey {
+            key: early.access_key(),
+        })
+        .await
+        .unwrap();
+    let mut ids: Vec<_> = same_access.iter().map(|grant| grant.id.clone()).collect();
+    ids.sort();
+    let mut expected = vec![early.id.clone(), late.id.clone(), provisioning.id.clone()];
+    expected.sort();
+    assert_eq!(
+        ids, expected,
+        "only grants that may hold the access, never revoked ones"
+    );
+
+    let due = store
+        .query_grants(GrantQuery::EndingBy {
+            statuses: vec![GrantStatus::Active],
+            before: at(100),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    let ids: Vec<_> = due.iter().map(|grant| grant.id.clone()).collect();
+    assert_eq!(
+        ids,
+        vec![other_user.id.clone(), early.id.clone()],
+        "ends at or before the bound"
+    );
+
+    // Moving the end moves it in the index.
+    let mut extended = early.clone();
+    extended.ends_at = at(500);
+    store
+        .commit(WriteBatch {
+            grants: vec![Put::update(extended, 1)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let due = store
+        .query_grants(GrantQuery::EndingBy {
+            statuses: vec![GrantStatus::Active],
+            before: at(100),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+}
+
+pub async fn concurrent_compare_and_set_has_exactly_one_winner(store: Arc<dyn StateStore>) {
+    let request = sample_request(RequestStatus::Pending, at(0));
+    store
+        .commit(WriteBatch {
+            requests: vec![Put::insert(request.clone())],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for index in 0..32 {
+        let store = Arc::clone(&store);
+        let mut candidate = request.clone();
+        tasks.push(tokio::spawn(async move {
+            candidate.status = RequestStatus::Approved;
+            candidate.reason = format!("writer {index}");
+            let batch = WriteBatch {
+                requests: vec![Put::update(candidate, 1)],
+                outbox: vec![outbox("audit:test", at(index))],
+                ..Default::default()
+            };
+            store.commit(batch).await
+        }));
+    }
+    let mut winners = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => winners += 1,
+            Err(StoreError::Conflict) => {}
+            Err(other) => panic!("unexpected error: {other}"),
+        }
+    }
+    assert_eq!(
+        winners, 1,
+        "exactly one of 32 concurrent writers of version 1 wins"
+    );
+    assert_eq!(
+        store.outbox_len().await.unwrap(),
+        1,
+        "only the winner's outbox message is written"
+    );
+    assert_eq!(
+        store
+            .get_request(&request.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        2
+    );
+}
+
+pub async fn concurrent_read_modify_write_loses_no_update(store: Arc<dyn StateStore>) {
+    let request = sample_request(RequestStatus::Pending, at(0));
+    store
+        .commit(WriteBatch {
+            requests: vec![Put::insert(request.clone())],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for writer in 0..16 {
+        let store = Arc::clone(&store);
+        let id = request.id.clone();
+        tasks.push(tokio::spawn(async move {
+            for step in 0..5 {
+                loop {
+                    let mut current = store.get_request(&id).await.unwrap().unwrap();
+                    let version = current.version;
+                    current.reminders_sent += 1;
+                    current.reason = format!("{writer}.{step}");
+                    match store
+                        .commit(WriteBatch {
+                            requests: vec![Put::update(current, version)],
+                            ..Default::default()
+                        })
+                        .await
+                    {
+                        Ok(()) => break,
+                        Err(StoreError::Conflict) => continue,
+                        Err(other) => panic!("unexpected error: {other}"),
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let read = store.get_request(&request.id).await.unwrap().unwrap();
+    assert_eq!(read.reminders_sent, 80, "16 writers × 5 increments");
+    assert_eq!(read.version, 81);
+}
+
+pub async fn outbox_is_claimed_leased_retried_and_completed(store: Arc<dyn StateStore>) {
+    let first = outbox("audit:file", at(0));
+    let second = outbox("notify:slack", at(1));
+    let third = outbox("audit:s3", at(2));
+    store
+        .commit(WriteBatch {
+            outbox: vec![first.clone(), second.clone(), third.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.outbox_len().await.unwrap(), 3);
+
+    let audit = store
+        .claim_outbox("audit:", at(10), at(70), 10)
+        .await
+        .unwrap();
+    let ids: Vec<_> = audit.iter().map(|message| message.id).collect();
+    assert_eq!(
+        ids,
+        vec![first.id, third.id],
+        "by topic prefix, oldest first"
+    );
+    assert_eq!(audit[0].payload, first.payload);
+    // Leased: nobody else gets them before the lease ends.
+    assert!(
+        store
+            .claim_outbox("audit:", at(20), at(80), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let everything = store.claim_outbox("", at(20), at(80), 10).await.unwrap();
+    assert_eq!(
+        everything.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![second.id]
+    );
+
+    store.complete_outbox(first.id).await.unwrap();
+    store
+        .retry_outbox(third.id, at(100), "sink down")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_outbox("audit:", at(99), at(150), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due before retry_at"
+    );
+    let retried = store
+        .claim_outbox("audit:", at(100), at(150), 10)
+        .await
+        .unwrap();
+    assert_eq!(retried.len(), 1);
+    assert_eq!(retried[0].id, third.id);
+    assert_eq!(retried[0].attempts, 1);
+    // A lease that ran out makes the message claimable again.
+    let reclaimed = store
+        .claim_outbox("notify:", at(81), at(140), 10)
+        .await
+        .unwrap();
+    assert_eq!(reclaimed.len(), 1);
+    assert_eq!(store.outbox_len().await.unwrap(), 2);
+    let limited = store.claim_outbox("", at(1000), at(1060), 1).await.unwrap();
+    assert_eq!(limited.len(), 1);
+}
+
+pub async fn remember_once_returns_the_first_value_until_it_expires(store: Arc<dyn StateStore>) {
+    assert_eq!(
+        store
+            .remember_once("k", "first", at(0), at(60))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .remember_once("k", "second", at(30), at(90))
+            .await
+            .unwrap(),
+        Some("first".to_owned())
+    );
+    assert_eq!(
+        store
+            .remember_once("other", "x", at(30), at(90))
+            .await
+            .unwrap(),
+        None
+    );
+    // Expired: the key is free again.
+    assert_eq!(
+        store
+            .remember_once("k", "third", at(60), at(120))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .remember_once("k", "fourth", at(61), at(120))
+            .await
+            .unwrap(),
+        Some("third".to_owned())
+    );
+
+    // Concurrent first writers: exactly one is remembered.
+    let mut tasks = Vec::new();
+    for index in 0..16 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            store
+                .remember_once("race", &index.to_string(), at(0), at(60))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    for task in tasks {
+        if task.await.unwrap().is_none() {
+            fresh += 1;
+        }
+    }
+    assert_eq!(fresh, 1);
+}
+
+pub async fn leases_are_exclusive_reentrant_and_expire(store: Arc<dyn StateStore>) {
+    assert!(
+        store
+            .try_lease("sweeper", "a", at(0), at(60))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .try_lease("sweeper", "b", at(10), at(70))
+            .await
+            .unwrap(),
+        "held by a"
+    );
+    assert!(
+        store
+            .try_lease("sweeper", "a", at(20), at(80))
+            .await
+            .unwrap(),
+        "a renews its own lease"
+    );
+    assert!(
+        !store
+            .try_lease("sweeper", "b", at(79), at(100))
+            .await
+            .unwrap(),
+        "renewal moved the expiry"
+    );
+    assert!(
+        store
+            .try_lease("sweeper", "b", at(80), at(140))
+            .await
+            .unwrap(),
+        "expired: b takes it"
+    );
+    store.release_lease("sweeper", "a").await.unwrap();
+    assert!(
+        !store
+            .try_lease("sweeper", "a", at(90), at(150))
+            .await
+            .unwrap(),
+        "a cannot release b's lease"
+    );
+    store.release_lease("sweeper", "b").await.unwrap();
+    assert!(
+        store
+            .try_lease("sweeper", "a", at(90), at(150))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .try_lease("other", "b", at(90), at(150))
+            .await
+            .unwrap(),
+        "leases are per name"
+    );
+
+    let mut tasks = Vec::new();
+    for index in 0..16 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            store
+                .try_lease("race", &format!("owner-{index}"), at(0), at(60))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut holders = 0;
+    for task in tasks {
+        if task.await.unwrap() {
+            holders += 1;
+        }
+    }
+    assert_eq!(holders, 1);
+}
+
+pub async fn documents_are_stored_replaced_and_deleted(store: Arc<dyn StateStore>) {
+    assert_eq!(store.get_document("slack", "r1").await.unwrap(), None);
+    store
+        .put_document("slack", "r1", &serde_json::json!({"ts": "1.2"}))
+        .await
+        .unwrap();
+    store
+        .put_document("teams", "r1", &serde_json::json!({"id": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_document("slack", "r1").await.unwrap(),
+        Some(serde_json::json!({"ts": "1.2"}))
+    );
+    store
+        .put_document("slack", "r1", &serde_json::json!({"ts": "3.4"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_document("slack", "r1").await.unwrap(),
+        Some(serde_json::json!({"ts": "3.4"}))
+    );
+    store.delete_document("slack", "r1").await.unwrap();
+    assert_eq!(store.get_document("slack", "r1").await.unwrap(), None);
+    assert_eq!(
+        store.get_document("teams", "r1").await.unwrap(),
+        Some(serde_json::json!({"id": "x"}))
+    );
+    store.delete_document("slack", "missing").await.unwrap();
+}

@@ -1,0 +1,190 @@
+//! Delivers outbox messages to audit sinks and chat notifiers, retrying with backoff until
+//! they are accepted. A sink outage delays records; it never loses one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::records::{AUDIT_TOPIC_PREFIX, NOTIFY_TOPIC_PREFIX, NoticePayload};
+use crate::audit::AuditRecord;
+use crate::metrics::Metrics;
+use crate::ports::{
+    AuditSink, Clock, Notice, Notifier, NotifyError, OutboxMessage, StateStore, StoreError,
+};
+
+/// Notices that keep failing for this many attempts (about a day of backoff) are dropped:
+/// chat messages that late help nobody. Audit records are never dropped.
+const MAX_NOTICE_ATTEMPTS: u32 = 300;
+
+const CLAIM_LEASE: time::Duration = time::Duration::seconds(60);
+const BATCH: usize = 100;
+
+enum Failure {
+    Retry(String),
+    Drop(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxDispatcher {
+    store: Arc<dyn StateStore>,
+    clock: Arc<dyn Clock>,
+    sinks: HashMap<String, Arc<dyn AuditSink>>,
+    notifiers: HashMap<String, Arc<dyn Notifier>>,
+    metrics: Arc<Metrics>,
+}
+
+fn backoff(attempts: u32) -> time::Duration {
+    let secs = 2u64.saturating_mul(1u64 << attempts.min(8)).min(300);
+    time::Duration::seconds(secs as i64)
+}
+
+impl OutboxDispatcher {
+    pub fn new(
+        store: Arc<dyn StateStore>,
+        clock: Arc<dyn Clock>,
+        sinks: Vec<Arc<dyn AuditSink>>,
+        notifiers: Vec<Arc<dyn Notifier>>,
+        metrics: Arc<Metrics>,
+    ) -> OutboxDispatcher {
+        OutboxDispatcher {
+            store,
+            clock,
+            sinks: sinks
+                .into_iter()
+                .map(|sink| (sink.name().to_owned(), sink))
+                .collect(),
+            notifiers: notifiers
+                .into_iter()
+                .map(|notifier| (notifier.name().to_owned(), notifier))
+                .collect(),
+            metrics,
+        }
+    }
+
+    /// Delivers what is due now; returns how many messages it handled.
+    pub async fn dispatch_once(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let messages = self
+            .store
+            .claim_outbox("", now, now + CLAIM_LEASE, BATCH)
+            .await?;
+        let count = messages.len();
+        for message in messages {
+            let consumer = message.topic.clone();
+            match self.deliver(&message).await {
+                Ok(()) => {
+                    self.store.complete_outbox(message.id).await?;
+                    self.metrics.inc(
+                        "liftgate_outbox_delivered_total",
+                        &[("consumer", &consumer)],
+                    );
+                }
+                Err(Failure::Retry(error)) => {
+                    self.metrics
+                        .inc("liftgate_outbox_failures_total", &[("consumer", &consumer)]);
+                    let is_notice = consumer.starts_with(NOTIFY_TOPIC_PREFIX);
+                    if is_notice && message.attempts >= MAX_NOTICE_ATTEMPTS {
+                        tracing::error!(topic = %consumer, %error, "Chat notice dropped after too many attempts.");
+                        self.store.complete_outbox(message.id).await?;
+                        continue;
+                    }
+                    tracing::warn!(topic = %consumer, attempts = message.attempts, %error, "Outbox delivery failed; retrying later.");
+                    let retry_at = self.clock.now() + backoff(message.attempts);
+                    self.store
+                        .retry_outbox(message.id, retry_at, &error)
+                        .await?;
+                }
+                Err(Failure::Drop(error)) => {
+                    self.metrics
+                        .inc("liftgate_outbox_failures_total", &[("consumer", &consumer)]);
+                    tracing::error!(topic = %consumer, %error, "Outbox message dropped.");
+                    self.store.complete_outbox(message.id).await?;
+                }
+            }
+        }
+        if let Ok(pending) = self.store.outbox_len().await {
+            self.metrics
+                .set_gauge("liftgate_outbox_pending", pending as f64);
+        }
+        Ok(count)
+    }
+
+    async fn deliver(&self, message: &OutboxMessage) -> Result<(), Failure> {
+        if let Some(sink_name) = message.topic.strip_prefix(AUDIT_TOPIC_PREFIX) {
+            let record: AuditRecord = serde_json::from_value(message.payload.clone())
+                .map_err(|error| Failure::Drop(format!("unreadable audit record: {error}")))?;
+            // A sink removed from the config keeps its records waiting rather than losing them.
+            let sink = self.sinks.get(sink_name).ok_or_else(|| {
+                Failure::Retry(format!("no audit sink named {sink_name} is configured"))
+            })?;
+            return sink
+                .write(&record)
+                .await
+                .map_err(|error| Failure::Retry(error.to_string()));
+        }
+        if let Some(notifier_name) = message.topic.strip_prefix(NOTIFY_TOPIC_PREFIX) {
+            let Some(notifier) = self.notifiers.get(notifier_name) else {
+                return Err(Failure::Drop(format!(
+                    "no chat notifier named {notifier_name} is enabled"
+                )));
+            };
+            let payload: NoticePayload = serde_json::from_value(message.payload.clone())
+                .map_err(|error| Failure::Drop(format!("unreadable notice: {error}")))?;
+            let request = self
+                .store
+                .get_request(&payload.request_id)
+                .await
+                .map_err(|error| Failure::Retry(error.to_string()))?
+                .ok_or_else(|| Failure::Drop(format!("request {} is gone", payload.request_id)))?;
+            let grant = match &request.grant_id {
+                Some(grant_id) => self
+                    .store
+                    .get_grant(grant_id)
+                    .await
+                    .map_err(|error| Failure::Retry(error.to_string()))?,
+                None => None,
+            };
+            let notice = Notice {
+                kind: payload.kind,
+                request,
+                grant,
+            };
+            return notifier.notify(&notice).await.map_err(|error| match error {
+                NotifyError::Retryable(message) => Failure::Retry(message),
+                NotifyError::Permanent(message) => Failure::Drop(message),
+            });
+        }
+        Err(Failure::Drop(format!(
+            "unknown outbox topic {}",
+            message.topic
+        )))
+    }
+
+    /// Delivers until `shutdown`; then makes one last pass so records written during the
+    /// drain still go out.
+    pub async fn run(
+        &self,
+        interval: std::time::Duration,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            let handled = match self.dispatch_once().await {
+                Ok(handled) => handled,
+                Err(error) => {
+                    tracing::error!(%error, "Outbox pass failed; retrying.");
+                    0
+                }
+            };
+            if *shutdown.borrow() {
+                let _ = self.dispatch_once().await;
+                return;
+            }
+            if handled == BATCH {
+                continue;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Email addresses as identities. Emails compare case-insensitively (SPEC §3), so they are
+//! lower-cased once, here, and compared exactly everywhere else.
+
+use std::fmt;
+
+/// A syntactically plausible, lower-cased email address.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Email(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an email")]
+pub struct EmailError(pub String);
+
+impl Email {
+    /// Accepts `local@domain.tld` with no whitespace, one `@`, a non-empty local part and a
+    /// dotted domain whose labels are non-empty. This is deliberately not full RFC 5322: an
+    /// address that Identity Center, Slack and Teams can hold passes; typos like `bob@` do not.
+    pub fn parse(text: &str) -> Result<Email, EmailError> {
+        let invalid = || EmailError(text.to_owned());
+        let trimmed = text.trim();
+        if trimmed.len() > 254 || trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid());
+        }
+        let (local, domain) = trimmed.split_once('@').ok_or_else(invalid)?;
+        if local.is_empty() || local.len() > 64 || domain.contains('@') {
+            return Err(invalid());
+        }
+        let labels: Vec<&str> = domain.split('.').collect();
+        let label_ok = |label: &&str| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        };
+        if labels.len() < 2 || !labels.iter().all(label_ok) {
+            return Err(invalid());
+        }
+        Ok(Email(trimmed.to_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn local_part(&self) -> &str {
+        self.0
+            .split_once('@')
+            .map_or(self.0.as_str(), |(local, _)| local)
+    }
+
+    pub fn domain(&self) -> &str {
+        self.0.split_once('@').map_or("", |(_, domain)| domain)
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for Email {
+    type Err = EmailError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Email::parse(text)
+    }
+}
+
+impl serde::Serialize for Email {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Email {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Email::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lower_cases_and_trims() {
+        let email = Email::parse(" Alice.Smith@Corp.COM ").unwrap();
+        assert_eq!(email.as_str(), "alice.smith@corp.com");
+        assert_eq!(email.local_part(), "alice.smith");
+        assert_eq!(email.domain(), "corp.com");
+    }
+
+    #[test]
+    fn rejects_what_is_not_an_email() {
+        for bad in [
+            "bob@",
+            "@corp.com",
+            "bob",
+            "bob@corp",
+            "a b@corp.com",
+            "a@@corp.com",
+            "a@corp..com",
+            "a@-corp.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! The `policy explain --format json` object (SPEC §4). Built by hand rather than derived so
+//! that the optional keys appear exactly when the SPEC says and the shape cannot drift with the
+//! struct.
+
+use serde_json::{Map, Value, json};
+
+use super::{Decision, Evaluation};
+
+impl Evaluation {
+    /// The SPEC §4 object; `approver_permitted` is the answer for `--approver`, when given.
+    pub fn to_explain_json(&self, approver_permitted: Option<bool>) -> Value {
+        let mut object = Map::new();
+        object.insert("decision".into(), json!(self.decision.as_str()));
+        object.insert("granted".into(), json!(self.granted()));
+        let approvers: Vec<&str> = self.approvers.iter().map(|email| email.as_str()).collect();
+        object.insert("approvers".into(), json!(approvers));
+        if self.decision == Decision::RequiresApproval {
+            object.insert("required_approvals".into(), json!(self.required_approvals));
+        }
+        object.insert("statements".into(), json!(self.statements));
+        if let Some(max_duration) = self.max_duration {
+            object.insert("max_duration".into(), json!(max_duration.to_string()));
+        }
+        if let Some(permitted) = approver_permitted {
+            object.insert("approver_permitted".into(), json!(permitted));
+        }
+        Value::Object(object)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Duration, Email};
+
+    #[test]
+    fn matches_the_spec_example() {
+        let evaluation = Evaluation {
+            decision: Decision::RequiresApproval,
+            approvers: vec![
+                Email::parse("alice@corp.com").unwrap(),
+                Email::parse("bob@corp.com").unwrap(),
+            ],
+            required_approvals: 1,
+            statements: vec![0, 3],
+            max_duration: Some(Duration::from_hours(4)),
+        };
+        assert_eq!(
+            evaluation.to_explain_json(None),
+            json!({"decision": "requires_approval", "granted": false,
+                   "approvers": ["alice@corp.com", "bob@corp.com"], "required_approvals": 1,
+                   "statements": [0, 3], "max_duration": "4h"})
+        );
+    }
+
+    #[test]
+    fn leaves_out_what_does_not_apply() {
+        let evaluation = Evaluation {
+            decision: Decision::NoStatements,
+            approvers: Vec::new(),
+            required_approvals: 1,
+            statements: Vec::new(),
+            max_duration: None,
+        };
+        assert_eq!(
+            evaluation.to_explain_json(Some(false)),
+            json!({"decision": "no_statements", "granted": false, "approvers": [],
+                   "statements": [], "approver_permitted": false})
+        );
+    }
+}

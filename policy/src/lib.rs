@@ -1,0 +1,27 @@
+//! Liftgate's rules engine.
+//!
+//! Given the configured statements (SPEC §3), a request target and the requester, it decides
+//! whether the request is granted outright, needs approval (and from whom, how many), or cannot
+//! be made at all, and it says which statements the decision rests on. It also answers the
+//! approval-time question "does this person's approval count?" with the same explicit denies.
+//!
+//! The crate is pure by design: no IO, no async, no clock. Facts the engine cannot know (the
+//! requester's group memberships) are passed in by the caller, so every decision is a function
+//! of its inputs and can be replayed offline (`liftgate policy explain`).
+
+mod duration;
+mod email;
+mod evaluate;
+mod lint;
+mod parse;
+mod rules;
+
+pub use duration::{Duration, DurationError};
+pub use email::{Email, EmailError};
+pub use evaluate::{
+    Decision, Evaluation, Requester, Target, accounts_for_requester, approver_permitted, evaluate,
+    groups_for_requester, may_deny, permission_sets_for_account,
+};
+pub use lint::lint;
+pub use parse::{Problem, parse_rules};
+pub use rules::{GroupStatement, ResourceType, Rules, Scope, Statement};

@@ -1,0 +1,240 @@
+//! Reads the keys of one statement, recording a [`Problem`] for each bad value and carrying on
+//! with a harmless default, so one pass reports everything that is wrong with the statement.
+
+use serde_json::{Map, Value};
+
+mod names;
+
+use super::{Problem, keys};
+use crate::{Duration, Email};
+
+/// The keys statements and group statements share, already validated.
+pub(super) struct Common {
+    pub(super) approvers: Vec<Email>,
+    pub(super) allow_self_approval: Option<bool>,
+    pub(super) approval_is_not_required: Option<bool>,
+    pub(super) allowed_users: Vec<Email>,
+    pub(super) allowed_groups: Vec<String>,
+    pub(super) required_approvals: u32,
+    pub(super) max_duration: Option<Duration>,
+}
+
+/// One statement being read. It borrows the shared problem list and remembers its length at
+/// the start, so [`Reader::failed`] says whether this statement added any.
+pub(super) struct Reader<'v, 'p> {
+    path: &'p str,
+    map: &'v Map<String, Value>,
+    problems: &'p mut Vec<Problem>,
+    before: usize,
+}
+
+/// How a value is named in messages: "must be a string, not a list".
+pub(super) fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+impl<'v, 'p> Reader<'v, 'p> {
+    /// Starts reading the statement at `path`, reporting unknown keys right away. `None` when
+    /// the entry is not a mapping at all: there is nothing more to say about it then.
+    pub(super) fn open(
+        path: &'p str,
+        value: &'v Value,
+        known: &[&str],
+        problems: &'p mut Vec<Problem>,
+    ) -> Option<Self> {
+        let Value::Object(map) = value else {
+            let examples = if known.contains(&"PermissionSet") {
+                "ResourceType, Resource and PermissionSet"
+            } else {
+                "Resource and Approvers"
+            };
+            problems.push(Problem::new(
+                path,
+                format!(
+                    "must be a mapping of keys such as {examples}, not {}",
+                    kind_of(value)
+                ),
+            ));
+            return None;
+        };
+        let before = problems.len();
+        keys::check_unknown(path, map, known, problems);
+        Some(Reader {
+            path,
+            map,
+            problems,
+            before,
+        })
+    }
+
+    /// Whether this statement had any problem.
+    pub(super) fn failed(&self) -> bool {
+        self.problems.len() > self.before
+    }
+
+    fn report(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem::new(path, message));
+    }
+
+    fn key_path(&self, key: &str) -> String {
+        format!("{}.{key}", self.path)
+    }
+
+    /// The value of an optional key. An explicit `null` (YAML `Key:` with nothing after it) is a
+    /// problem rather than "absent": for `AllowedUsers` it would otherwise silently mean
+    /// "everyone", which is the opposite of what a half-written list intends.
+    fn optional(&mut self, key: &str) -> Option<&'v Value> {
+        match self.map.get(key) {
+            None => None,
+            Some(Value::Null) => {
+                self.report(
+                    self.key_path(key),
+                    "has no value: give one, or leave the key out",
+                );
+                None
+            }
+            Some(value) => Some(value),
+        }
+    }
+
+    /// The value of a required key; `hint` says what to write when it is missing.
+    pub(super) fn required(&mut self, key: &str, hint: &str) -> Option<&'v Value> {
+        match self.map.get(key) {
+            None => {
+                self.report(self.key_path(key), format!("is required: {hint}"));
+                None
+            }
+            Some(Value::Null) => {
+                self.report(self.key_path(key), format!("has no value: {hint}"));
+                None
+            }
+            Some(value) => Some(value),
+        }
+    }
+
+    /// A single value or a list of values, each with its own path (`Approvers` for a single
+    /// value, `Approvers[1]` for a list entry).
+    fn items(&mut self, key: &str, value: &'v Value) -> Vec<(String, &'v Value)> {
+        let path = self.key_path(key);
+        match value {
+            Value::Array(list) => list
+                .iter()
+                .enumerate()
+                .map(|(index, item)| (format!("{path}[{index}]"), item))
+                .collect(),
+            Value::Object(_) => {
+                self.report(path, "must be a value or a list of values, not a mapping");
+                Vec::new()
+            }
+            single => vec![(path, single)],
+        }
+    }
+
+    fn text(&mut self, path: &str, value: &'v Value) -> Option<&'v str> {
+        match value {
+            Value::String(text) => Some(text),
+            other => {
+                self.report(path, format!("must be a string, not {}", kind_of(other)));
+                None
+            }
+        }
+    }
+
+    /// A boolean flag; the strings `"true"`/`"false"` (any case) are accepted because
+    /// environment overrides can only produce strings. Anything else (`"yes"`) is refused rather
+    /// than guessed, unlike upstream's pydantic coercion.
+    fn flag(&mut self, key: &str) -> Option<bool> {
+        let value = self.optional(key)?;
+        let path = self.key_path(key);
+        match value {
+            Value::Bool(flag) => Some(*flag),
+            Value::String(text) if text.trim().eq_ignore_ascii_case("true") => Some(true),
+            Value::String(text) if text.trim().eq_ignore_ascii_case("false") => Some(false),
+            Value::String(text) => {
+                self.report(
+                    path,
+                    format!("{text:?} is not a boolean: write true or false"),
+                );
+                None
+            }
+            other => {
+                self.report(
+                    path,
+                    format!("must be true or false, not {}", kind_of(other)),
+                );
+                None
+            }
+        }
+    }
+
+    /// `RequiredApprovals`: a whole number of at least 1 (numeric strings too, for the same
+    /// environment-override reason as [`Reader::flag`]).
+    fn required_approvals(&mut self) -> u32 {
+        const KEY: &str = "RequiredApprovals";
+        let Some(value) = self.optional(KEY) else {
+            return 1;
+        };
+        let path = self.key_path(KEY);
+        let parsed: Result<i128, String> = match value {
+            Value::Number(number) => match (number.as_u64(), number.as_i64()) {
+                (Some(count), _) => Ok(i128::from(count)),
+                (None, Some(negative)) => Ok(i128::from(negative)),
+                (None, None) => Err(format!("must be a whole number, not {number}")),
+            },
+            Value::String(text) => text
+                .trim()
+                .parse::<i128>()
+                .map_err(|_| format!("{text:?} is not a whole number")),
+            other => Err(format!("must be a whole number, not {}", kind_of(other))),
+        };
+        let checked = parsed.and_then(|count| {
+            if count < 1 {
+                Err(format!("must be at least 1, not {count}"))
+            } else {
+                u32::try_from(count).map_err(|_| format!("{count} is too large"))
+            }
+        });
+        checked.unwrap_or_else(|message| {
+            self.report(path, message);
+            1
+        })
+    }
+
+    fn max_duration(&mut self) -> Option<Duration> {
+        const KEY: &str = "MaxDuration";
+        let value = self.optional(KEY)?;
+        let path = self.key_path(KEY);
+        let parsed = match value {
+            Value::String(text) => Duration::parse(text).map_err(|error| error.to_string()),
+            other => Err(format!(
+                "must be a duration such as \"4h\", not {}",
+                kind_of(other)
+            )),
+        };
+        parsed.map_err(|message| self.report(path, message)).ok()
+    }
+
+    /// Reads the keys every kind of statement shares.
+    pub(super) fn common(&mut self) -> Common {
+        // Field order is key order in SPEC §3, which is the order problems are reported in.
+        Common {
+            approvers: self.emails("Approvers"),
+            allow_self_approval: self.flag("AllowSelfApproval"),
+            approval_is_not_required: self.flag("ApprovalIsNotRequired"),
+            allowed_users: self.emails("AllowedUsers"),
+            allowed_groups: match self.optional("AllowedGroups") {
+                Some(value) => self.group_ids("AllowedGroups", value),
+                None => Vec::new(),
+            },
+            required_approvals: self.required_approvals(),
+            max_duration: self.max_duration(),
+        }
+    }
+}

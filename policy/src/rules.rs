@@ -1,0 +1,86 @@
+//! The validated rule model. Values of these types are only built by [`crate::parse_rules`], so
+//! every email is normalised, every id is well-formed and every count is at least one.
+
+use std::collections::BTreeSet;
+
+use crate::{Duration, Email};
+
+/// What a statement's `Resource` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceType {
+    Account,
+    /// Accepted only with `Resource: "*"`, as upstream; it then behaves like an account wildcard.
+    Ou,
+}
+
+/// A set of exact names, or everything (`"*"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Any,
+    Only(BTreeSet<String>),
+}
+
+impl Scope {
+    pub fn contains(&self, value: &str) -> bool {
+        match self {
+            Scope::Any => true,
+            Scope::Only(values) => values.contains(value),
+        }
+    }
+
+    pub fn is_any(&self) -> bool {
+        matches!(self, Scope::Any)
+    }
+
+    /// The union of two scopes.
+    pub fn union(&self, other: &Scope) -> Scope {
+        match (self, other) {
+            (Scope::Only(a), Scope::Only(b)) => Scope::Only(a.union(b).cloned().collect()),
+            _ => Scope::Any,
+        }
+    }
+
+    pub fn empty() -> Scope {
+        Scope::Only(BTreeSet::new())
+    }
+}
+
+/// An account-access statement (SPEC §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub resource_type: ResourceType,
+    pub resource: Scope,
+    pub permission_set: Scope,
+    /// Lower-cased, de-duplicated, in file order.
+    pub approvers: Vec<Email>,
+    pub allow_self_approval: Option<bool>,
+    pub approval_is_not_required: Option<bool>,
+    /// Empty means "not restricted" (an empty list is the same as the key left out).
+    pub allowed_users: Vec<Email>,
+    /// Identity Center group ids; empty means "not restricted".
+    pub allowed_groups: Vec<String>,
+    /// At least 1.
+    pub required_approvals: u32,
+    pub max_duration: Option<Duration>,
+}
+
+/// A group-membership statement (SPEC §3): like [`Statement`] without `ResourceType` and
+/// `PermissionSet`; `resource` holds Identity Center group ids (no wildcard).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupStatement {
+    pub resource: BTreeSet<String>,
+    pub approvers: Vec<Email>,
+    pub allow_self_approval: Option<bool>,
+    pub approval_is_not_required: Option<bool>,
+    pub allowed_users: Vec<Email>,
+    pub allowed_groups: Vec<String>,
+    pub required_approvals: u32,
+    pub max_duration: Option<Duration>,
+}
+
+/// All the rules of one configuration, in file order (indexes are reported by `explain`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rules {
+    pub statements: Vec<Statement>,
+    pub group_statements: Vec<GroupStatement>,
+}
