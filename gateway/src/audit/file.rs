@@ -10,17 +10,27 @@ use crate::ports::{AuditError, AuditSink};
 /// of the same record replaces it with identical content.
 #[derive(Debug, Clone)]
 pub struct FileAuditSink {
+    name: String,
     dir: PathBuf,
 }
 
 impl FileAuditSink {
+    /// A sink named `file`.
     pub fn new(dir: impl Into<PathBuf>) -> FileAuditSink {
-        FileAuditSink { dir: dir.into() }
+        FileAuditSink::named("file", dir)
+    }
+
+    /// A sink with its own outbox topic name, for configs with several file sinks.
+    pub fn named(name: &str, dir: impl Into<PathBuf>) -> FileAuditSink {
+        FileAuditSink {
+            name: name.to_owned(),
+            dir: dir.into(),
+        }
     }
 
     fn error(&self, message: impl std::fmt::Display) -> AuditError {
         AuditError {
-            sink: "file".to_owned(),
+            sink: self.name.clone(),
             message: format!("{}: {message}", self.dir.display()),
         }
     }
@@ -29,7 +39,7 @@ impl FileAuditSink {
 #[async_trait]
 impl AuditSink for FileAuditSink {
     fn name(&self) -> &str {
-        "file"
+        &self.name
     }
 
     async fn write(&self, record: &AuditRecord) -> Result<(), AuditError> {

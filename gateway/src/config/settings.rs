@@ -92,8 +92,10 @@ fn default_user_attribute() -> UserAttribute {
     UserAttribute::Email
 }
 
+/// Below the workflow's 120 s grant lease (with the SDK's per-call timeouts on top), so a slow
+/// AWS call never outlives the lease that keeps other replicas off the grant.
 fn default_provisioning_timeout() -> Duration {
-    Duration::from_secs(120)
+    Duration::from_secs(60)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -333,6 +333,26 @@ pub(super) fn check(
                     format!("{:?} is not an http(s) URL", subscriber.url),
                 );
             }
+            if subscriber.secret.is_empty() {
+                push(
+                    errors,
+                    format!("webhook.subscribers[{index}].secret"),
+                    "must not be empty",
+                );
+            }
+            for (item, event) in subscriber.events.iter().enumerate() {
+                let value = serde_json::Value::from(event.as_str());
+                if serde_json::from_value::<crate::domain::RequestEvent>(value).is_err() {
+                    push(
+                        errors,
+                        format!("webhook.subscribers[{index}].events[{item}]"),
+                        format!(
+                            "{event:?} is not an event (requested, approved, denied, granted, \
+                             revoked, expired, cancelled, failed, drift_detected, extended)"
+                        ),
+                    );
+                }
+            }
         }
     }
 
@@ -347,10 +367,10 @@ pub(super) fn check(
     for (index, duration) in requests.durations.iter().enumerate() {
         if *duration > requests.max_duration {
             push(
-                errors,
+                warnings,
                 format!("requests.durations[{index}]"),
                 format!(
-                    "{duration} is longer than requests.max_duration ({})",
+                    "{duration} is longer than requests.max_duration ({}) and will not be offered",
                     requests.max_duration
                 ),
             );

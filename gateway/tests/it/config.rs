@@ -202,19 +202,23 @@ fn cross_section_requirements_are_checked() {
             .any(|line| line.starts_with("audit.sinks: at least one")),
         "{lines:#?}"
     );
-    let lines = error_lines(&load_text("requests:\n  max_duration: 4h\n", &[]).unwrap_err());
+    let loaded = load_text("requests:\n  max_duration: 4h\n", &[]).unwrap();
     assert!(
-        lines
+        loaded
+            .warnings
             .iter()
-            .any(|line| line.contains("durations[4]") && line.contains("longer than")),
-        "{lines:#?}"
+            .any(|w| w.path == "requests.durations[4]" && w.message.contains("will not be offered")),
+        "{:#?}",
+        loaded.warnings
     );
-    let text = "webhook:\n  clients:\n    - {id: a, secret: '', act_for: ['bob@']}\n    - {id: a, secret: long-enough-secret-123, act_for: ['*']}\n";
+
+    let text = "webhook:\n  subscribers:\n    - {url: 'https://hooks.example.com/x', secret: abc, events: [granted, grantd]}\n  clients:\n    - {id: a, secret: '', act_for: ['bob@']}\n    - {id: a, secret: long-enough-secret-123, act_for: ['*']}\n";
     let lines = error_lines(&load_text(text, &[]).unwrap_err());
     for expected in [
         "webhook.clients[0].secret:",
         "webhook.clients[0].act_for[0]:",
         "webhook.clients[1].id:",
+        "webhook.subscribers[0].events[1]: \"grantd\" is not an event",
     ] {
         assert!(
             lines.iter().any(|line| line.starts_with(expected)),

@@ -1,0 +1,78 @@
+//! Refusals as the API shows them: `{"error": {"code": "...", "message": "..."}}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use liftgate_gateway::http::{error_response, workflow_error_response};
+use liftgate_gateway::workflow::WorkflowError;
+
+/// Why a call was refused: by this adapter (authentication, body shape, `act_for`) or by the
+/// workflow (rules, unknown targets, state).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApiError {
+    #[error("{message}")]
+    Refused {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Workflow(#[from] WorkflowError),
+}
+
+impl ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
+        ApiError::Refused {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// The stable machine code of the refusal.
+    pub(crate) fn code(&self) -> &'static str {
+        match self {
+            ApiError::Refused { code, .. } => code,
+            ApiError::Workflow(error) => error.code(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Refused { status, .. } => *status,
+            // The same mapping as `workflow_error_response`, without its logging.
+            ApiError::Workflow(error) => match error {
+                WorkflowError::Invalid { .. } => StatusCode::BAD_REQUEST,
+                WorkflowError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                WorkflowError::Forbidden { .. } => StatusCode::FORBIDDEN,
+                WorkflowError::NotFound { .. } => StatusCode::NOT_FOUND,
+                WorkflowError::Conflict { .. } => StatusCode::CONFLICT,
+                WorkflowError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            },
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Refused {
+                status,
+                code,
+                message,
+            } => error_response(*status, code, message),
+            ApiError::Workflow(error) => workflow_error_response(error),
+        }
+    }
+}

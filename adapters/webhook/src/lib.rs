@@ -1,0 +1,27 @@
+//! The webhook API (SPEC §5): HMAC-signed JSON routes for creating requests and deciding on
+//! them, for any tool that can sign a request, and signed outbound events for subscribers.
+//!
+//! Every call carries `X-Liftgate-Client`, `X-Liftgate-Timestamp` (unix seconds, at most
+//! 300 s from the gateway's clock) and `X-Liftgate-Signature: v1=HEX(HMAC_SHA256(secret,
+//! "v1:" + timestamp + ":" + raw_body))`; [`sign`] computes that value. A client acts only for
+//! the people its `act_for` names. Non-goals: sessions, OAuth, anything but the v1 scheme.
+
+mod adapter;
+mod auth;
+mod body;
+mod error;
+mod routes;
+mod setup;
+mod signature;
+mod subscribers;
+mod view;
+
+pub use adapter::{DEFAULT_DELIVERY_TIMEOUT, WebhookAdapter};
+pub use routes::WebhookRoutes;
+pub use setup::WebhookSetupError;
+pub use signature::{
+    CLIENT_HEADER, EVENT_HEADER, IDEMPOTENCY_KEY_HEADER, MAX_CLOCK_SKEW_SECONDS, SIGNATURE_HEADER,
+    TIMESTAMP_HEADER, sign,
+};
+pub use subscribers::{EVENT_NAMES, SubscriberNotifier};
+pub use view::{ApprovalView, GrantTargetView, GrantView, HistoryView, RequestView, TargetView};

@@ -1,0 +1,202 @@
+//! Outbound events: every lifecycle change of a request is POSTed to the configured
+//! subscribers as `{"event": ..., "request": <request view>}`, signed with the `v1` scheme
+//! and the subscriber's own secret.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use liftgate_gateway::config::{Secret, WebhookSubscriber};
+use liftgate_gateway::ports::{Clock, Notice, NoticeKind, Notifier, NotifyError};
+use reqwest::StatusCode;
+use reqwest::header::CONTENT_TYPE;
+
+use crate::setup::WebhookSetupError;
+use crate::signature::{EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+use crate::view::RequestView;
+
+/// Every event name a subscriber may filter on (the history events of SPEC §7).
+pub const EVENT_NAMES: [&str; 10] = [
+    "requested",
+    "approved",
+    "denied",
+    "granted",
+    "revoked",
+    "expired",
+    "cancelled",
+    "failed",
+    "drift_detected",
+    "extended",
+];
+
+#[derive(Debug)]
+struct Subscriber {
+    url: reqwest::Url,
+    secret: Secret,
+    /// Empty means every event.
+    events: BTreeSet<String>,
+}
+
+impl Subscriber {
+    fn wants(&self, event: &str) -> bool {
+        self.events.is_empty() || self.events.contains(event)
+    }
+
+    /// The URL without path or query, which may carry tokens: safe for logs.
+    fn origin(&self) -> String {
+        self.url.origin().ascii_serialization()
+    }
+}
+
+/// The webhook channel's [`Notifier`]: delivers each notice to every subscriber whose event
+/// filter matches. A notice renders the request's current state, so a redelivery after a
+/// partial failure repeats the same truth and subscribers can treat it as idempotent.
+#[derive(Debug)]
+pub struct SubscriberNotifier {
+    subscribers: Vec<Subscriber>,
+    client: reqwest::Client,
+    clock: Arc<dyn Clock>,
+}
+
+enum Failure {
+    Retryable(String),
+    Permanent(String),
+}
+
+impl SubscriberNotifier {
+    pub(crate) fn new(
+        configured: &[WebhookSubscriber],
+        clock: Arc<dyn Clock>,
+        timeout: std::time::Duration,
+    ) -> Result<SubscriberNotifier, WebhookSetupError> {
+        let mut subscribers = Vec::new();
+        for (index, subscriber) in configured.iter().enumerate() {
+            let url = reqwest::Url::parse(&subscriber.url)
+                .ok()
+                .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+                .ok_or(WebhookSetupError::BadSubscriberUrl { index })?;
+            if subscriber.secret.is_empty() {
+                return Err(WebhookSetupError::EmptySubscriberSecret { index });
+            }
+            let mut events = BTreeSet::new();
+            for event in &subscriber.events {
+                let event = event.trim();
+                if !EVENT_NAMES.contains(&event) {
+                    return Err(WebhookSetupError::UnknownEvent {
+                        index,
+                        event: event.to_owned(),
+                    });
+                }
+                events.insert(event.to_owned());
+            }
+            subscribers.push(Subscriber {
+                url,
+                secret: subscriber.secret.clone(),
+                events,
+            });
+        }
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            // A subscriber that moved must be reconfigured; following redirects would send
+            // signed events wherever a compromised endpoint points.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|error| WebhookSetupError::HttpClient(error.without_url().to_string()))?;
+        Ok(SubscriberNotifier {
+            subscribers,
+            client,
+            clock,
+        })
+    }
+
+    async fn deliver(
+        &self,
+        subscriber: &Subscriber,
+        event: &str,
+        body: &[u8],
+    ) -> Result<(), Failure> {
+        let timestamp = self.clock.now().unix_timestamp();
+        let signature = sign(subscriber.secret.expose(), timestamp, body);
+        let response = self
+            .client
+            .post(subscriber.url.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .header(TIMESTAMP_HEADER, timestamp.to_string())
+            .header(SIGNATURE_HEADER, signature)
+            .header(EVENT_HEADER, event)
+            .body(body.to_vec())
+            .send()
+            .await
+            // Timeouts, refused connections and resets are outages: try again later.
+            .map_err(|error| Failure::Retryable(error.without_url().to_string()))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let message = format!("{} answered {status}", subscriber.origin());
+        let retryable = status.is_server_error()
+            || status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::REQUEST_TIMEOUT;
+        if retryable {
+            Err(Failure::Retryable(message))
+        } else {
+            Err(Failure::Permanent(message))
+        }
+    }
+}
+
+#[async_trait]
+impl Notifier for SubscriberNotifier {
+    fn name(&self) -> &'static str {
+        "webhook"
+    }
+
+    async fn notify(&self, notice: &Notice) -> Result<(), NotifyError> {
+        // Reminders nag approvers in chat; they are not lifecycle changes.
+        if notice.kind == NoticeKind::Reminder {
+            return Ok(());
+        }
+        let Some(latest) = notice.request.history.last() else {
+            return Ok(());
+        };
+        let event = latest.event.as_str();
+        let targets: Vec<&Subscriber> =
+            self.subscribers.iter().filter(|s| s.wants(event)).collect();
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let body = serde_json::to_vec(&serde_json::json!({
+            "event": event,
+            "request": RequestView::from(&notice.request),
+        }))
+        .map_err(|error| NotifyError::Permanent(format!("could not encode the event: {error}")))?;
+        let outcomes = futures_util::future::join_all(
+            targets
+                .iter()
+                .map(|subscriber| self.deliver(subscriber, event, &body)),
+        )
+        .await;
+
+        let mut retryable = Vec::new();
+        let mut permanent = Vec::new();
+        for (subscriber, outcome) in targets.iter().zip(outcomes) {
+            match outcome {
+                Ok(()) => {
+                    tracing::debug!(request_id = %notice.request.id, event, subscriber = %subscriber.origin(), "Event delivered.");
+                }
+                Err(Failure::Retryable(message)) => retryable.push(message),
+                Err(Failure::Permanent(message)) => permanent.push(message),
+            }
+        }
+        // Any outage means another attempt; the ones that succeeded see the same state again.
+        if !retryable.is_empty() {
+            retryable.extend(permanent);
+            return Err(NotifyError::Retryable(retryable.join("; ")));
+        }
+        if !permanent.is_empty() {
+            return Err(NotifyError::Permanent(permanent.join("; ")));
+        }
+        Ok(())
+    }
+}

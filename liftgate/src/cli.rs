@@ -1,0 +1,113 @@
+//! The command line (SPEC §1).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "liftgate",
+    version,
+    about = "Just-in-time AWS IAM Identity Center access from Slack, Teams and a signed webhook API."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway until SIGTERM or SIGINT, then drain in-flight work and exit.
+    Serve(ConfigArg),
+    /// Validate the configuration; print every error and warning with its location.
+    CheckConfig(ConfigArg),
+    /// Work with the rules offline.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Run one reconciliation pass: find access in Identity Center that no grant explains.
+    Reconcile(ReconcileArgs),
+    /// Manage the state backend.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// The config file [default: $LIFTGATE_CONFIG, then ./liftgate.yaml].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Evaluate the rules for one request, with no AWS or chat access.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The requester's email.
+    #[arg(long, value_name = "EMAIL")]
+    pub requester: String,
+    /// The account id (with --permission-set).
+    #[arg(
+        long,
+        value_name = "ID",
+        requires = "permission_set",
+        conflicts_with = "group"
+    )]
+    pub account: Option<String>,
+    /// The permission set name (with --account).
+    #[arg(long, value_name = "NAME", requires = "account")]
+    pub permission_set: Option<String>,
+    /// The Identity Center group id (instead of --account).
+    #[arg(long, value_name = "GROUP_ID", required_unless_present = "account")]
+    pub group: Option<String>,
+    /// Also say whether this person's approval counts.
+    #[arg(long, value_name = "EMAIL")]
+    pub approver: Option<String>,
+    /// A group the requester is a member of (for AllowedGroups); repeatable.
+    #[arg(long = "member-of", value_name = "GROUP_ID")]
+    pub member_of: Vec<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Report what would be done without revoking or warning in chat.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Create what the configured state backend needs, if missing (idempotent).
+    Init(ConfigArg),
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

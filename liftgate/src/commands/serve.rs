@@ -1,0 +1,85 @@
+//! `liftgate serve`: runs the gateway until SIGTERM/SIGINT, then drains and exits 0.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use liftgate_gateway::config::LoadedConfig;
+use liftgate_gateway::http::{ServerState, start_server};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::compose;
+
+/// How often the outbox dispatcher looks for due messages when idle.
+const OUTBOX_INTERVAL: Duration = Duration::from_millis(500);
+
+pub async fn run(loaded: LoadedConfig) -> anyhow::Result<()> {
+    let settings = loaded.settings.clone();
+    let gateway = compose::build(&loaded).await?;
+    for warning in &loaded.warnings {
+        tracing::warn!(path = %warning.path, "Config warning: {}", warning.message);
+    }
+    let routes = gateway
+        .adapters
+        .iter()
+        .filter_map(|adapter| Arc::clone(adapter).routes())
+        .collect();
+    let state = ServerState {
+        store: Arc::clone(&gateway.store),
+        metrics: Arc::clone(&gateway.metrics),
+    };
+    let grace = settings.server.shutdown_grace.to_std();
+    let server = start_server(&settings.server.listen, state, routes, 2, grace)
+        .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
+    tracing::info!(
+        address = %server.address,
+        channels = ?gateway.adapters.iter().map(|adapter| adapter.name()).collect::<Vec<_>>(),
+        "Liftgate is serving."
+    );
+
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    {
+        let service = gateway.service.clone();
+        let interval = settings.scheduler.sweep_interval.to_std();
+        let shutdown = shutdown_rx.clone();
+        tasks.spawn(async move { service.run_sweeper(interval, shutdown).await });
+    }
+    {
+        let dispatcher = gateway.dispatcher.clone();
+        let shutdown = shutdown_rx.clone();
+        tasks.spawn(async move { dispatcher.run(OUTBOX_INTERVAL, shutdown).await });
+    }
+    for adapter in &gateway.adapters {
+        let adapter = Arc::clone(adapter);
+        let shutdown = shutdown_rx.clone();
+        tasks.spawn(async move { adapter.run(shutdown).await });
+    }
+
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let handle = server.handle.clone();
+    let mut server_task = tokio::spawn(server.server);
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM received; draining."),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; draining."),
+        result = &mut server_task => {
+            result.context("the HTTP server task failed")?.context("the HTTP server stopped")?;
+        }
+    }
+
+    // Stop taking requests and let in-flight ones finish, then stop the background loops; the
+    // outbox makes one last pass so records of the drained work still go out.
+    let drain = async {
+        handle.stop(true).await;
+        let _ = shutdown_tx.send(true);
+        while tasks.join_next().await.is_some() {}
+    };
+    if tokio::time::timeout(grace + Duration::from_secs(2), drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!("Drain took longer than the grace period; exiting anyway.");
+    }
+    tracing::info!("Liftgate stopped.");
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! The `liftgate` binary's library: the command line and the composition root that wires the
+//! backends (SQLite or DynamoDB, local or EventBridge timers, file and S3 audit) and the
+//! channels (webhook API, Slack, Teams) into the gateway.
+
+pub mod cli;
+pub mod commands;
+pub mod compose;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use liftgate_gateway::config::ConfigSource;
+
+use crate::cli::{Cli, Command, PolicyCommand, StateCommand};
+
+/// Runs one command. `Ok` carries the exit code; `Err` is printed as one sentence, exit 1.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let stdout = &mut std::io::stdout().lock();
+    let stderr = &mut std::io::stderr();
+    match cli.command {
+        Command::CheckConfig(arg) => {
+            let source = ConfigSource::from_process(arg.config.as_deref());
+            let valid = commands::check_config::run(&source, stdout, stderr)?;
+            Ok(if valid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Policy {
+            command: PolicyCommand::Explain(args),
+        } => {
+            let source = ConfigSource::from_process(args.config.config.as_deref());
+            match commands::explain::run(&args, &source, stdout) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(error) => {
+                    writeln!(stderr, "error: {error}")?;
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Serve(arg) => {
+            let loaded = load_or_report(arg.config.as_deref(), stderr)?;
+            let Some(loaded) = loaded else {
+                return Ok(ExitCode::FAILURE);
+            };
+            liftgate_gateway::telemetry::init(loaded.settings.server.log_format);
+            runtime()?.block_on(commands::serve::run(loaded))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::State {
+            command: StateCommand::Init(arg),
+        } => {
+            let Some(loaded) = load_or_report(arg.config.as_deref(), stderr)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            runtime()?.block_on(commands::state::init(&loaded, stdout))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reconcile(_) => {
+            writeln!(
+                stderr,
+                "error: reconcile is not available in this build yet"
+            )?;
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Loads the config; on errors prints them (one per line) and returns `None`.
+fn load_or_report(
+    flag: Option<&std::path::Path>,
+    stderr: &mut dyn Write,
+) -> anyhow::Result<Option<liftgate_gateway::config::LoadedConfig>> {
+    let source = ConfigSource::from_process(flag);
+    match liftgate_gateway::config::load(&source) {
+        Ok(loaded) => Ok(Some(loaded)),
+        Err(invalid) => {
+            for error in &invalid.errors {
+                writeln!(stderr, "error: {error}")?;
+            }
+            writeln!(
+                stderr,
+                "{} is not valid; run liftgate check-config for details",
+                source.path.display()
+            )?;
+            Ok(None)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}

@@ -1,0 +1,346 @@
+//! The offline commands: `--version`, `check-config`, `policy explain`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn liftgate(args: &[&str], config: Option<&Path>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_liftgate"));
+    command.args(args).env_remove("LIFTGATE_CONFIG");
+    if let Some(config) = config {
+        command.env("LIFTGATE_CONFIG", config);
+    }
+    command.output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write_config(directory: &Path, body: &str) -> std::path::PathBuf {
+    let path = directory.join("liftgate.yaml");
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+const RULES: &str = r#"
+webhook:
+  clients: []
+requests:
+  max_duration: 12h
+statements:
+  - ResourceType: Account
+    Resource: ["111111111111"]
+    PermissionSet: Admin
+    Approvers: [alice@corp.com]
+  - ResourceType: Account
+    Resource: "*"
+    PermissionSet: ReadOnly
+    Approvers: [Bob@Corp.com, alice@corp.com]
+    MaxDuration: 4h
+  - ResourceType: Account
+    Resource: ["222222222222"]
+    PermissionSet: Admin
+    Approvers: [cto@corp.com]
+    AllowSelfApproval: true
+group_statements:
+  - Resource: ["99999999-8888-7777-6666-555555555555"]
+    Approvers: [cto@corp.com]
+    AllowedGroups: ["11111111-2222-3333-4444-555555555555"]
+"#;
+
+#[test]
+fn version_prints_the_version() {
+    let output = liftgate(&["--version"], None);
+    assert!(output.status.success());
+    assert_eq!(
+        text(&output.stdout).trim(),
+        format!("liftgate {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn check_config_accepts_a_valid_file_with_warnings() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = write_config(directory.path(), RULES);
+    let output = liftgate(&["check-config", "--config", path.to_str().unwrap()], None);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("is valid: 3 statement(s), 1 group statement(s)"));
+    assert!(
+        text(&output.stderr).contains("warning: statements[1]"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn check_config_lists_every_error_with_its_location_and_exits_1() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = write_config(
+        directory.path(),
+        "statements:\n  - ResourceType: Account\n    Resource: '111'\n    PermissionSet: Admin\n    Approvers: ['bob@']\n    AllowSelfAprovals: true\nserver:\n  listen: nowhere\n",
+    );
+    let output = liftgate(&["check-config"], Some(&path));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    for expected in [
+        "error: statements[0].Resource:",
+        "error: statements[0].Approvers[0]: \"bob@\" is not an email",
+        "error: statements[0].AllowSelfAprovals:",
+        "error: server.listen:",
+        "is not valid: 4 error(s)",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in {stderr}"
+        );
+    }
+    assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn check_config_without_a_file_says_so() {
+    let directory = tempfile::tempdir().unwrap();
+    let output = liftgate(
+        &[
+            "check-config",
+            "--config",
+            directory.path().join("missing.yaml").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("cannot read config file"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn explain_prints_the_exact_json_of_spec_section_4() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = write_config(directory.path(), RULES);
+    let config = path.to_str().unwrap();
+    let output = liftgate(
+        &[
+            "policy",
+            "explain",
+            "--config",
+            config,
+            "--requester",
+            "dave@corp.com",
+            "--account",
+            "111111111111",
+            "--permission-set",
+            "ReadOnly",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"decision": "requires_approval", "granted": false,
+            "approvers": ["alice@corp.com", "bob@corp.com"], "required_approvals": 1,
+            "statements": [1], "max_duration": "4h"})
+    );
+
+    let output = liftgate(
+        &[
+            "policy",
+            "explain",
+            "--config",
+            config,
+            "--requester",
+            "CTO@corp.com",
+            "--account",
+            "222222222222",
+            "--permission-set",
+            "Admin",
+            "--approver",
+            "cto@corp.com",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"decision": "self_approval", "granted": true, "approvers": [],
+            "statements": [2], "max_duration": "12h", "approver_permitted": true})
+    );
+
+    let output = liftgate(
+        &[
+            "policy",
+            "explain",
+            "--config",
+            config,
+            "--requester",
+            "dave@corp.com",
+            "--group",
+            "99999999-8888-7777-6666-555555555555",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["decision"], "requester_not_allowed");
+    let output = liftgate(
+        &[
+            "policy",
+            "explain",
+            "--config",
+            config,
+            "--requester",
+            "dave@corp.com",
+            "--group",
+            "99999999-8888-7777-6666-555555555555",
+            "--member-of",
+            "11111111-2222-3333-4444-555555555555",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["decision"], "requires_approval");
+
+    let output = liftgate(
+        &[
+            "policy",
+            "explain",
+            "--config",
+            config,
+            "--requester",
+            "dave@corp.com",
+            "--account",
+            "333333333333",
+            "--permission-set",
+            "Admin",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"decision": "no_statements", "granted": false, "approvers": [], "statements": []})
+    );
+}
+
+#[test]
+fn explain_has_a_readable_text_form() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = write_config(directory.path(), RULES);
+    let output = liftgate(
+        &[
+            "policy",
+            "explain",
+            "--config",
+            path.to_str().unwrap(),
+            "--requester",
+            "dave@corp.com",
+            "--account",
+            "111111111111",
+            "--permission-set",
+            "Admin",
+            "--approver",
+            "dave@corp.com",
+        ],
+        None,
+    );
+    assert!(output.status.success());
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("decision:     requires_approval (not granted)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("approvers:    alice@corp.com"), "{stdout}");
+    assert!(
+        stdout.contains("approval by dave@corp.com: does not count"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn explain_exits_1_on_invalid_arguments_or_config() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = write_config(directory.path(), RULES);
+    let config = path.to_str().unwrap();
+    let cases: [&[&str]; 4] = [
+        &[
+            "policy",
+            "explain",
+            "--config",
+            config,
+            "--requester",
+            "not-an-email",
+            "--group",
+            "g",
+        ],
+        &[
+            "policy",
+            "explain",
+            "--config",
+            config,
+            "--requester",
+            "a@corp.com",
+        ],
+        &[
+            "policy",
+            "explain",
+            "--config",
+            config,
+            "--requester",
+            "a@corp.com",
+            "--account",
+            "111111111111",
+        ],
+        &[
+            "policy",
+            "explain",
+            "--config",
+            config,
+            "--requester",
+            "a@corp.com",
+            "--group",
+            "g",
+            "--format",
+            "yaml",
+        ],
+    ];
+    for args in cases {
+        let output = liftgate(args, None);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        assert!(!text(&output.stderr).is_empty());
+    }
+    let broken = write_config(directory.path(), "statements: [{ResourceType: Nope}]\n");
+    let output = liftgate(
+        &[
+            "policy",
+            "explain",
+            "--requester",
+            "a@corp.com",
+            "--group",
+            "g",
+        ],
+        Some(&broken),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("statements[0]"),
+        "{}",
+        text(&output.stderr)
+    );
+}

