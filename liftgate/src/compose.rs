@@ -15,7 +15,11 @@ use liftgate_gateway::ports::{
 use liftgate_gateway::scheduler::LocalScheduler;
 use liftgate_gateway::store::SqliteStore;
 use liftgate_gateway::workflow::{AccessService, Dependencies, OutboxDispatcher};
+use liftgate_slack::SlackAdapter;
+use liftgate_teams::TeamsAdapter;
+
 use liftgate_webhook::WebhookAdapter;
+
 
 /// Everything `serve` runs.
 pub struct Gateway {
@@ -105,6 +109,14 @@ pub async fn build(loaded: &LoadedConfig) -> anyhow::Result<Gateway> {
     {
         notifiers.push("webhook".to_owned());
     }
+    if settings.slack.is_some() {
+        notifiers.push("slack".to_owned());
+    }
+    if settings.teams.is_some() {
+        notifiers.push("teams".to_owned());
+    }
+
+
     let service = AccessService::new(Dependencies {
         store: Arc::clone(&store),
         identity,
@@ -122,6 +134,16 @@ pub async fn build(loaded: &LoadedConfig) -> anyhow::Result<Gateway> {
         let adapter = WebhookAdapter::new(webhook, service.clone()).context("webhook section")?;
         adapters.push(Arc::new(adapter));
     }
+    if let Some(slack) = &settings.slack {
+        let adapter = SlackAdapter::new(slack.clone(), service.clone()).context("slack section")?;
+        adapters.push(adapter);
+    }
+    if let Some(teams) = &settings.teams {
+
+        let adapter = TeamsAdapter::new(teams.clone(), service.clone()).context("teams section")?;
+        adapters.push(adapter);
+    }
+
     let chat_notifiers = adapters
         .iter()
         .filter_map(|adapter| Arc::clone(adapter).notifier())

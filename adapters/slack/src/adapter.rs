@@ -1,0 +1,312 @@
+//! The Slack channel as the composition root sees it: built from `slack` settings and the
+//! workflow, it contributes routes, a notifier and (in Socket Mode) a connection to run.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use liftgate_gateway::channel::ChannelAdapter;
+use liftgate_gateway::config::SlackSettings;
+use liftgate_gateway::http::RouteProvider;
+use liftgate_gateway::ports::Notifier;
+use liftgate_gateway::workflow::AccessService;
+use tokio::sync::Notify;
+
+use crate::api::{ApiConfig, RetryPolicy, SlackApi};
+use crate::http::SlackRoutes;
+use crate::notifier::SlackNotifier;
+use crate::people::People;
+use crate::sessions::FormSessions;
+
+/// The adapter's configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum SlackError {
+    #[error("slack.{key}: {problem}")]
+    Config { key: &'static str, problem: String },
+}
+
+/// Tunables that are not part of the config file: timeouts and retry pacing. Tests shorten them.
+#[derive(Debug, Clone)]
+pub struct SlackOptions {
+    pub retry: RetryPolicy,
+    /// Longest one Web API call may take.
+    pub http_timeout: Duration,
+    /// How long a Slack user's email (and an email's Slack user) is trusted without asking again.
+    pub identity_cache_ttl: Duration,
+    /// How long the Slack user found for an email is reused for mentions and direct messages.
+    pub lookup_cache_ttl: Duration,
+    /// How long an open form keeps its looked-up choices.
+    pub form_session_ttl: Duration,
+    /// Time allowed to compute an answer that must go back inside Slack's 3-second ack
+    /// (option loads); past it, an empty answer is sent.
+    pub ack_budget: Duration,
+    /// First wait before reconnecting a dropped Socket Mode connection; doubles up to a minute.
+    pub reconnect_delay: Duration,
+    /// How often the Socket Mode connection is pinged to notice a dead link.
+    pub ping_interval: Duration,
+    /// How long `run` waits for handlers still working after shutdown is asked.
+    pub drain_timeout: Duration,
+}
+
+impl Default for SlackOptions {
+    fn default() -> Self {
+        SlackOptions {
+            retry: RetryPolicy::default(),
+            http_timeout: Duration::from_secs(10),
+            identity_cache_ttl: Duration::from_secs(60),
+            lookup_cache_ttl: Duration::from_secs(600),
+            form_session_ttl: Duration::from_secs(3600),
+            ack_budget: Duration::from_millis(2500),
+            reconnect_delay: Duration::from_secs(1),
+            ping_interval: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where to tell a person something that is only for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reply {
+    /// An ephemeral message in the conversation they acted in, falling back to a DM.
+    Ephemeral(String),
+    /// A direct message from the bot.
+    Direct,
+}
+
+/// Counts handler work still running after its ack, so tests and shutdown can wait for it.
+#[derive(Debug, Default)]
+struct InFlight {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+/// The Slack channel.
+pub struct SlackAdapter {
+    pub(crate) settings: SlackSettings,
+    pub(crate) service: AccessService,
+    pub(crate) api: Arc<SlackApi>,
+    pub(crate) people: People,
+    pub(crate) forms: FormSessions,
+    pub(crate) options: SlackOptions,
+    /// Names this replica in store leases.
+    pub(crate) replica: String,
+    in_flight: InFlight,
+    recent_envelopes: Mutex<VecDeque<String>>,
+}
+
+impl std::fmt::Debug for SlackAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackAdapter")
+            .field("channel_id", &self.settings.channel_id)
+            .field("socket_mode", &self.settings.socket_mode)
+            .finish_non_exhaustive()
+    }
+}
+
+fn config_error(key: &'static str, problem: impl Into<String>) -> SlackError {
+    SlackError::Config {
+        key,
+        problem: problem.into(),
+    }
+}
+
+impl SlackAdapter {
+    /// Builds the adapter with default timeouts.
+    ///
+    /// # Errors
+    /// When a required setting is empty or malformed (see [`SlackError`]).
+    pub fn new(
+        settings: SlackSettings,
+        service: AccessService,
+    ) -> Result<Arc<SlackAdapter>, SlackError> {
+        SlackAdapter::with_options(settings, service, SlackOptions::default())
+    }
+
+    /// Builds the adapter with explicit timeouts and retry pacing.
+    ///
+    /// # Errors
+    /// When a required setting is empty or malformed (see [`SlackError`]).
+    pub fn with_options(
+        settings: SlackSettings,
+        service: AccessService,
+        options: SlackOptions,
+    ) -> Result<Arc<SlackAdapter>, SlackError> {
+        if settings.bot_token.is_empty() {
+            return Err(config_error("bot_token", "is empty"));
+        }
+        if settings.channel_id.trim().is_empty() {
+            return Err(config_error("channel_id", "is empty"));
+        }
+        if settings.signing_secret.is_empty() && !settings.socket_mode {
+            return Err(config_error(
+                "signing_secret",
+                "is empty; it is needed to verify Slack's requests",
+            ));
+        }
+        let app_token = settings.app_token.clone().filter(|token| !token.is_empty());
+        if let Some(token) = &app_token
+            && !token.expose().starts_with("xapp-")
+        {
+            return Err(config_error(
+                "app_token",
+                "must be an app-level token (xapp-…)",
+            ));
+        }
+        if settings.socket_mode && app_token.is_none() {
+            return Err(config_error(
+                "app_token",
+                "is required with socket_mode: true",
+            ));
+        }
+        let clock = Arc::clone(service.clock());
+        let api = SlackApi::new(ApiConfig {
+            base_url: settings.api_base_url.clone(),
+            bot_token: settings.bot_token.clone(),
+            app_token,
+            clock: Arc::clone(&clock),
+            retry: options.retry.clone(),
+            timeout: options.http_timeout,
+            metrics: Arc::clone(service.metrics()),
+        })
+        .map_err(|problem| config_error("api_base_url", problem))?;
+        let api = Arc::new(api);
+        let people = People::new(
+            Arc::clone(&api),
+            clock,
+            options.identity_cache_ttl,
+            options.lookup_cache_ttl,
+        );
+        let ttl =
+            time::Duration::try_from(options.form_session_ttl).unwrap_or(time::Duration::HOUR);
+        Ok(Arc::new(SlackAdapter {
+            settings,
+            service,
+            api,
+            people,
+            forms: FormSessions::new(ttl),
+            options,
+            replica: format!("slack-{}", uuid::Uuid::new_v4()),
+            in_flight: InFlight::default(),
+            recent_envelopes: Mutex::new(VecDeque::new()),
+        }))
+    }
+
+    pub fn settings(&self) -> &SlackSettings {
+        &self.settings
+    }
+
+    /// Waits until every piece of work a handler started after its ack has finished. For
+    /// tests, and for draining at shutdown.
+    pub async fn wait_idle(&self) {
+        loop {
+            let idle = self.in_flight.idle.notified();
+            if self.in_flight.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+
+    /// Runs slow work after the ack, counted in [`SlackAdapter::wait_idle`].
+    pub(crate) fn spawn<F>(self: &Arc<Self>, work: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.in_flight.count.fetch_add(1, Ordering::SeqCst);
+        let done = Finished(Arc::clone(self));
+        tokio::spawn(async move {
+            let _done = done;
+            work.await;
+        });
+    }
+
+    /// Whether this Socket Mode envelope was seen before (Slack delivers at least once).
+    pub(crate) fn seen_envelope(&self, envelope_id: &str) -> bool {
+        let mut recent = self
+            .recent_envelopes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if recent.iter().any(|seen| seen == envelope_id) {
+            return true;
+        }
+        if recent.len() >= 512 {
+            recent.pop_front();
+        }
+        recent.push_back(envelope_id.to_owned());
+        false
+    }
+
+    /// Tells one person something only they see.
+    pub(crate) async fn tell(&self, user_id: &str, reply: &Reply, text: &str) {
+        if let Reply::Ephemeral(channel) = reply {
+            match self.api.post_ephemeral(channel, user_id, text).await {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::debug!(%error, "Could not answer ephemerally; sending a direct message instead.");
+                }
+            }
+        }
+        let sent = match self.people.direct_message(user_id).await {
+            Ok(channel) => self
+                .api
+                .post_message(&channel, text, None, None)
+                .await
+                .map(drop),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = sent {
+            tracing::warn!(slack_user = %user_id, %error, "Could not tell a Slack user about a problem.");
+        }
+    }
+
+    async fn drain(&self) {
+        if tokio::time::timeout(self.options.drain_timeout, self.wait_idle())
+            .await
+            .is_err()
+        {
+            tracing::warn!("Slack handlers still running at shutdown were abandoned.");
+        }
+    }
+}
+
+/// Decrements the in-flight count when a spawned task ends, however it ends.
+struct Finished(Arc<SlackAdapter>);
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        if self.0.in_flight.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.in_flight.idle.notify_waiters();
+        }
+    }
+}
+
+#[async_trait]
+impl ChannelAdapter for SlackAdapter {
+    fn name(&self) -> &'static str {
+        "slack"
+    }
+
+    fn routes(self: Arc<Self>) -> Option<Arc<dyn RouteProvider>> {
+        Some(Arc::new(SlackRoutes::new(self)))
+    }
+
+    fn notifier(self: Arc<Self>) -> Option<Arc<dyn Notifier>> {
+        Some(Arc::new(SlackNotifier::new(self)))
+    }
+
+    async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        if self.settings.socket_mode {
+            crate::socket::run(Arc::clone(&self), shutdown).await;
+        } else {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        }
+        self.drain().await;
+    }
+}

@@ -1,0 +1,85 @@
+//! Button clicks on requests: approve, deny, cancel, and ending one's own access early. The
+//! button carries only the request id; who clicked comes from Slack's `users.info`, and
+//! whether they may is the workflow's decision.
+
+use std::sync::Arc;
+
+use liftgate_gateway::domain::{Channel, RequestId};
+
+use crate::adapter::{Reply, SlackAdapter};
+use crate::dispatch::Decision;
+use crate::forms::workflow_text;
+
+impl Decision {
+    fn verb(self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Deny => "deny",
+            Decision::Cancel => "cancel",
+            Decision::Revoke => "end",
+        }
+    }
+}
+
+impl SlackAdapter {
+    pub(crate) async fn decide(
+        self: Arc<Self>,
+        decision: Decision,
+        value: String,
+        user_id: String,
+        reply: Reply,
+    ) {
+        let Some(request_id) = RequestId::parse(value.trim()) else {
+            tracing::warn!(slack_user = %user_id, "Ignored a decision click without a request id.");
+            return;
+        };
+        let person = match self.people.person(&user_id).await {
+            Ok(person) => person,
+            Err(error) => {
+                tracing::warn!(slack_user = %user_id, request_id = %request_id, %error, "Could not identify the Slack user who clicked.");
+                self.tell(
+                    &user_id,
+                    &reply,
+                    &format!(":warning: {}", error.for_people()),
+                )
+                .await;
+                return;
+            }
+        };
+        let service = &self.service;
+        let outcome = match decision {
+            Decision::Approve => {
+                service
+                    .approve(&request_id, &person, Channel::Slack, None)
+                    .await
+            }
+            Decision::Deny => {
+                service
+                    .deny(&request_id, &person, Channel::Slack, None)
+                    .await
+            }
+            Decision::Cancel => service.cancel(&request_id, &person, Channel::Slack).await,
+            Decision::Revoke => service.revoke(&request_id, &person, Channel::Slack).await,
+        };
+        match outcome {
+            Ok(request) => {
+                tracing::info!(
+                    request_id = %request.id,
+                    actor = %person.email,
+                    decision = decision.verb(),
+                    status = request.status.as_str(),
+                    "Decision taken in Slack."
+                );
+            }
+            Err(error) => {
+                tracing::info!(request_id = %request_id, actor = %person.email, code = error.code(), "Decision refused.");
+                let text = format!(
+                    ":warning: You could not {} this request. {}",
+                    decision.verb(),
+                    workflow_text(&error)
+                );
+                self.tell(&user_id, &reply, &text).await;
+            }
+        }
+    }
+}

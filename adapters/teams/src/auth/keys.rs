@@ -1,0 +1,161 @@
+//! The Bot Framework's signing keys: the JWKS named by the OpenID metadata, cached and
+//! refreshed at least daily, and on an unknown `kid` at most once per few minutes (so a
+//! stream of forged tokens cannot turn the gateway into a fetch loop).
+//!
+//! The JWKS is parsed here rather than with `jsonwebtoken::jwk`, which drops the
+//! Bot Framework's `endorsements` (the channels a key may sign for).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jsonwebtoken::DecodingKey;
+use liftgate_gateway::ports::Clock;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+/// Keys older than this are fetched again ("at least once every 24 hours").
+const MAX_KEY_AGE: time::Duration = time::Duration::hours(24);
+
+/// No two fetches closer together than this, whatever the reason.
+const MIN_REFRESH_INTERVAL: time::Duration = time::Duration::minutes(5);
+
+#[derive(Debug)]
+pub(crate) struct SigningKey {
+    pub(crate) key: DecodingKey,
+    pub(crate) endorsements: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct OpenIdMetadata {
+    jwks_uri: String,
+}
+
+#[derive(Deserialize)]
+struct KeySetDocument {
+    #[serde(default)]
+    keys: Vec<KeyDocument>,
+}
+
+#[derive(Deserialize)]
+struct KeyDocument {
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    kty: String,
+    #[serde(default, rename = "use")]
+    usage: Option<String>,
+    #[serde(default)]
+    n: Option<String>,
+    #[serde(default)]
+    e: Option<String>,
+    #[serde(default)]
+    endorsements: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct CacheState {
+    keys: HashMap<String, Arc<SigningKey>>,
+    fetched_at: Option<OffsetDateTime>,
+    last_attempt: Option<OffsetDateTime>,
+}
+
+#[derive(Debug)]
+pub(crate) struct KeyCache {
+    http: reqwest::Client,
+    metadata_url: String,
+    clock: Arc<dyn Clock>,
+    state: tokio::sync::Mutex<CacheState>,
+}
+
+impl KeyCache {
+    pub(crate) fn new(
+        http: reqwest::Client,
+        metadata_url: String,
+        clock: Arc<dyn Clock>,
+    ) -> KeyCache {
+        KeyCache {
+            http,
+            metadata_url,
+            clock,
+            state: tokio::sync::Mutex::new(CacheState::default()),
+        }
+    }
+
+    /// The key with this id, refreshing the set first when it is due or the id is unknown
+    /// (within the rate limit). A failed refresh keeps the keys already known.
+    pub(crate) async fn key(&self, kid: &str) -> Option<Arc<SigningKey>> {
+        let mut state = self.state.lock().await;
+        let now = self.clock.now();
+        let stale = state.fetched_at.is_none_or(|at| now - at >= MAX_KEY_AGE);
+        let unknown = !state.keys.contains_key(kid);
+        let may_fetch = state
+            .last_attempt
+            .is_none_or(|at| now - at >= MIN_REFRESH_INTERVAL || at > now);
+        if (stale || unknown) && may_fetch {
+            state.last_attempt = Some(now);
+            match self.fetch().await {
+                Ok(keys) => {
+                    tracing::info!(
+                        keys = keys.len(),
+                        reason = if unknown { "unknown kid" } else { "age" },
+                        "Fetched the Bot Framework signing keys."
+                    );
+                    state.keys = keys;
+                    state.fetched_at = Some(now);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "Could not fetch the Bot Framework signing keys.")
+                }
+            }
+        }
+        state.keys.get(kid).cloned()
+    }
+
+    async fn fetch(&self) -> Result<HashMap<String, Arc<SigningKey>>, String> {
+        let metadata: OpenIdMetadata = self.get_json(&self.metadata_url).await?;
+        let document: KeySetDocument = self.get_json(&metadata.jwks_uri).await?;
+        let mut keys = HashMap::new();
+        for key in document.keys {
+            let (Some(kid), Some(n), Some(e)) = (key.kid, key.n, key.e) else {
+                continue;
+            };
+            if key.kty != "RSA" || key.usage.as_deref().is_some_and(|usage| usage != "sig") {
+                continue;
+            }
+            match DecodingKey::from_rsa_components(&n, &e) {
+                Ok(decoding) => {
+                    keys.insert(
+                        kid,
+                        Arc::new(SigningKey {
+                            key: decoding,
+                            endorsements: key.endorsements,
+                        }),
+                    );
+                }
+                Err(error) => {
+                    tracing::warn!(%kid, %error, "Skipped an unreadable Bot Framework key.")
+                }
+            }
+        }
+        if keys.is_empty() {
+            return Err("the key set has no usable RSA signing key".to_owned());
+        }
+        Ok(keys)
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|error| format!("{url}: {error}"))?;
+        if !response.status().is_success() {
+            return Err(format!("{url} answered {}", response.status()));
+        }
+        response
+            .json()
+            .await
+            .map_err(|error| format!("{url}: {error}"))
+    }
+}

@@ -1,0 +1,96 @@
+//! Clicks that decide: Approve and Deny on the approval card, "I'm done" and "Cancel request"
+//! on the requester's card. The workflow decides whether the verified clicker may; its
+//! refusal is shown on the card the clicker gets back, and nothing changes.
+
+use actix_web::HttpResponse;
+use liftgate_gateway::domain::{AccessRequest, Channel, RequestId};
+use liftgate_gateway::workflow::WorkflowError;
+
+use super::forms::explain;
+use super::{Bot, Caller, bounded, responses};
+use crate::cards::{Note, approval_card, requester_card};
+
+/// Which card the clicker gets back.
+#[derive(Clone, Copy)]
+enum Shown {
+    Approval,
+    Requester,
+}
+
+const IN_PROGRESS: &str = "Working on it: the card updates when it is done.";
+
+impl Bot {
+    pub(crate) async fn decide(
+        &self,
+        caller: &Caller,
+        id: &RequestId,
+        approve: bool,
+    ) -> HttpResponse {
+        let service = self.service.clone();
+        let (id_owned, person) = (id.clone(), caller.person.clone());
+        let outcome = bounded(self.invoke_timeout, async move {
+            if approve {
+                service
+                    .approve(&id_owned, &person, Channel::Teams, None)
+                    .await
+            } else {
+                service.deny(&id_owned, &person, Channel::Teams, None).await
+            }
+        })
+        .await;
+        let done = if approve {
+            "You approved this request."
+        } else {
+            "You denied this request."
+        };
+        self.answer(id, outcome, done, Shown::Approval).await
+    }
+
+    pub(crate) async fn end_access(&self, caller: &Caller, id: &RequestId) -> HttpResponse {
+        let service = self.service.clone();
+        let (id_owned, person) = (id.clone(), caller.person.clone());
+        let outcome = bounded(self.invoke_timeout, async move {
+            service.revoke(&id_owned, &person, Channel::Teams).await
+        })
+        .await;
+        self.answer(id, outcome, "Your access has ended.", Shown::Requester)
+            .await
+    }
+
+    pub(crate) async fn cancel_request(&self, caller: &Caller, id: &RequestId) -> HttpResponse {
+        let service = self.service.clone();
+        let (id_owned, person) = (id.clone(), caller.person.clone());
+        let outcome = bounded(self.invoke_timeout, async move {
+            service.cancel(&id_owned, &person, Channel::Teams).await
+        })
+        .await;
+        self.answer(id, outcome, "The request is cancelled.", Shown::Requester)
+            .await
+    }
+
+    async fn answer(
+        &self,
+        id: &RequestId,
+        outcome: Option<Result<AccessRequest, WorkflowError>>,
+        done: &str,
+        shown: Shown,
+    ) -> HttpResponse {
+        let (request, note) = match outcome {
+            None => return responses::message(IN_PROGRESS),
+            Some(Ok(request)) => (request, Note::Info(done.to_owned())),
+            Some(Err(error)) => {
+                tracing::info!(request_id = %id, code = error.code(), %error, "A Teams decision was refused.");
+                match self.service.get(id).await {
+                    Ok(request) => (request, Note::Error(explain(&error))),
+                    Err(_) => return responses::message(&explain(&error)),
+                }
+            }
+        };
+        let grant = self.grant_of(&request).await;
+        let card = match shown {
+            Shown::Approval => approval_card(&request, grant.as_ref(), Some(&note)),
+            Shown::Requester => requester_card(&request, grant.as_ref(), Some(&note)),
+        };
+        responses::card(card)
+    }
+}

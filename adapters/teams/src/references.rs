@@ -1,0 +1,168 @@
+//! What the adapter remembers in the state store's documents, so any replica can find it:
+//! who a person is in Teams (keyed by email, for proactive messages), which message shows a
+//! request's approval card and which shows it to its requester (so every change updates them),
+//! and the service URL of conversations the bot was installed in.
+
+use std::sync::Arc;
+
+use liftgate_gateway::domain::RequestId;
+use liftgate_gateway::ports::{StateStore, StoreError};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+const USERS: &str = "teams.users";
+const APPROVAL_CARDS: &str = "teams.approval_cards";
+const REQUESTER_CARDS: &str = "teams.requester_cards";
+const CONVERSATIONS: &str = "teams.conversations";
+
+/// A person as Teams knows them, found again by email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct UserReference {
+    pub(crate) email: String,
+    /// The Teams user id (`29:…`).
+    pub(crate) user_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) aad_object_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) name: Option<String>,
+    pub(crate) service_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) tenant_id: Option<String>,
+    /// The one-to-one chat with the bot, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) personal_conversation_id: Option<String>,
+}
+
+/// A message the adapter posted and keeps up to date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CardReference {
+    pub(crate) service_url: String,
+    pub(crate) conversation_id: String,
+    pub(crate) activity_id: String,
+    /// The request state the card last announced (requester cards post anew when it changes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) state: Option<String>,
+    /// Reminders already posted in the approval card's thread.
+    #[serde(default)]
+    pub(crate) reminders: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ConversationReference {
+    pub(crate) service_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) tenant_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct References {
+    store: Arc<dyn StateStore>,
+}
+
+impl References {
+    pub(crate) fn new(store: Arc<dyn StateStore>) -> References {
+        References { store }
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        namespace: &str,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let Some(value) = self.store.get_document(namespace, key).await? else {
+            return Ok(None);
+        };
+        match serde_json::from_value(value) {
+            Ok(document) => Ok(Some(document)),
+            Err(error) => {
+                // An unreadable reference is as good as none: the card is posted anew.
+                tracing::warn!(namespace, key, %error, "Ignoring an unreadable Teams document.");
+                Ok(None)
+            }
+        }
+    }
+
+    async fn put<T: Serialize>(
+        &self,
+        namespace: &str,
+        key: &str,
+        document: &T,
+    ) -> Result<(), StoreError> {
+        let value = serde_json::to_value(document)
+            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        self.store.put_document(namespace, key, &value).await
+    }
+
+    pub(crate) async fn user(&self, email: &str) -> Result<Option<UserReference>, StoreError> {
+        self.get(USERS, &email.to_lowercase()).await
+    }
+
+    /// Records what Teams told us about a person, keeping a known personal chat when this
+    /// sighting was elsewhere (a channel click).
+    pub(crate) async fn remember_user(&self, mut user: UserReference) -> Result<(), StoreError> {
+        user.email = user.email.to_lowercase();
+        let existing = self.user(&user.email).await?;
+        if let Some(existing) = &existing {
+            if user.personal_conversation_id.is_none() {
+                user.personal_conversation_id
+                    .clone_from(&existing.personal_conversation_id);
+                // The personal chat's service URL is the one to reach it with.
+                if existing.personal_conversation_id.is_some() {
+                    user.service_url.clone_from(&existing.service_url);
+                }
+            }
+            if existing == &user {
+                return Ok(());
+            }
+        }
+        self.put(USERS, &user.email.clone(), &user).await
+    }
+
+    pub(crate) async fn approval_card(
+        &self,
+        id: &RequestId,
+    ) -> Result<Option<CardReference>, StoreError> {
+        self.get(APPROVAL_CARDS, id.as_str()).await
+    }
+
+    pub(crate) async fn put_approval_card(
+        &self,
+        id: &RequestId,
+        card: &CardReference,
+    ) -> Result<(), StoreError> {
+        self.put(APPROVAL_CARDS, id.as_str(), card).await
+    }
+
+    pub(crate) async fn requester_card(
+        &self,
+        id: &RequestId,
+    ) -> Result<Option<CardReference>, StoreError> {
+        self.get(REQUESTER_CARDS, id.as_str()).await
+    }
+
+    pub(crate) async fn put_requester_card(
+        &self,
+        id: &RequestId,
+        card: &CardReference,
+    ) -> Result<(), StoreError> {
+        self.put(REQUESTER_CARDS, id.as_str(), card).await
+    }
+
+    pub(crate) async fn conversation(
+        &self,
+        id: &str,
+    ) -> Result<Option<ConversationReference>, StoreError> {
+        self.get(CONVERSATIONS, id).await
+    }
+
+    pub(crate) async fn remember_conversation(
+        &self,
+        id: &str,
+        conversation: &ConversationReference,
+    ) -> Result<(), StoreError> {
+        if self.conversation(id).await?.as_ref() == Some(conversation) {
+            return Ok(());
+        }
+        self.put(CONVERSATIONS, id, conversation).await
+    }
+}
