@@ -3,9 +3,21 @@
 //! state store, and drift reconciliation. The only crate that depends on the AWS SDK.
 
 pub mod client;
+pub mod dynamodb;
 pub mod identity;
+pub mod inventory;
+pub mod s3_audit;
+pub mod scheduler;
+mod sdk_error;
 
 pub use client::{AwsClients, ClientLimits};
+pub use dynamodb::{DynamoSetupError, DynamoStore, DynamoStoreConfig, TableSetup};
 pub use identity::{
     AwsIdentityCenter, IdentityCenterConfig, IdentityCenterTuning, IdentityClients,
+};
+pub use inventory::{AwsAccessInventory, InventoryConfig};
+pub use s3_audit::{S3AuditConfig, S3AuditSetupError, S3AuditSink};
+pub use scheduler::{
+    EventBridgeScheduler, EventBridgeSchedulerConfig, OrphanReport, OrphanSweepError,
+    SchedulerSetupError,
 };

@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use liftgate_aws::{AwsClients, AwsIdentityCenter};
+use liftgate_aws::{
+    AwsAccessInventory, AwsClients, AwsIdentityCenter, DynamoStore, DynamoStoreConfig,
+    EventBridgeScheduler, EventBridgeSchedulerConfig, S3AuditConfig, S3AuditSink,
+};
 use liftgate_gateway::audit::FileAuditSink;
 use liftgate_gateway::channel::ChannelAdapter;
 use liftgate_gateway::config::{AuditSinkKind, LoadedConfig, SchedulerBackend, StateBackend};
@@ -14,12 +17,12 @@ use liftgate_gateway::ports::{
 };
 use liftgate_gateway::scheduler::LocalScheduler;
 use liftgate_gateway::store::SqliteStore;
-use liftgate_gateway::workflow::{AccessService, Dependencies, OutboxDispatcher};
+use liftgate_gateway::workflow::{AccessService, Dependencies, OutboxDispatcher, Reconciler};
+
 use liftgate_slack::SlackAdapter;
 use liftgate_teams::TeamsAdapter;
 
 use liftgate_webhook::WebhookAdapter;
-
 
 /// Everything `serve` runs.
 pub struct Gateway {
@@ -28,10 +31,11 @@ pub struct Gateway {
     pub adapters: Vec<Arc<dyn ChannelAdapter>>,
     pub store: Arc<dyn StateStore>,
     pub metrics: Arc<Metrics>,
+    pub reconciler: Arc<Reconciler>,
 }
 
-/// Opens the configured state store.
-pub async fn open_store(
+/// Opens the configured state store. `clients` is required for DynamoDB.
+pub fn open_store(
     loaded: &LoadedConfig,
     clients: Option<&AwsClients>,
 ) -> anyhow::Result<Arc<dyn StateStore>> {
@@ -43,44 +47,86 @@ pub async fn open_store(
             Ok(Arc::new(store))
         }
         StateBackend::Dynamodb => {
-            let _ = clients;
-            anyhow::bail!("the dynamodb state backend is not available in this build yet")
+            let clients = clients.context("the dynamodb state backend needs the aws section")?;
+            let config = DynamoStoreConfig::from_settings(state).context("state section")?;
+            Ok(Arc::new(DynamoStore::new(clients, config)))
         }
     }
 }
 
+/// The configured audit sinks. Their names are outbox topics, so they must stay stable across
+/// restarts: the kind, numbered from the second sink of a kind on, in config order.
 fn audit_sinks(
     loaded: &LoadedConfig,
-    clients: Option<&AwsClients>,
+    clients: &AwsClients,
 ) -> anyhow::Result<Vec<Arc<dyn AuditSink>>> {
     let mut sinks: Vec<Arc<dyn AuditSink>> = Vec::new();
-    let mut files = 0;
-    for sink in &loaded.settings.audit.sinks {
+    let (mut files, mut buckets) = (0, 0);
+    let numbered = |kind: &str, count: usize| {
+        if count == 1 {
+            kind.to_owned()
+        } else {
+            format!("{kind}-{count}")
+        }
+    };
+    for (index, sink) in loaded.settings.audit.sinks.iter().enumerate() {
         match sink.kind {
             AuditSinkKind::File => {
                 files += 1;
-                let name = if files == 1 {
-                    "file".to_owned()
-                } else {
-                    format!("file-{files}")
-                };
-                let dir = sink.dir.clone().context("a file audit sink needs a dir")?;
-                sinks.push(Arc::new(FileAuditSink::named(&name, dir)));
+                let dir = sink
+                    .dir
+                    .clone()
+                    .with_context(|| format!("audit.sinks[{index}] needs a dir"))?;
+                sinks.push(Arc::new(FileAuditSink::named(
+                    &numbered("file", files),
+                    dir,
+                )));
             }
             AuditSinkKind::S3 => {
-                let _ = clients;
-                anyhow::bail!("the s3 audit sink is not available in this build yet")
+                buckets += 1;
+                let config = S3AuditConfig::from_settings(sink)
+                    .with_context(|| format!("audit.sinks[{index}]"))?;
+                sinks.push(Arc::new(S3AuditSink::new(
+                    &numbered("s3", buckets),
+                    clients,
+                    config,
+                )));
             }
         }
     }
     Ok(sinks)
 }
 
-fn scheduler(loaded: &LoadedConfig) -> anyhow::Result<Arc<dyn RevocationScheduler>> {
-    match loaded.settings.scheduler.backend {
+/// The revocation timers. With EventBridge, the schedule group is created if missing and
+/// schedules a crash left behind are adopted or deleted before anything is served.
+async fn scheduler(
+    loaded: &LoadedConfig,
+    clients: &AwsClients,
+    store: &Arc<dyn StateStore>,
+) -> anyhow::Result<Arc<dyn RevocationScheduler>> {
+    let settings = &loaded.settings;
+    match settings.scheduler.backend {
         SchedulerBackend::Local => Ok(Arc::new(LocalScheduler)),
         SchedulerBackend::Eventbridge => {
-            anyhow::bail!("the eventbridge scheduler is not available in this build yet")
+            let aws = settings
+                .aws
+                .as_ref()
+                .context("the eventbridge scheduler needs the aws section")?;
+            let config = EventBridgeSchedulerConfig::from_settings(aws, &settings.scheduler)
+                .context("scheduler section")?;
+            let scheduler =
+                EventBridgeScheduler::new(clients, config).context("scheduler section")?;
+            scheduler
+                .ensure_group()
+                .await
+                .context("cannot create the schedule group")?;
+            match scheduler.adopt_or_delete_orphans(store.as_ref()).await {
+                Ok(report) => tracing::info!(?report, "Revocation schedules checked."),
+                Err(error) => {
+                    tracing::warn!(%error, "Could not check leftover revocation schedules; continuing.")
+                }
+            }
+            Ok(Arc::new(scheduler))
         }
     }
 }
@@ -94,9 +140,9 @@ pub async fn build(loaded: &LoadedConfig) -> anyhow::Result<Gateway> {
         .context("serve needs the aws section (region, sso_instance_arn, identity_store_id)")?;
     let clients = AwsClients::from_settings(aws).await;
     let identity: Arc<dyn IdentityCenter> = Arc::new(AwsIdentityCenter::new(&clients, aws));
-    let store = open_store(loaded, Some(&clients)).await?;
-    let sinks = audit_sinks(loaded, Some(&clients))?;
-    let scheduler = scheduler(loaded)?;
+    let store = open_store(loaded, Some(&clients))?;
+    let sinks = audit_sinks(loaded, &clients)?;
+    let scheduler = scheduler(loaded, &clients, &store).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let metrics = Arc::new(Metrics::new());
 
@@ -115,7 +161,6 @@ pub async fn build(loaded: &LoadedConfig) -> anyhow::Result<Gateway> {
     if settings.teams.is_some() {
         notifiers.push("teams".to_owned());
     }
-
 
     let service = AccessService::new(Dependencies {
         store: Arc::clone(&store),
@@ -139,7 +184,6 @@ pub async fn build(loaded: &LoadedConfig) -> anyhow::Result<Gateway> {
         adapters.push(adapter);
     }
     if let Some(teams) = &settings.teams {
-
         let adapter = TeamsAdapter::new(teams.clone(), service.clone()).context("teams section")?;
         adapters.push(adapter);
     }
@@ -155,11 +199,18 @@ pub async fn build(loaded: &LoadedConfig) -> anyhow::Result<Gateway> {
         chat_notifiers,
         Arc::clone(&metrics),
     );
+    let inventory = Arc::new(AwsAccessInventory::new(&clients, aws));
+    let reconciler = Arc::new(Reconciler::new(
+        &service,
+        inventory,
+        settings.reconciliation.clone(),
+    ));
     Ok(Gateway {
         service,
         dispatcher,
         adapters,
         store,
         metrics,
+        reconciler,
     })
 }

@@ -57,12 +57,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(commands::state::init(&loaded, stdout))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Reconcile(_) => {
-            writeln!(
-                stderr,
-                "error: reconcile is not available in this build yet"
-            )?;
-            Ok(ExitCode::FAILURE)
+        Command::Reconcile(args) => {
+            let Some(loaded) = load_or_report(args.config.config.as_deref(), stderr)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            liftgate_gateway::telemetry::init(liftgate_gateway::config::LogFormat::Text);
+            let clean =
+                runtime()?.block_on(commands::reconcile::run(&loaded, args.dry_run, stdout))?;
+            Ok(if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }

@@ -43,6 +43,49 @@ pid=$!
 exec 3<&-
 wait "$pid""#;
 
+/// moto's server with a lock around the application: connections are still served by threads,
+/// but one request is processed at a time. Arguments: host, port.
+const SERIALIZED_SERVER: &str = r#"
+import os, sys, threading
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+host, port = sys.argv[1], int(sys.argv[2])
+os.environ.setdefault("MOTO_PORT", str(port))
+app = DomainDispatcherApplication(create_backend_app)
+app.debug = True
+lock = threading.Lock()
+def serialized(environ, start_response):
+    with lock:
+        return list(app(environ, start_response))
+run_simple(host, port, serialized, threaded=True, request_handler=MotoRequestHandler)
+"#;
+
+/// How the server is run.
+#[derive(Debug, Clone, Copy)]
+enum Launch {
+    Standard,
+    Serialized,
+}
+
+/// The interpreter (with its arguments) that runs the `moto_server` script, read from its
+/// `#!` line, so the serialised server uses the same Python environment.
+fn python_of(binary: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(binary)
+        .map_err(|error| format!("cannot read {}: {error}", binary.display()))?;
+    let interpreter = text
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("#!"))
+        .map(|line| {
+            line.split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|words| !words.is_empty())
+        .ok_or_else(|| format!("{} is not a Python script with a #! line", binary.display()))?;
+    Ok(interpreter)
+}
+
 /// A running moto server, stopped on drop.
 #[derive(Debug)]
 pub struct MotoServer {
@@ -62,11 +105,23 @@ impl MotoServer {
     /// `<workspace>/.venv-moto/bin/moto_server`) or does not start: tests that need AWS must
     /// never pass silently without it.
     pub fn start() -> MotoServer {
+        MotoServer::launch(Launch::Standard)
+    }
+
+    /// Like [`MotoServer::start`], but moto handles one request at a time. moto's own
+    /// conditional writes and DynamoDB transactions check and write without a lock, so two
+    /// concurrent requests can both pass a condition; serialised, moto is as atomic as the
+    /// real services, which is what compare-and-set tests need.
+    pub fn start_serialized() -> MotoServer {
+        MotoServer::launch(Launch::Serialized)
+    }
+
+    fn launch(launch: Launch) -> MotoServer {
         let binary = moto_binary();
         let mut failures = Vec::new();
         // A free port can be taken by another process between the check and moto's bind.
         for _ in 0..3 {
-            match MotoServer::try_start(&binary) {
+            match MotoServer::try_start(&binary, launch) {
                 Ok(server) => return server,
                 Err(failure) => failures.push(failure),
             }
@@ -78,7 +133,7 @@ impl MotoServer {
         );
     }
 
-    fn try_start(binary: &Path) -> Result<MotoServer, String> {
+    fn try_start(binary: &Path, launch: Launch) -> Result<MotoServer, String> {
         let port = free_port();
         let log = tempfile::Builder::new()
             .prefix("moto-")
@@ -91,12 +146,24 @@ impl MotoServer {
         let stderr = log
             .reopen()
             .map_err(|error| format!("cannot open the log file: {error}"))?;
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(WATCHDOG)
-            .arg("moto-watchdog")
-            .arg(binary)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(WATCHDOG).arg("moto-watchdog");
+        match launch {
+            Launch::Standard => {
+                command
+                    .arg(binary)
+                    .args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+            }
+            Launch::Serialized => {
+                command.args(python_of(binary)?).args([
+                    "-c",
+                    SERIALIZED_SERVER,
+                    "127.0.0.1",
+                    &port.to_string(),
+                ]);
+            }
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(stdout)
             .stderr(stderr)
@@ -281,6 +348,16 @@ mod tests {
         server.reset();
         drop(server);
         assert!(!answers(port), "the server must stop with its handle");
+    }
+
+    #[test]
+    fn a_serialized_server_answers_until_it_is_dropped() {
+        let server = MotoServer::start_serialized();
+        let port = server.port();
+        assert!(answers(port));
+        server.reset();
+        drop(server);
+        assert!(!answers(port));
     }
 
     #[tokio::test]

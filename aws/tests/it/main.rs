@@ -9,8 +9,15 @@
     reason = "tests fail loudly"
 )]
 
+mod backends_workflow;
 mod clients;
+mod dynamodb;
 mod mocked;
 mod moto_identity;
 mod moto_workflow;
+mod reconcile_mocked;
+mod reconcile_moto;
+mod s3_audit;
+mod scheduler_mocked;
+mod scheduler_moto;
 mod support;

@@ -25,6 +25,13 @@ fn is_http_url(text: &str) -> bool {
     })
 }
 
+fn is_loopback_url(text: &str) -> bool {
+    let rest = text.strip_prefix("http://").unwrap_or(text);
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(host, _)| host);
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
 pub(super) fn check(
     settings: &Settings,
     rules: &Rules,
@@ -275,6 +282,26 @@ pub(super) fn check(
                 && !is_http_url(value)
             {
                 push(errors, key, format!("{value:?} is not an http(s) URL"));
+            }
+        }
+        // Bot Framework keys and tokens must come over TLS; plain http only reaches a local fake.
+        for (key, value) in [
+            (
+                "teams.openid_metadata_url",
+                Some(&teams.openid_metadata_url),
+            ),
+            ("teams.token_url", teams.token_url.as_ref()),
+        ] {
+            if let Some(value) = value
+                && is_http_url(value)
+                && !value.starts_with("https://")
+                && !is_loopback_url(value)
+            {
+                push(
+                    errors,
+                    key,
+                    format!("{value:?} must be https (plain http only to 127.0.0.1 or localhost)"),
+                );
             }
         }
         if teams.allowed_service_url_hosts.is_empty() {

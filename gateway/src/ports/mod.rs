@@ -5,6 +5,7 @@
 mod audit;
 mod clock;
 mod identity;
+mod inventory;
 mod notifier;
 mod scheduler;
 mod store;
@@ -14,7 +15,10 @@ pub use clock::{Clock, SystemClock};
 pub use identity::{
     AccountInfo, DirectoryUser, GroupInfo, IdentityCenter, IdentityError, ProvisionReceipt,
 };
-pub use notifier::{Notice, NoticeKind, Notifier, NotifyError};
+pub use inventory::{AccessInventory, AssignedPrincipal, GroupMember, Page, UserDetails};
+pub use notifier::{
+    DriftAction, DriftMode, DriftNotice, DriftTarget, Notice, NoticeKind, Notifier, NotifyError,
+};
 pub use scheduler::{RevocationScheduler, SchedulerError};
 pub use store::{
     Expect, GrantQuery, OutboxMessage, Put, RequestQuery, StateStore, StoreError, WriteBatch,

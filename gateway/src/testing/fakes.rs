@@ -9,9 +9,9 @@ use time::OffsetDateTime;
 use crate::audit::AuditRecord;
 use crate::domain::{Grant, GrantId, RequestId, RequestStatus};
 use crate::ports::{
-    AccountInfo, AuditError, AuditSink, DirectoryUser, GroupInfo, IdentityCenter, IdentityError,
-    Notice, NoticeKind, Notifier, NotifyError, ProvisionReceipt, RevocationScheduler,
-    SchedulerError,
+    AccountInfo, AuditError, AuditSink, DirectoryUser, DriftNotice, GroupInfo, IdentityCenter,
+    IdentityError, Notice, NoticeKind, Notifier, NotifyError, ProvisionReceipt,
+    RevocationScheduler, SchedulerError,
 };
 
 /// An error to inject into the next call of an operation.
@@ -25,7 +25,7 @@ pub enum FakeFailure {
 }
 
 impl FakeFailure {
-    fn to_identity_error(&self, operation: &str) -> IdentityError {
+    pub(crate) fn to_identity_error(&self, operation: &str) -> IdentityError {
         match self {
             FakeFailure::Throttled => {
                 IdentityError::Throttled(format!("{operation}: rate exceeded"))
@@ -172,6 +172,42 @@ impl FakeIdentityCenter {
             .values()
             .filter(|(group, user)| group == group_id && user == user_id)
             .count()
+    }
+
+    /// Every assignment row: (account, permission-set ARN, user), repeated per duplicate.
+    pub fn assignment_rows(&self) -> Vec<(String, String, String)> {
+        let directory = self.directory.lock().unwrap();
+        directory
+            .assignments
+            .iter()
+            .flat_map(|(key, count)| std::iter::repeat_n(key.clone(), *count as usize))
+            .collect()
+    }
+
+    /// Every membership: (membership id, group, user).
+    pub fn membership_rows(&self) -> Vec<(String, String, String)> {
+        let directory = self.directory.lock().unwrap();
+        directory
+            .memberships
+            .iter()
+            .map(|(id, (group, user))| (id.clone(), group.clone(), user.clone()))
+            .collect()
+    }
+
+    /// The email of a user id, if the user exists.
+    pub fn email_of(&self, user_id: &str) -> Option<String> {
+        let directory = self.directory.lock().unwrap();
+        directory
+            .users
+            .iter()
+            .find(|(_, id)| id.as_str() == user_id)
+            .map(|(email, _)| email.clone())
+    }
+
+    /// The ARN of a permission set by name.
+    pub fn arn_of(&self, permission_set: &str) -> Option<String> {
+        let directory = self.directory.lock().unwrap();
+        directory.permission_sets.get(permission_set).cloned()
     }
 
     /// Makes the next call of `operation` (e.g. `create_assignment`) fail.
@@ -483,6 +519,7 @@ impl AuditSink for MemoryAuditSink {
 pub struct RecordingNotifier {
     name: &'static str,
     notices: Mutex<Vec<(NoticeKind, RequestId, RequestStatus)>>,
+    drifts: Mutex<Vec<DriftNotice>>,
     down: AtomicBool,
 }
 
@@ -491,12 +528,18 @@ impl RecordingNotifier {
         RecordingNotifier {
             name,
             notices: Mutex::new(Vec::new()),
+            drifts: Mutex::new(Vec::new()),
             down: AtomicBool::new(false),
         }
     }
 
     pub fn notices(&self) -> Vec<(NoticeKind, RequestId, RequestStatus)> {
         self.notices.lock().unwrap().clone()
+    }
+
+    /// The drift warnings delivered, in order.
+    pub fn drift_notices(&self) -> Vec<DriftNotice> {
+        self.drifts.lock().unwrap().clone()
     }
 
     pub fn set_down(&self, down: bool) {
@@ -519,6 +562,14 @@ impl Notifier for RecordingNotifier {
             notice.request.id.clone(),
             notice.request.status,
         ));
+        Ok(())
+    }
+
+    async fn drift(&self, notice: &DriftNotice) -> Result<(), NotifyError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(NotifyError::Retryable("simulated chat outage".to_owned()));
+        }
+        self.drifts.lock().unwrap().push(notice.clone());
         Ok(())
     }
 }

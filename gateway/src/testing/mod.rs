@@ -11,6 +11,7 @@
 mod clock;
 mod fakes;
 mod harness;
+mod inventory;
 pub mod store_contract;
 
 pub use clock::ManualClock;
@@ -20,3 +21,4 @@ pub use fakes::{
 pub use harness::{
     DEV, Harness, HarnessOptions, OPS_GROUP, PROD, person, sample_grant, sample_request,
 };
+pub use inventory::{FakeAccessInventory, ListingPause};

@@ -390,6 +390,11 @@ impl AccessService {
                 *membership_id = Some(created);
             }
         }
+        // An out-of-process timer removes a membership by its id, which exists only now:
+        // schedule again so the timer can act on it.
+        if matches!(grant.target, GrantTarget::Group { .. }) {
+            self.deps.scheduler.schedule(grant).await?;
+        }
         Ok(())
     }
 

@@ -11,6 +11,7 @@ mod decide;
 mod error;
 mod grant;
 mod outbox;
+mod reconcile;
 mod records;
 mod sweeper;
 
@@ -22,7 +23,11 @@ use time::OffsetDateTime;
 pub use catalog::RequesterFacts;
 pub use error::WorkflowError;
 pub use outbox::OutboxDispatcher;
-pub use records::{AUDIT_TOPIC_PREFIX, NOTIFY_TOPIC_PREFIX, NoticePayload};
+pub use reconcile::{
+    Finding, FindingOutcome, PASS_LEASE, PruningStrategy, ReconcileError, ReconcileReport,
+    Reconciler, ReconcilerTuning, SCHEDULE_LEASE, ScopeSummary,
+};
+pub use records::{AUDIT_TOPIC_PREFIX, DRIFT_TOPIC_PREFIX, NOTIFY_TOPIC_PREFIX, NoticePayload};
 pub use sweeper::SweepReport;
 
 use crate::config::RequestSettings;

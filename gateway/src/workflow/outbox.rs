@@ -4,18 +4,23 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::records::{AUDIT_TOPIC_PREFIX, NOTIFY_TOPIC_PREFIX, NoticePayload};
+use super::records::{AUDIT_TOPIC_PREFIX, DRIFT_TOPIC_PREFIX, NOTIFY_TOPIC_PREFIX, NoticePayload};
 use crate::audit::AuditRecord;
 use crate::metrics::Metrics;
 use crate::ports::{
-    AuditSink, Clock, Notice, Notifier, NotifyError, OutboxMessage, StateStore, StoreError,
+    AuditSink, Clock, DriftNotice, Notice, Notifier, NotifyError, OutboxMessage, StateStore,
+    StoreError,
 };
 
 /// Notices that keep failing for this many attempts (about a day of backoff) are dropped:
 /// chat messages that late help nobody. Audit records are never dropped.
 const MAX_NOTICE_ATTEMPTS: u32 = 300;
 
-const CLAIM_LEASE: time::Duration = time::Duration::seconds(60);
+/// How long a claimed message is hidden from other replicas. Short, because a replica killed
+/// mid-delivery leaves its claims until the lease ends; a delivery that outlasts it may run
+/// twice, which sinks and notifiers must tolerate anyway (same object key, current state).
+const CLAIM_LEASE: time::Duration = time::Duration::seconds(15);
+
 const BATCH: usize = 100;
 
 enum Failure {
@@ -81,7 +86,8 @@ impl OutboxDispatcher {
                 Err(Failure::Retry(error)) => {
                     self.metrics
                         .inc("liftgate_outbox_failures_total", &[("consumer", &consumer)]);
-                    let is_notice = consumer.starts_with(NOTIFY_TOPIC_PREFIX);
+                    let is_notice = consumer.starts_with(NOTIFY_TOPIC_PREFIX)
+                        || consumer.starts_with(DRIFT_TOPIC_PREFIX);
                     if is_notice && message.attempts >= MAX_NOTICE_ATTEMPTS {
                         tracing::error!(topic = %consumer, %error, "Chat notice dropped after too many attempts.");
                         self.store.complete_outbox(message.id).await?;
@@ -149,6 +155,19 @@ impl OutboxDispatcher {
                 grant,
             };
             return notifier.notify(&notice).await.map_err(|error| match error {
+                NotifyError::Retryable(message) => Failure::Retry(message),
+                NotifyError::Permanent(message) => Failure::Drop(message),
+            });
+        }
+        if let Some(notifier_name) = message.topic.strip_prefix(DRIFT_TOPIC_PREFIX) {
+            let Some(notifier) = self.notifiers.get(notifier_name) else {
+                return Err(Failure::Drop(format!(
+                    "no chat notifier named {notifier_name} is enabled"
+                )));
+            };
+            let notice: DriftNotice = serde_json::from_value(message.payload.clone())
+                .map_err(|error| Failure::Drop(format!("unreadable drift notice: {error}")))?;
+            return notifier.drift(&notice).await.map_err(|error| match error {
                 NotifyError::Retryable(message) => Failure::Retry(message),
                 NotifyError::Permanent(message) => Failure::Drop(message),
             });

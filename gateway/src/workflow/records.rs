@@ -7,10 +7,13 @@ use time::OffsetDateTime;
 use super::AccessService;
 use crate::audit::AuditRecord;
 use crate::domain::{AccessRequest, Channel, Grant, Person, RequestEvent, RequestId};
-use crate::ports::{NoticeKind, OutboxMessage};
+use crate::ports::{DriftNotice, NoticeKind, OutboxMessage};
 
 pub const AUDIT_TOPIC_PREFIX: &str = "audit:";
 pub const NOTIFY_TOPIC_PREFIX: &str = "notify:";
+/// Drift warnings for chat: the payload is the whole [`DriftNotice`] (there is no stored
+/// request to read back).
+pub const DRIFT_TOPIC_PREFIX: &str = "drift:";
 
 /// A notice names the request; the notifier reads its current state when it delivers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +66,22 @@ impl AccessService {
                 topic: format!("{NOTIFY_TOPIC_PREFIX}{notifier}"),
                 payload: payload.clone(),
                 created_at: at,
+                attempts: 0,
+            })
+            .collect()
+    }
+
+    /// One drift warning per chat notifier.
+    pub(crate) fn drift_messages(&self, notice: &DriftNotice) -> Vec<OutboxMessage> {
+        let payload = serde_json::to_value(notice).unwrap_or(serde_json::Value::Null);
+        self.deps
+            .notifiers
+            .iter()
+            .map(|notifier| OutboxMessage {
+                id: uuid::Uuid::new_v4(),
+                topic: format!("{DRIFT_TOPIC_PREFIX}{notifier}"),
+                payload: payload.clone(),
+                created_at: notice.detected_at,
                 attempts: 0,
             })
             .collect()

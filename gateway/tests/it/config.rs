@@ -195,7 +195,22 @@ fn cross_section_requirements_are_checked() {
             "missing {expected:?} in {lines:#?}"
         );
     }
+    let teams = "teams:\n  app_id: a\n  app_password: p\n  tenant_id: t\n  approvals_conversation_id: c\n  token_url: http://login.example.com/t/oauth2/v2.0/token\n  openid_metadata_url: http://127.0.0.1:9/meta\n";
+    let lines = error_lines(&load_text(teams, &[]).unwrap_err());
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.starts_with("teams.token_url:") && line.contains("must be https")),
+        "{lines:#?}"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|line| line.starts_with("teams.openid_metadata_url")),
+        "loopback is allowed: {lines:#?}"
+    );
     let lines = error_lines(&load_text("audit:\n  sinks: []\n", &[]).unwrap_err());
+
     assert!(
         lines
             .iter()

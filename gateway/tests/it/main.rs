@@ -10,4 +10,5 @@
 mod audit;
 mod config;
 mod lifecycle;
+mod reconcile;
 mod store_sqlite;

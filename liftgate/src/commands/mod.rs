@@ -2,5 +2,7 @@
 
 pub mod check_config;
 pub mod explain;
+pub mod reconcile;
+
 pub mod serve;
 pub mod state;

@@ -50,6 +50,11 @@ pub async fn run(loaded: LoadedConfig) -> anyhow::Result<()> {
         let shutdown = shutdown_rx.clone();
         tasks.spawn(async move { dispatcher.run(OUTBOX_INTERVAL, shutdown).await });
     }
+    {
+        let reconciler = Arc::clone(&gateway.reconciler);
+        let shutdown = shutdown_rx.clone();
+        tasks.spawn(async move { reconciler.run_periodically(shutdown).await });
+    }
     for adapter in &gateway.adapters {
         let adapter = Arc::clone(adapter);
         let shutdown = shutdown_rx.clone();

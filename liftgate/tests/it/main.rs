@@ -7,4 +7,5 @@
 )]
 
 mod cli;
+mod reconcile;
 mod serve;

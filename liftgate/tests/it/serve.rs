@@ -124,11 +124,12 @@ impl Liftgate {
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Ok(response) = reqwest::get(format!("{}/readyz", running.base)).await {
-                if response.status().is_success() {
-                    return running;
-                }
+            if let Ok(response) = reqwest::get(format!("{}/readyz", running.base)).await
+                && response.status().is_success()
+            {
+                return running;
             }
+
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!(
@@ -390,11 +391,12 @@ async fn serve_grants_revokes_survives_sigkill_and_drains_on_sigterm() {
     assert_eq!(quorum["status"], "ended");
     let directory_path = directory.path().to_path_buf();
     wait_for(
-        "the audit records of the revocation",
-        Duration::from_secs(10),
+        "the complete audit trail of the short grant",
+        // Records the killed process had claimed are redelivered once its claim lease (15 s) ends.
+        Duration::from_secs(40),
         || {
             let events = audit_events(&directory_path, &quorum_id);
-            async move { events.last().map(|(event, _)| event.as_str()) == Some("revoked") }
+            async move { events.len() == 5 }
         },
     )
     .await;
@@ -456,4 +458,219 @@ where
         statuses.push(handle.await.unwrap().0);
     }
     statuses
+}
+
+fn production_config(directory: &Path, moto: &MotoServer, org: &Org, port: u16) -> PathBuf {
+    let config = format!(
+        r#"
+server:
+  listen: "127.0.0.1:{port}"
+  shutdown_grace: 5s
+aws:
+  region: us-east-1
+  sso_instance_arn: "{instance}"
+  identity_store_id: "{store}"
+  endpoint_url: "{endpoint}"
+state:
+  backend: dynamodb
+  table: liftgate-state
+scheduler:
+  backend: eventbridge
+  group_name: liftgate
+  role_arn: arn:aws:iam::123456789012:role/liftgate-scheduler
+  sweep_interval: 1s
+audit:
+  sinks:
+    - type: s3
+      bucket: liftgate-audit
+      prefix: logs
+reconciliation:
+  enabled: false
+webhook:
+  clients:
+    - id: e2e
+      secret: "{SECRET}"
+      act_for: ["*"]
+statements:
+  - ResourceType: Account
+    Resource: ["{account}"]
+    PermissionSet: Admin
+    Approvers: [lead@example.com]
+"#,
+        instance = org.seed.instance_arn,
+        store = org.seed.identity_store_id,
+        endpoint = moto.endpoint(),
+        account = org.production,
+    );
+    let path = directory.join("liftgate.yaml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+fn run_state_init(config: &Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_liftgate"))
+        .args(["state", "init", "--config", config.to_str().unwrap()])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_backends_dynamodb_eventbridge_and_s3_work_end_to_end() {
+    let moto = MotoServer::start();
+    let org = seed_org(&moto).await;
+    let clients = liftgate_aws::AwsClients::for_test_endpoint(moto.endpoint(), "us-east-1").await;
+    clients
+        .s3
+        .create_bucket()
+        .bucket("liftgate-audit")
+        .send()
+        .await
+        .unwrap();
+    let directory = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = production_config(directory.path(), &moto, &org, port);
+
+    assert!(run_state_init(&config).contains("DynamoDB table liftgate-state created"));
+    assert!(
+        run_state_init(&config).contains("already exists"),
+        "state init is idempotent"
+    );
+
+    let log = directory.path().join("liftgate.log");
+    let liftgate = Liftgate::start(&config, port, log.clone()).await;
+    let body = json!({"requester": "dev@example.com", "account_id": org.production, "permission_set": "Admin",
+                      "duration": "2h", "reason": "INC-7: database failover"});
+    let (status, created) = liftgate.call("POST", "/api/v1/requests", Some(body)).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (_, active) = liftgate
+        .call(
+            "POST",
+            &format!("/api/v1/requests/{id}/approve"),
+            Some(json!({"approver": "lead@example.com"})),
+        )
+        .await;
+    assert_eq!(active["status"], "active", "{active}");
+    assert_eq!(
+        org.seed
+            .user_assignment_count(&org.production, &org.admin_arn, &org.dev_id)
+            .await,
+        1
+    );
+
+    // The grant's one-time schedule exists in the group, at its end, and targets Identity Center.
+    let grant_id = active["grant_id"].as_str().unwrap().to_owned();
+    let schedule = clients
+        .scheduler
+        .get_schedule()
+        .group_name("liftgate")
+        .name(format!("liftgate-{grant_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        schedule.schedule_expression().unwrap().starts_with("at("),
+        "{schedule:?}"
+    );
+    let target = schedule.target().unwrap();
+    assert!(
+        target.arn().contains("ssoadmin:deleteAccountAssignment"),
+        "{}",
+        target.arn()
+    );
+
+    // Early revoke removes the assignment and the schedule.
+    let (status, ended) = liftgate
+        .call(
+            "POST",
+            &format!("/api/v1/requests/{id}/revoke"),
+            Some(json!({"requester": "dev@example.com"})),
+        )
+        .await;
+    assert_eq!(
+        (status, ended["status"].as_str()),
+        (200, Some("ended")),
+        "{ended}"
+    );
+    assert_eq!(
+        org.seed
+            .user_assignment_count(&org.production, &org.admin_arn, &org.dev_id)
+            .await,
+        0
+    );
+    let gone = clients
+        .scheduler
+        .get_schedule()
+        .group_name("liftgate")
+        .name(format!("liftgate-{grant_id}"))
+        .send()
+        .await;
+    assert!(
+        gone.is_err(),
+        "the schedule is deleted when the grant ends early"
+    );
+
+    // The audit trail lands in S3 under logs/YYYY/MM/DD/UUID.json.
+    let s3 = clients.s3.clone();
+    wait_for("four audit records in S3", Duration::from_secs(15), || {
+        let s3 = s3.clone();
+        async move {
+            let listed = s3
+                .list_objects_v2()
+                .bucket("liftgate-audit")
+                .prefix("logs/")
+                .send()
+                .await
+                .unwrap();
+            listed.contents().len() >= 4
+        }
+    })
+    .await;
+    let listed = clients
+        .s3
+        .list_objects_v2()
+        .bucket("liftgate-audit")
+        .prefix("logs/")
+        .send()
+        .await
+        .unwrap();
+    let mut events = Vec::new();
+    for object in listed.contents() {
+        let key = object.key().unwrap();
+        assert_eq!(
+            key.split('/').count(),
+            5,
+            "logs/YYYY/MM/DD/UUID.json: {key}"
+        );
+        let body = clients
+            .s3
+            .get_object()
+            .bucket("liftgate-audit")
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        let bytes = body.body.collect().await.unwrap().into_bytes();
+        let record: Value = serde_json::from_slice(&bytes).unwrap();
+        events.push(record["event"].as_str().unwrap().to_owned());
+    }
+    events.sort();
+    assert_eq!(events, ["approved", "granted", "requested", "revoked"]);
+
+    let (code, _) = liftgate.terminate();
+    assert_eq!(
+        code,
+        Some(0),
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
 }

@@ -1,0 +1,234 @@
+//! `commit`: a `WriteBatch` as one conditional write, or as one `TransactWriteItems` when it
+//! touches more than one item, so it is all-or-nothing either way.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use liftgate_gateway::ports::{Expect, StoreError, WriteBatch};
+
+use super::layout::{self, Item};
+use super::{DynamoStore, unavailable};
+use crate::sdk_error::{classify, error_code};
+
+/// DynamoDB's limit on the items of one transaction.
+const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// Cancellation reasons that mean "the item changed concurrently": a failed compare-and-set,
+/// or another transaction writing the same item at this moment. Either way nothing was
+/// written, and re-reading then deciding again is the answer.
+const CONFLICT_REASONS: &[&str] = &["ConditionalCheckFailed", "TransactionConflict"];
+
+/// A condition on the item's current state.
+#[derive(Debug, Clone)]
+struct Condition {
+    expression: &'static str,
+    names: HashMap<String, String>,
+    values: Option<HashMap<String, AttributeValue>>,
+}
+
+impl Condition {
+    fn from_expect(expect: Expect) -> Condition {
+        match expect {
+            Expect::Absent => Condition::absent(),
+            Expect::Version(version) => Condition {
+                expression: "#version = :expected",
+                names: HashMap::from([("#version".to_owned(), layout::VERSION.to_owned())]),
+                values: Some(HashMap::from([(
+                    ":expected".to_owned(),
+                    layout::n(version),
+                )])),
+            },
+        }
+    }
+
+    fn absent() -> Condition {
+        Condition {
+            expression: "attribute_not_exists(#pk)",
+            names: HashMap::from([("#pk".to_owned(), layout::PK.to_owned())]),
+            values: None,
+        }
+    }
+}
+
+/// One item write of a batch.
+#[derive(Debug, Clone)]
+enum Write {
+    Put {
+        item: Item,
+        condition: Option<Condition>,
+    },
+    Delete {
+        key: Item,
+    },
+}
+
+fn new_version(expect: Expect) -> u64 {
+    match expect {
+        Expect::Absent => 1,
+        Expect::Version(version) => version + 1,
+    }
+}
+
+fn invalid(message: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("could not build a DynamoDB write: {message}"))
+}
+
+impl DynamoStore {
+    /// The item writes of a batch: each request and grant with its version check, each grant's
+    /// access link (present exactly while the grant may hold access), each outbox message.
+    fn writes(&self, batch: WriteBatch) -> Result<Vec<Write>, StoreError> {
+        let now = self.now();
+        let retention = self.config.retention;
+        let mut writes = Vec::new();
+        for put in batch.requests {
+            let mut request = put.item;
+            request.version = new_version(put.expect);
+            writes.push(Write::Put {
+                item: layout::request_item(&request, now, retention)?,
+                condition: Some(Condition::from_expect(put.expect)),
+            });
+        }
+        for put in batch.grants {
+            let mut grant = put.item;
+            grant.version = new_version(put.expect);
+            writes.push(Write::Put {
+                item: layout::grant_item(&grant, now, retention)?,
+                condition: Some(Condition::from_expect(put.expect)),
+            });
+            writes.push(if grant.status.may_hold_access() {
+                Write::Put {
+                    item: layout::access_link_item(&grant),
+                    condition: None,
+                }
+            } else {
+                Write::Delete {
+                    key: layout::access_link_key(&grant.access_key(), grant.id.as_str()),
+                }
+            });
+        }
+        for message in &batch.outbox {
+            writes.push(Write::Put {
+                item: layout::outbox_item(message)?,
+                condition: Some(Condition::absent()),
+            });
+        }
+        Ok(writes)
+    }
+
+    pub(super) async fn commit_batch(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut writes = self.writes(batch)?;
+        if writes.len() > MAX_TRANSACTION_ITEMS {
+            return Err(StoreError::Unavailable(format!(
+                "a write batch of {} items exceeds DynamoDB's {MAX_TRANSACTION_ITEMS}-item transaction limit",
+                writes.len()
+            )));
+        }
+        if let [Write::Put { .. }] = writes.as_slice()
+            && let Some(Write::Put { item, condition }) = writes.pop()
+        {
+            return self.put_one(item, condition).await;
+        }
+        self.transact(writes).await
+    }
+
+    /// A single conditional put (half the cost of a one-item transaction).
+    async fn put_one(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.config.table)
+            .set_item(Some(item));
+        if let Some(condition) = condition {
+            request = request
+                .condition_expression(condition.expression)
+                .set_expression_attribute_names(Some(condition.names))
+                .set_expression_attribute_values(condition.values);
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(error) if error_code(&error) == Some("ConditionalCheckFailedException") => {
+                Err(StoreError::Conflict)
+            }
+            Err(error) => Err(unavailable(classify("PutItem", &error))),
+        }
+    }
+
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let table = &self.config.table;
+        let mut items = Vec::with_capacity(writes.len());
+        for write in writes {
+            let item = match write {
+                Write::Put { item, condition } => {
+                    let mut put = Put::builder().table_name(table).set_item(Some(item));
+                    if let Some(condition) = condition {
+                        put = put
+                            .condition_expression(condition.expression)
+                            .set_expression_attribute_names(Some(condition.names))
+                            .set_expression_attribute_values(condition.values);
+                    }
+                    TransactWriteItem::builder()
+                        .put(put.build().map_err(invalid)?)
+                        .build()
+                }
+                Write::Delete { key } => TransactWriteItem::builder()
+                    .delete(
+                        Delete::builder()
+                            .table_name(table)
+                            .set_key(Some(key))
+                            .build()
+                            .map_err(invalid)?,
+                    )
+                    .build(),
+            };
+            items.push(item);
+        }
+        // The token makes the SDK's own retries of this call idempotent: a retry after a lost
+        // answer does not fail its own conditions.
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .client_request_token(uuid::Uuid::new_v4().to_string())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+                    error.as_service_error()
+                {
+                    let codes: Vec<&str> = cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .filter_map(|reason| reason.code())
+                        .filter(|code| *code != "None")
+                        .collect();
+                    if codes.iter().any(|code| CONFLICT_REASONS.contains(code)) {
+                        return Err(StoreError::Conflict);
+                    }
+                    // Older emulators put the reasons only in the message.
+                    let message = cancelled.message().unwrap_or_default();
+                    if codes.is_empty()
+                        && CONFLICT_REASONS.iter().any(|code| message.contains(code))
+                    {
+                        return Err(StoreError::Conflict);
+                    }
+                    tracing::warn!(reasons = ?codes, "DynamoDB transaction cancelled.");
+                    return Err(StoreError::Unavailable(format!(
+                        "TransactWriteItems cancelled: {}",
+                        if codes.is_empty() {
+                            message.to_owned()
+                        } else {
+                            codes.join(", ")
+                        }
+                    )));
+                }
+                Err(unavailable(classify("TransactWriteItems", &error)))
+            }
+        }
+    }
+}

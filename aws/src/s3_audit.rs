@@ -1,0 +1,180 @@
+//! The S3 audit sink (SPEC §7): one JSON object per record at
+//! `s3://BUCKET/PREFIX/YYYY/MM/DD/UUID.json`, encrypted at rest, readable by upstream's Athena
+//! table (see `docs/athena.md`).
+
+use async_trait::async_trait;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ChecksumAlgorithm, ServerSideEncryption};
+use liftgate_gateway::audit::{AuditRecord, object_key};
+use liftgate_gateway::config::AuditSinkSettings;
+use liftgate_gateway::ports::{AuditError, AuditSink};
+use sha2::{Digest, Sha256};
+
+use crate::client::AwsClients;
+use crate::sdk_error::{classify, error_code};
+
+/// The prefix records go under when none is configured (upstream's default).
+pub const DEFAULT_PREFIX: &str = "logs";
+
+/// Where and how records are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3AuditConfig {
+    pub bucket: String,
+    /// Without leading or trailing slashes; empty puts records at the bucket's root.
+    pub prefix: String,
+    /// SSE-KMS key (id, alias or ARN); without it objects use SSE-S3 (AES256).
+    pub kms_key_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum S3AuditSetupError {
+    #[error("an s3 audit sink needs a bucket")]
+    MissingBucket,
+}
+
+impl S3AuditConfig {
+    /// `prefix` defaults to `logs`; slashes around it are dropped, so `logs/` and `logs` name
+    /// the same place and an empty prefix gives keys without a leading slash.
+    pub fn new(bucket: &str, prefix: Option<&str>, kms_key_id: Option<&str>) -> S3AuditConfig {
+        S3AuditConfig {
+            bucket: bucket.trim().to_owned(),
+            prefix: prefix
+                .unwrap_or(DEFAULT_PREFIX)
+                .trim()
+                .trim_matches('/')
+                .to_owned(),
+            kms_key_id: kms_key_id
+                .map(str::trim)
+                .filter(|key| !key.is_empty())
+                .map(str::to_owned),
+        }
+    }
+
+    /// From one `audit.sinks[]` entry of type `s3`.
+    pub fn from_settings(settings: &AuditSinkSettings) -> Result<S3AuditConfig, S3AuditSetupError> {
+        let bucket = settings
+            .bucket
+            .as_deref()
+            .filter(|bucket| !bucket.trim().is_empty())
+            .ok_or(S3AuditSetupError::MissingBucket)?;
+        Ok(S3AuditConfig::new(
+            bucket,
+            settings.prefix.as_deref(),
+            settings.kms_key_id.as_deref(),
+        ))
+    }
+}
+
+/// Writes each record once, as its own object. Writes are conditional (`If-None-Match: *`):
+/// a record retried after a write whose answer was lost leaves the one object (and, in a
+/// versioned or Object Lock bucket, one version). Every upload carries a SHA-256 checksum,
+/// which S3 verifies and which Object Lock buckets require.
+#[derive(Debug, Clone)]
+pub struct S3AuditSink {
+    name: String,
+    client: aws_sdk_s3::Client,
+    config: S3AuditConfig,
+}
+
+impl S3AuditSink {
+    /// A sink with the outbox topic name `name` (`s3`, or `s3-2`… when several are configured).
+    pub fn new(name: &str, clients: &AwsClients, config: S3AuditConfig) -> S3AuditSink {
+        Self::from_client(name, clients.s3.clone(), config)
+    }
+
+    /// Any client (moto, mocked SDK clients).
+    pub fn from_client(
+        name: &str,
+        client: aws_sdk_s3::Client,
+        config: S3AuditConfig,
+    ) -> S3AuditSink {
+        S3AuditSink {
+            name: name.to_owned(),
+            client,
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &S3AuditConfig {
+        &self.config
+    }
+
+    /// The object key of a record: `PREFIX/YYYY/MM/DD/UUID.json`.
+    pub fn key_for(&self, record: &AuditRecord) -> String {
+        let key = object_key(record);
+        if self.config.prefix.is_empty() {
+            key
+        } else {
+            format!("{}/{key}", self.config.prefix)
+        }
+    }
+
+    fn error(&self, message: impl std::fmt::Display) -> AuditError {
+        AuditError {
+            sink: self.name.clone(),
+            message: format!("s3://{}: {message}", self.config.bucket),
+        }
+    }
+}
+
+#[async_trait]
+impl AuditSink for S3AuditSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn write(&self, record: &AuditRecord) -> Result<(), AuditError> {
+        let key = self.key_for(record);
+        let body = serde_json::to_vec(&record.fields).map_err(|error| self.error(error))?;
+        let checksum = aws_smithy_types::base64::encode(Sha256::digest(&body));
+        let encryption = match &self.config.kms_key_id {
+            Some(_) => ServerSideEncryption::AwsKms,
+            None => ServerSideEncryption::Aes256,
+        };
+        let result = self
+            .client
+            .put_object()
+            .bucket(&self.config.bucket)
+            .key(&key)
+            .content_type("application/json")
+            .server_side_encryption(encryption)
+            .set_ssekms_key_id(self.config.kms_key_id.clone())
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(checksum)
+            .if_none_match("*")
+            .body(ByteStream::from(body))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                tracing::debug!(sink = %self.name, bucket = %self.config.bucket, %key, "Audit record written.");
+                Ok(())
+            }
+            // The object exists: an earlier attempt of this very record (the key is its UUID)
+            // succeeded and its answer was lost.
+            Err(error) if error_code(&error) == Some("PreconditionFailed") => {
+                tracing::info!(sink = %self.name, bucket = %self.config.bucket, %key, "Audit record was already written.");
+                Ok(())
+            }
+            Err(error) => Err(self.error(classify("PutObject", &error))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_normalised() {
+        assert_eq!(S3AuditConfig::new("b", None, None).prefix, "logs");
+        assert_eq!(S3AuditConfig::new("b", Some("logs/"), None).prefix, "logs");
+        assert_eq!(
+            S3AuditConfig::new("b", Some("/audit/liftgate//"), None).prefix,
+            "audit/liftgate"
+        );
+        assert_eq!(S3AuditConfig::new("b", Some(""), None).prefix, "");
+        assert_eq!(S3AuditConfig::new("b", Some("/"), None).prefix, "");
+        assert_eq!(S3AuditConfig::new("b", None, Some(" ")).kms_key_id, None);
+    }
+}
