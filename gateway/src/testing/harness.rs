@@ -57,6 +57,7 @@ pub struct Harness {
     pub dispatcher: OutboxDispatcher,
     pub metrics: Arc<Metrics>,
     pub directory: tempfile::TempDir,
+    dependencies: Dependencies,
 }
 
 impl Harness {
@@ -93,7 +94,7 @@ impl Harness {
         let audit = Arc::new(MemoryAuditSink::new("memory"));
         let notifier = Arc::new(RecordingNotifier::new("recording"));
         let metrics = Arc::new(Metrics::new());
-        let service = AccessService::new(Dependencies {
+        let dependencies = Dependencies {
             store: store.clone(),
             identity: identity.clone(),
             scheduler: scheduler.clone(),
@@ -103,7 +104,8 @@ impl Harness {
             audit_sinks: vec!["memory".to_owned()],
             notifiers: vec!["recording".to_owned()],
             metrics: metrics.clone(),
-        });
+        };
+        let service = AccessService::new(dependencies.clone());
         let dispatcher = OutboxDispatcher::new(
             store.clone(),
             clock.clone(),
@@ -122,7 +124,14 @@ impl Harness {
             dispatcher,
             metrics,
             directory,
+            dependencies,
         }
+    }
+
+    /// Another replica: its own service (and lease owner) on the same store, Identity Center,
+    /// scheduler and clock.
+    pub fn replica(&self) -> AccessService {
+        AccessService::new(self.dependencies.clone())
     }
 
     /// Delivers every outbox message that is due.

@@ -111,12 +111,13 @@ impl AccessService {
     }
 
     /// Drives an approved request to an active grant (or to its deferred start). Idempotent and
-    /// resumable: safe to call again after any failure or crash.
-    pub(crate) async fn activate(&self, id: &RequestId) -> Result<(), WorkflowError> {
+    /// resumable: safe to call again after any failure or crash. Returns whether this call made
+    /// the access (or moved an extended grant's end).
+    pub(crate) async fn activate(&self, id: &RequestId) -> Result<bool, WorkflowError> {
         for _ in 0..CAS_ATTEMPTS {
             let request = self.load_request(id).await?;
             if request.status != RequestStatus::Approved {
-                return Ok(());
+                return Ok(false);
             }
             if let Some(extended) = request.extends.clone() {
                 return self.apply_extension(request, &extended).await;
@@ -129,11 +130,11 @@ impl AccessService {
                 },
             };
             return match grant.status {
-                GrantStatus::Scheduled if grant.starts_at > self.now() => Ok(()),
+                GrantStatus::Scheduled if grant.starts_at > self.now() => Ok(false),
                 GrantStatus::Scheduled | GrantStatus::Provisioning => {
                     self.provision(&grant.id).await
                 }
-                _ => Ok(()),
+                _ => Ok(false),
             };
         }
         Err(WorkflowError::Unavailable(
@@ -258,8 +259,9 @@ impl AccessService {
             .collect())
     }
 
-    /// Creates the access for a `provisioning` (or due `scheduled`) grant.
-    pub(crate) async fn provision(&self, grant_id: &GrantId) -> Result<(), WorkflowError> {
+    /// Creates the access for a `provisioning` (or due `scheduled`) grant. Returns whether this
+    /// call made it active (not when another replica holds the grant, or it failed for good).
+    pub(crate) async fn provision(&self, grant_id: &GrantId) -> Result<bool, WorkflowError> {
         let now = self.now();
         let grant = self.load_grant(grant_id).await?;
         let startable = match grant.status {
@@ -268,22 +270,18 @@ impl AccessService {
             _ => false,
         };
         if !startable {
-            return Ok(());
+            return Ok(false);
         }
         if grant.ends_at <= now {
             // It would end before it could start (a long outage or crash): never grant it.
-            return self
-                .abandon(
-                    grant,
-                    "the grant's end passed before it could be made".to_owned(),
-                )
-                .await;
+            let reason = "the grant's end passed before it could be made".to_owned();
+            return self.abandon(grant, reason).await.map(|()| false);
         }
         let Some(mut grant) = self
             .claim_grant(grant, now, GrantStatus::Provisioning, None)
             .await?
         else {
-            return Ok(());
+            return Ok(false);
         };
         let key = grant.access_key();
         if !self.lock_access(&key).await? {
@@ -301,7 +299,9 @@ impl AccessService {
                 self.record_retry(grant, &message).await?;
                 Err(WorkflowError::Unavailable(message))
             }
-            Err(ProvisionError::Fatal(message)) => self.abandon(grant, message).await,
+            Err(ProvisionError::Fatal(message)) => {
+                self.abandon(grant, message).await.map(|()| false)
+            }
         };
         self.unlock_access(&key).await;
         result
@@ -430,7 +430,8 @@ impl AccessService {
     }
 
     /// Commits a provisioned grant as active, with its request(s), audit record and notice.
-    async fn commit_active(&self, mut grant: Grant) -> Result<(), WorkflowError> {
+    /// Returns false when the grant changed state meanwhile (an early revoke won).
+    async fn commit_active(&self, mut grant: Grant) -> Result<bool, WorkflowError> {
         for _ in 0..CAS_ATTEMPTS {
             let now = self.now();
             let mut request = self.load_request(&grant.request_id).await?;
@@ -444,32 +445,8 @@ impl AccessService {
             let mut outbox = Vec::new();
             let mut requests = Vec::new();
             if request.status == RequestStatus::Approved {
-                request.status = RequestStatus::Active;
-                request.ends_at = Some(grant.ends_at);
                 let detail = format!("until {}", grant.ends_at);
-                request.push_history(
-                    now,
-                    RequestEvent::Granted,
-                    Channel::Scheduler,
-                    None,
-                    Some(detail),
-                );
-                let channel = request
-                    .approvals
-                    .last()
-                    .map_or(request.channel, |approval| approval.channel);
-                outbox = self.event_messages(
-                    now,
-                    &request,
-                    Some(&grant),
-                    &[Event {
-                        event: RequestEvent::Granted,
-                        channel,
-                        actor: None,
-                        reason: None,
-                    }],
-                    Some(NoticeKind::Updated),
-                );
+                outbox = self.mark_granted(now, &mut request, &grant, detail);
                 requests.push(Put::update(request.clone(), request_version));
             }
             let batch = WriteBatch {
@@ -483,12 +460,12 @@ impl AccessService {
                     tracing::info!(grant_id = %grant.id, request_id = %grant.request_id, ends_at = %grant.ends_at, preexisting = grant.preexisting, "Access granted.");
                     // Only the grant that ends last needs a revocation timer for this access.
                     self.drop_earlier_timers(&grant).await;
-                    return Ok(());
+                    return Ok(true);
                 }
                 Err(StoreError::Conflict) => {
                     grant = self.load_grant(&grant.id).await?;
                     if grant.status != GrantStatus::Provisioning {
-                        return Ok(());
+                        return Ok(false);
                     }
                 }
                 Err(error) => return Err(error.into()),
@@ -497,6 +474,43 @@ impl AccessService {
         Err(WorkflowError::Unavailable(
             "too much contention while activating a grant".to_owned(),
         ))
+    }
+
+    /// Marks an approved request active on `grant`: its end, a history line, and the `granted`
+    /// audit record (on the channel of the approval that completed it) with a chat notice.
+    fn mark_granted(
+        &self,
+        now: OffsetDateTime,
+        request: &mut AccessRequest,
+        grant: &Grant,
+        detail: String,
+    ) -> Vec<crate::ports::OutboxMessage> {
+        request.status = RequestStatus::Active;
+        request.ends_at = Some(grant.ends_at);
+        request.push_history(
+            now,
+            RequestEvent::Granted,
+            Channel::Scheduler,
+            None,
+            Some(detail),
+        );
+        let channel = request
+            .approvals
+            .last()
+            .map_or(request.channel, |approval| approval.channel);
+        let granted = Event {
+            event: RequestEvent::Granted,
+            channel,
+            actor: None,
+            reason: None,
+        };
+        self.event_messages(
+            now,
+            request,
+            Some(grant),
+            &[granted],
+            Some(NoticeKind::Updated),
+        )
     }
 
     /// Timers of overlapping grants that end before `grant` would remove access it still
@@ -575,7 +589,7 @@ impl AccessService {
                     self.deps
                         .metrics
                         .inc("liftgate_transitions_total", &[("status", "failed")]);
-                    return self.end_grant(&grant.id, None).await;
+                    return self.end_grant(&grant.id, None).await.map(|_| ());
                 }
                 Err(StoreError::Conflict) => continue,
                 Err(error) => return Err(error.into()),
@@ -591,7 +605,7 @@ impl AccessService {
         &self,
         request: AccessRequest,
         grant_id: &GrantId,
-    ) -> Result<(), WorkflowError> {
+    ) -> Result<bool, WorkflowError> {
         let grant = self.load_grant(grant_id).await?;
         if grant.status != GrantStatus::Active {
             // The grant ended meanwhile: the extension becomes an ordinary grant from now.
@@ -622,7 +636,7 @@ impl AccessService {
         &self,
         mut request: AccessRequest,
         mut grant: Grant,
-    ) -> Result<(), WorkflowError> {
+    ) -> Result<bool, WorkflowError> {
         let now = self.now();
         let ceiling = now
             + request
@@ -638,40 +652,21 @@ impl AccessService {
             && let Err(error) = self.deps.scheduler.schedule(&moved).await
         {
             let message = format!("could not move the revocation: {error}");
-            return self.fail_request(request, &message).await;
+            return self.fail_request(request, &message).await.map(|()| false);
         }
         let mut original = self.load_request(&grant.request_id).await?;
         let (request_version, grant_version, original_version) =
             (request.version, grant.version, original.version);
         grant.ends_at = new_end;
         grant.extensions.push(request.id.clone());
-        request.status = RequestStatus::Active;
         request.grant_id = Some(grant.id.clone());
-        request.ends_at = Some(new_end);
         let detail = format!("extends grant {} until {new_end}", grant.id);
-        request.push_history(
-            now,
-            RequestEvent::Granted,
-            Channel::Scheduler,
-            None,
-            Some(detail),
-        );
+        let mut outbox = self.mark_granted(now, &mut request, &grant, detail);
         let channel = request
             .approvals
             .last()
             .map_or(request.channel, |approval| approval.channel);
-        let mut outbox = self.event_messages(
-            now,
-            &request,
-            Some(&grant),
-            &[Event {
-                event: RequestEvent::Granted,
-                channel,
-                actor: None,
-                reason: None,
-            }],
-            Some(NoticeKind::Updated),
-        );
+
         let mut requests = vec![Put::update(request.clone(), request_version)];
         if original.id != request.id {
             original.ends_at = Some(new_end);
@@ -693,7 +688,7 @@ impl AccessService {
         match self.deps.store.commit(batch).await {
             Ok(()) => {
                 tracing::info!(grant_id = %grant.id, request_id = %request.id, ends_at = %new_end, "Grant extended.");
-                Ok(())
+                Ok(true)
             }
             // Something changed under us; the timer may already point at the new end, which is
             // harmless: the next attempt (or the sweeper) settles both.
@@ -745,26 +740,27 @@ impl AccessService {
     }
 
     /// Ends a grant: on time (`early` is `None`) or early by `early`'s person and channel.
+    /// Returns whether this call ended it (not when it had ended, or another replica holds it).
     /// Idempotent and resumable; a grant already ending under another replica's lease is left
     /// to it.
     pub(crate) async fn end_grant(
         &self,
         grant_id: &GrantId,
         early: Option<(&Person, Channel)>,
-    ) -> Result<(), WorkflowError> {
+    ) -> Result<bool, WorkflowError> {
         let now = self.now();
         let grant = self.load_grant(grant_id).await?;
         if grant.status.is_final() {
-            return Ok(());
+            return Ok(false);
         }
         if grant.status == GrantStatus::Revoking && !self.lease_free(&grant, now) {
-            return Ok(());
+            return Ok(false);
         }
         if grant.status == GrantStatus::Provisioning
             && !self.lease_free(&grant, now)
             && early.is_none()
         {
-            return Ok(());
+            return Ok(false);
         }
         let end = match early {
             Some((person, channel)) => GrantEnd {
@@ -784,7 +780,7 @@ impl AccessService {
             .claim_grant(grant, now, GrantStatus::Revoking, Some(end))
             .await?
         else {
-            return Ok(());
+            return Ok(false);
         };
         if early.is_some() {
             grant.ends_at = grant.ends_at.min(now);
@@ -877,7 +873,7 @@ impl AccessService {
     }
 
     /// Commits a revoked grant with its request(s), audit records and notices.
-    async fn commit_revoked(&self, mut grant: Grant) -> Result<(), WorkflowError> {
+    async fn commit_revoked(&self, mut grant: Grant) -> Result<bool, WorkflowError> {
         let end = grant.end.clone().unwrap_or(GrantEnd {
             channel: Channel::Scheduler,
             actor: None,
@@ -947,12 +943,12 @@ impl AccessService {
                         .metrics
                         .inc("liftgate_revocations_total", &[("reason", kind)]);
                     tracing::info!(grant_id = %grant.id, reason = %end.reason, "Access revoked.");
-                    return Ok(());
+                    return Ok(true);
                 }
                 Err(StoreError::Conflict) => {
                     let current = self.load_grant(&grant.id).await?;
                     if current.status.is_final() {
-                        return Ok(());
+                        return Ok(false);
                     }
                     grant.version = current.version;
                 }

@@ -21,6 +21,34 @@ pub struct SweepReport {
 
 const BATCH: usize = 200;
 
+/// What a sweep step was for, in its report.
+#[derive(Clone, Copy)]
+enum Step {
+    Revoke,
+    Provision,
+}
+
+impl SweepReport {
+    /// Counts one step: done by this pass, left alone (another replica holds it, or it was
+    /// already done), or deferred to a later pass.
+    fn count(
+        &mut self,
+        outcome: Result<bool, WorkflowError>,
+        id: &dyn std::fmt::Display,
+        step: Step,
+    ) {
+        match (outcome, step) {
+            (Ok(true), Step::Revoke) => self.revoked += 1,
+            (Ok(true), Step::Provision) => self.provisioned += 1,
+            (Ok(false), _) => {}
+            (Err(error), _) => {
+                self.deferred += 1;
+                tracing::warn!(id = %id, %error, "Step deferred to the next sweep.");
+            }
+        }
+    }
+}
+
 impl AccessService {
     /// One pass over due work. Errors of single items are counted in `deferred` and retried on
     /// the next pass; only a store outage fails the whole pass.
@@ -37,13 +65,8 @@ impl AccessService {
             })
             .await?;
         for grant in due {
-            match self.end_grant(&grant.id, None).await {
-                Ok(()) => report.revoked += 1,
-                Err(error) => {
-                    report.deferred += 1;
-                    tracing::warn!(grant_id = %grant.id, %error, "Revocation deferred.");
-                }
-            }
+            let outcome = self.end_grant(&grant.id, None).await;
+            report.count(outcome, &grant.id, Step::Revoke);
         }
 
         let unfinished = store
@@ -58,31 +81,20 @@ impl AccessService {
             .await?;
         for grant in unfinished {
             let lease_free = grant.lease_until.is_none_or(|until| until <= now);
-            let outcome = match grant.status {
-                GrantStatus::Revoking if lease_free => Some(
-                    self.end_grant(&grant.id, None)
-                        .await
-                        .map(|()| &mut report.revoked),
-                ),
-                GrantStatus::Provisioning if lease_free => Some(
-                    self.provision(&grant.id)
-                        .await
-                        .map(|()| &mut report.provisioned),
-                ),
-                GrantStatus::Scheduled if grant.starts_at <= now => Some(
-                    self.provision(&grant.id)
-                        .await
-                        .map(|()| &mut report.provisioned),
-                ),
-                _ => None,
-            };
-            match outcome {
-                Some(Ok(counter)) => *counter += 1,
-                Some(Err(error)) => {
-                    report.deferred += 1;
-                    tracing::warn!(grant_id = %grant.id, %error, "Grant step deferred.");
+            match grant.status {
+                GrantStatus::Revoking if lease_free => {
+                    let outcome = self.end_grant(&grant.id, None).await;
+                    report.count(outcome, &grant.id, Step::Revoke);
                 }
-                None => {}
+                GrantStatus::Provisioning if lease_free => {
+                    let outcome = self.provision(&grant.id).await;
+                    report.count(outcome, &grant.id, Step::Provision);
+                }
+                GrantStatus::Scheduled if grant.starts_at <= now => {
+                    let outcome = self.provision(&grant.id).await;
+                    report.count(outcome, &grant.id, Step::Provision);
+                }
+                _ => {}
             }
         }
 
@@ -97,13 +109,8 @@ impl AccessService {
             .into_iter()
             .filter(|request| request.grant_id.is_none())
         {
-            match self.activate(&request.id).await {
-                Ok(()) => report.provisioned += 1,
-                Err(error) => {
-                    report.deferred += 1;
-                    tracing::warn!(request_id = %request.id, %error, "Activation deferred.");
-                }
-            }
+            let outcome = self.activate(&request.id).await;
+            report.count(outcome, &request.id, Step::Provision);
         }
 
         let pending = store

@@ -1034,3 +1034,62 @@ async fn allowed_groups_are_checked_with_the_requesters_memberships() {
         .unwrap();
     assert_eq!(member.decision.as_str(), "requires_approval");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_sweeping_one_store_at_once_revoke_each_grant_exactly_once() {
+    let h = Arc::new(harness(approvers_rule()));
+    let mut requests = Vec::new();
+    for index in 0..12 {
+        let email = format!("user{index}@corp.com");
+        h.identity.add_user(&email, &format!("u-user{index}"));
+        let request = h
+            .service
+            .create(account_request(&email, PROD, "Admin", 1))
+            .await
+            .unwrap();
+        h.service
+            .approve(&request.id, &person("alice@corp.com"), Channel::Slack, None)
+            .await
+            .unwrap();
+        requests.push(request.id);
+    }
+    assert_eq!(h.identity.calls("create_assignment"), 12);
+    h.advance(HOUR);
+    let replicas: Vec<_> = (0..4).map(|_| h.replica()).collect();
+    let sweeps: Vec<_> = replicas
+        .into_iter()
+        .map(|replica| tokio::spawn(async move { replica.sweep().await.unwrap() }))
+        .collect();
+    let mut revoked = 0;
+    for sweep in sweeps {
+        revoked += sweep.await.unwrap().revoked;
+    }
+    // Whatever a replica left (a lease held by another) the next pass finishes; a replica that
+    // finds a grant taken by another reports nothing for it.
+    revoked += h.sweep().await.revoked;
+    assert_eq!(
+        revoked, 12,
+        "the passes together report each revocation once"
+    );
+    assert_eq!(
+        h.identity.calls("delete_assignment"),
+        12,
+        "each assignment deleted exactly once"
+    );
+    for (index, id) in requests.iter().enumerate() {
+        assert_eq!(h.request(id).await.status, RequestStatus::Ended);
+        assert_eq!(
+            h.identity
+                .assignment_count(PROD, "Admin", &format!("u-user{index}")),
+            0
+        );
+    }
+    h.deliver_outbox().await;
+    let revocations = h
+        .audit
+        .records()
+        .iter()
+        .filter(|r| r.fields.event.as_str() == "revoked")
+        .count();
+    assert_eq!(revocations, 12, "one revoked record per grant");
+}
