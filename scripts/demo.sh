@@ -59,7 +59,7 @@ statements:
 YAML
 
 log "Building liftgate"
-cargo build --quiet -p liftgate
+liftgate_build
 "$(liftgate_bin)" check-config --config "$work/liftgate.yaml"
 
 log "Starting liftgate serve on 127.0.0.1:$port"
@@ -75,6 +75,8 @@ done
 "$MOTO_VENV/bin/python" scripts/demo/walk.py "http://127.0.0.1:$port" demo "$secret" "$MOTO_ENDPOINT" \
   "$work/seed.json" "$work/audit"
 
+peak="$(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$LIFTGATE_PID/status" 2>/dev/null || true)"
+log "Peak memory of liftgate serve during the demo: ${peak:-unknown}"
 log "Stopping liftgate (SIGTERM drains in-flight work)"
 kill -TERM "$LIFTGATE_PID"
 wait "$LIFTGATE_PID" && log "liftgate exited 0" || { log "liftgate exited $?"; exit 1; }

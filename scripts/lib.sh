@@ -60,4 +60,12 @@ ensure_helm() {
 }
 
 # Where cargo puts binaries (CI keeps the target directory outside the clone).
-liftgate_bin() { echo "${CARGO_TARGET_DIR:-$LIFTGATE_ROOT/target}/debug/liftgate"; }
+# LIFTGATE_PROFILE=release makes the scripts build and run the optimised binary.
+liftgate_bin() { echo "${CARGO_TARGET_DIR:-$LIFTGATE_ROOT/target}/${LIFTGATE_PROFILE:-debug}/liftgate"; }
+liftgate_build() {
+  if [ "${LIFTGATE_PROFILE:-debug}" = release ]; then
+    cargo build --quiet --release -p liftgate
+  else
+    cargo build --quiet -p liftgate
+  fi
+}

@@ -408,6 +408,32 @@ async fn serve_grants_revokes_survives_sigkill_and_drains_on_sigterm() {
     );
     assert_eq!(events.last().unwrap().1, "scheduler");
 
+    // Health and metrics, as Kubernetes and Prometheus read them.
+    let health = reqwest::get(format!("{}/healthz", liftgate.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    let metrics = reqwest::get(format!("{}/metrics", liftgate.base))
+        .await
+        .unwrap();
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let metrics = metrics.text().await.unwrap();
+    for family in [
+        "# TYPE liftgate_http_requests_total counter",
+        "liftgate_grants_active",
+        "liftgate_requests_pending",
+    ] {
+        assert!(
+            metrics.contains(family),
+            "{family} missing from:\n{metrics}"
+        );
+    }
+
     // Early revoke by the requester through the API.
     let (status, ended) = liftgate
         .call(
