@@ -1,5 +1,6 @@
-//! What a failed AWS call means for the caller, shared by the scheduler, the S3 audit sink and
-//! the DynamoDB store (each maps it onto its own port's error type).
+//! What a failed AWS call means for the caller: the one classification every AWS backend uses
+//! (Identity Center, the scheduler, the S3 audit sink, the DynamoDB store, the inventory), each
+//! mapping it onto its own port's error type.
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -18,6 +19,22 @@ const THROTTLING_CODES: &[&str] = &[
     "SlowDown",
     "ProvisionedThroughputExceededException",
 ];
+
+/// Codes meaning the caller's credentials or permissions are not enough.
+const ACCESS_DENIED_CODES: &[&str] = &[
+    "AccessDeniedException",
+    "AccessDenied",
+    "UnauthorizedOperation",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "MissingAuthenticationToken",
+    "AWSOrganizationsNotInUseException",
+];
+
+/// Codes meaning another operation on the same resource is in progress.
+const CONFLICT_CODES: &[&str] = &["ConflictException", "ConcurrentModificationException"];
 
 /// Server-side failures that say nothing about the request itself.
 const TRANSIENT_CODES: &[&str] = &[
@@ -39,6 +56,10 @@ pub(crate) enum FailureKind {
     Throttled,
     /// The network, a timeout or a server error: the outcome is unknown, try again later.
     Transient,
+    /// A concurrent operation on the same resource: try again later.
+    Conflict,
+    /// The credentials or permissions are not enough: a setup problem.
+    AccessDenied,
     /// Anything else (validation, access denied, missing resources): retrying the same call
     /// will not help.
     Permanent,
@@ -55,6 +76,33 @@ pub(crate) struct CallFailure {
 impl std::fmt::Display for CallFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.detail)
+    }
+}
+
+/// Whether AWS answered with this error code.
+pub(crate) fn has_code<E: ProvideErrorMetadata>(
+    error: &SdkError<E, HttpResponse>,
+    code: &str,
+) -> bool {
+    error_code(error) == Some(code)
+}
+
+/// The core's view of a failed Identity Center, Identity Store or Organizations call.
+pub(crate) fn identity_error<E>(
+    operation: &'static str,
+    error: &SdkError<E, HttpResponse>,
+) -> liftgate_gateway::ports::IdentityError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    use liftgate_gateway::ports::IdentityError;
+    let failure = classify(operation, error);
+    match failure.kind {
+        FailureKind::Throttled => IdentityError::Throttled(failure.detail),
+        FailureKind::Transient => IdentityError::Unavailable(failure.detail),
+        FailureKind::Conflict => IdentityError::Conflict(failure.detail),
+        FailureKind::AccessDenied => IdentityError::AccessDenied(failure.detail),
+        FailureKind::Permanent => IdentityError::Failed(failure.detail),
     }
 }
 
@@ -99,9 +147,12 @@ where
         ) => FailureKind::Transient,
         (SdkError::ConstructionFailure(_), _) => FailureKind::Permanent,
         (_, Some(code)) if THROTTLING_CODES.contains(&code) => FailureKind::Throttled,
+        (_, Some(code)) if CONFLICT_CODES.contains(&code) => FailureKind::Conflict,
+        (_, Some(code)) if ACCESS_DENIED_CODES.contains(&code) => FailureKind::AccessDenied,
         (_, Some(code)) if TRANSIENT_CODES.contains(&code) => FailureKind::Transient,
         _ if status == Some(429) => FailureKind::Throttled,
         _ if status.is_some_and(|status| status >= 500) => FailureKind::Transient,
+        _ if status == Some(403) => FailureKind::AccessDenied,
         _ => FailureKind::Permanent,
     };
     tracing::warn!(

@@ -67,7 +67,8 @@ pub fn verify(
         .trim()
         .parse()
         .map_err(|_| SignatureError::MalformedTimestamp)?;
-    if (now.unix_timestamp() - seconds).abs() > MAX_SKEW_SECONDS {
+    // abs_diff cannot overflow, whatever number the header holds.
+    if now.unix_timestamp().abs_diff(seconds) > MAX_SKEW_SECONDS.unsigned_abs() {
         return Err(SignatureError::StaleTimestamp);
     }
     let expected = sign(secret, timestamp, body);
@@ -172,5 +173,24 @@ mod tests {
             verify(SECRET, Some("soon"), Some(EXPECTED), BODY.as_bytes(), now),
             Err(SignatureError::MalformedTimestamp)
         );
+    }
+}
+
+#[cfg(test)]
+mod extreme_timestamps {
+    use super::*;
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_a_panic() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        for timestamp in [i64::MIN.to_string(), i64::MAX.to_string(), "-1".to_owned()] {
+            let signature = sign("secret", &timestamp, b"body");
+            assert_eq!(
+                verify("secret", Some(&timestamp), Some(&signature), b"body", now),
+                Err(SignatureError::StaleTimestamp),
+                "{timestamp}"
+            );
+        }
     }
 }

@@ -180,7 +180,7 @@ impl Clients {
                 format!("the {SIGNATURE_HEADER} header must be v1= and 64 hex digits"),
             )
         })?;
-        if (now.unix_timestamp() - timestamp).abs() > MAX_CLOCK_SKEW_SECONDS {
+        if now.unix_timestamp().abs_diff(timestamp) > MAX_CLOCK_SKEW_SECONDS.unsigned_abs() {
             tracing::warn!(client = %client_id, timestamp, "Webhook call refused: timestamp outside the window.");
             return Err(unauthorized(
                 "stale_timestamp",

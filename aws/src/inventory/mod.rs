@@ -13,16 +13,13 @@
 use async_trait::async_trait;
 use aws_sdk_identitystore::types::MemberId;
 use aws_sdk_ssoadmin::types::PrincipalType;
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use liftgate_gateway::config::AwsSettings;
 use liftgate_gateway::ports::{
     AccessInventory, AssignedPrincipal, GroupMember, IdentityError, Page, UserDetails,
 };
 
 use crate::client::AwsClients;
-use crate::sdk_error::{FailureKind, classify, error_code};
+use crate::sdk_error::{error_code, identity_error};
 
 /// The largest `MaxResults` every listing used here accepts.
 pub const MAX_PAGE_SIZE: i32 = 100;
@@ -107,24 +104,6 @@ impl AwsAccessInventory {
 
     pub fn config(&self) -> &InventoryConfig {
         &self.config
-    }
-}
-
-/// The core's view of a failed call: throttling and outages are retried by the reconciler,
-/// everything else fails the unit.
-fn identity_error<E>(operation: &'static str, error: &SdkError<E, HttpResponse>) -> IdentityError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let code = error_code(error).map(str::to_owned);
-    let failure = classify(operation, error);
-    match (failure.kind, code.as_deref()) {
-        (FailureKind::Throttled, _) => IdentityError::Throttled(failure.detail),
-        (FailureKind::Transient, _) => IdentityError::Unavailable(failure.detail),
-        (FailureKind::Permanent, Some("AccessDeniedException" | "AccessDenied")) => {
-            IdentityError::AccessDenied(failure.detail)
-        }
-        (FailureKind::Permanent, _) => IdentityError::Failed(failure.detail),
     }
 }
 

@@ -129,7 +129,9 @@ fn scheduler_error(failure: CallFailure) -> SchedulerError {
         FailureKind::Throttled | FailureKind::Transient => {
             SchedulerError::Throttled(failure.detail)
         }
-        FailureKind::Permanent => SchedulerError::Failed(failure.detail),
+        FailureKind::Conflict | FailureKind::AccessDenied | FailureKind::Permanent => {
+            SchedulerError::Failed(failure.detail)
+        }
     }
 }
 
