@@ -141,6 +141,12 @@ impl Metrics {
         })
     }
 
+    /// The current value of an unlabelled gauge, if it was ever set.
+    pub fn gauge_value(&self, name: &str) -> Option<f64> {
+        let gauges = self.gauges.lock().ok()?;
+        gauges.get(name)?.values.get(&Vec::new()).copied()
+    }
+
     /// Renders every family in the Prometheus text format (version 0.0.4).
     pub fn render(&self) -> String {
         let mut out = String::new();

@@ -11,12 +11,9 @@ use liftgate_aws::{
 use liftgate_gateway::domain::{
     Channel, Grant, GrantStatus, GrantTarget, RequestId, RequestStatus,
 };
-use liftgate_gateway::metrics::Metrics;
 use liftgate_gateway::ports::StateStore;
-use liftgate_gateway::testing::{ManualClock, RecordingNotifier, person};
-use liftgate_gateway::workflow::{
-    AccessService, Dependencies, NewRequest, OutboxDispatcher, TargetInput,
-};
+use liftgate_gateway::testing::{ManualClock, Rig, RigParts, person};
+use liftgate_gateway::workflow::{AccessService, NewRequest, OutboxDispatcher, TargetInput};
 use liftgate_policy::Duration;
 use liftgate_testkit::moto::{MotoServer, REGION, Seed};
 use serde_json::json;
@@ -57,8 +54,6 @@ async fn world() -> World {
     let statements = json!([{"ResourceType": "Account", "Resource": [prod],
         "PermissionSet": "Admin", "Approvers": ["alice@corp.com"]}]);
     let group_statements = json!([{"Resource": [ops], "Approvers": ["alice@corp.com"]}]);
-    let rules = liftgate_policy::parse_rules(Some(&statements), Some(&group_statements))
-        .unwrap_or_else(|problems| panic!("rules: {problems:?}"));
 
     let clock = Arc::new(ManualClock::at_epoch_seconds(1_800_000_000));
     let store = Arc::new(DynamoStore::new(&clients, store_config()).with_clock(clock.clone()));
@@ -78,27 +73,21 @@ async fn world() -> World {
         &clients,
         S3AuditConfig::new(BUCKET, None, None),
     ));
-    let notifier = Arc::new(RecordingNotifier::new("recording"));
-    let metrics = Arc::new(Metrics::new());
     let identity = Arc::new(identity_on(&moto, &seed, |_, _| {}).await);
-    let service = AccessService::new(Dependencies {
+    let Rig {
+        service,
+        dispatcher,
+        ..
+    } = Rig::new(RigParts {
         store: store.clone(),
         identity,
         scheduler: scheduler.clone(),
         clock: clock.clone(),
-        rules: Arc::new(rules),
+        statements,
+        group_statements,
         requests: Default::default(),
-        audit_sinks: vec!["s3".to_owned()],
-        notifiers: vec!["recording".to_owned()],
-        metrics: metrics.clone(),
+        extra_sinks: vec![sink],
     });
-    let dispatcher = OutboxDispatcher::new(
-        store.clone(),
-        clock.clone(),
-        vec![sink],
-        vec![notifier],
-        metrics,
-    );
     World {
         _moto: moto,
         seed,

@@ -5,15 +5,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use liftgate_aws::AwsIdentityCenter;
 use liftgate_gateway::domain::{AccessRequest, Channel, RequestId, RequestStatus};
-use liftgate_gateway::metrics::Metrics;
 use liftgate_gateway::ports::RequestQuery;
 use liftgate_gateway::scheduler::LocalScheduler;
 use liftgate_gateway::store::SqliteStore;
-use liftgate_gateway::testing::{ManualClock, MemoryAuditSink, RecordingNotifier, person};
+use liftgate_gateway::testing::{ManualClock, MemoryAuditSink, Rig, RigParts, person};
 use liftgate_gateway::workflow::{
-    AccessService, Dependencies, NewRequest, OutboxDispatcher, TargetInput, WorkflowError,
+    AccessService, NewRequest, OutboxDispatcher, TargetInput, WorkflowError,
 };
 use liftgate_policy::Duration;
 use liftgate_testkit::moto::{MotoServer, Seed};
@@ -76,34 +74,25 @@ async fn world() -> World {
          "Approvers": (1..=APPROVERS).map(approver_email).collect::<Vec<_>>(), "RequiredApprovals": 2},
     ]);
     let group_statements = json!([{"Resource": [ops], "Approvers": ["alice@corp.com"]}]);
-    let rules = liftgate_policy::parse_rules(Some(&statements), Some(&group_statements))
-        .unwrap_or_else(|problems| panic!("rules: {problems:?}"));
-
-    let identity: Arc<AwsIdentityCenter> = Arc::new(identity_on(&moto, &seed, |_, _| {}).await);
+    let identity = Arc::new(identity_on(&moto, &seed, |_, _| {}).await);
     let directory = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(directory.path().join("state.db")).unwrap());
-    let clock = Arc::new(ManualClock::at_epoch_seconds(1_800_000_000));
-    let audit = Arc::new(MemoryAuditSink::new("memory"));
-    let notifier = Arc::new(RecordingNotifier::new("recording"));
-    let metrics = Arc::new(Metrics::new());
-    let service = AccessService::new(Dependencies {
-        store: store.clone(),
+    let Rig {
+        service,
+        clock,
+        audit,
+        dispatcher,
+        ..
+    } = Rig::new(RigParts {
+        store,
         identity,
         scheduler: Arc::new(LocalScheduler),
-        clock: clock.clone(),
-        rules: Arc::new(rules),
+        clock: Arc::new(ManualClock::at_epoch_seconds(1_800_000_000)),
+        statements,
+        group_statements,
         requests: Default::default(),
-        audit_sinks: vec!["memory".to_owned()],
-        notifiers: vec!["recording".to_owned()],
-        metrics: metrics.clone(),
+        extra_sinks: Vec::new(),
     });
-    let dispatcher = OutboxDispatcher::new(
-        store,
-        clock.clone(),
-        vec![audit.clone()],
-        vec![notifier],
-        metrics,
-    );
     World {
         _moto: moto,
         seed,

@@ -6,19 +6,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use aws_sdk_ssoadmin::types::{PrincipalType, TargetType};
-use liftgate_aws::{AwsAccessInventory, AwsClients, AwsIdentityCenter, InventoryConfig};
+use liftgate_aws::{AwsAccessInventory, AwsClients, InventoryConfig};
 use liftgate_gateway::config::{
     AwsSettings, ReconciliationMode, ReconciliationSettings, UserAttribute,
 };
 use liftgate_gateway::domain::{Channel, RequestStatus};
-use liftgate_gateway::metrics::Metrics;
 use liftgate_gateway::ports::{AccessInventory, DriftAction};
 use liftgate_gateway::scheduler::LocalScheduler;
 use liftgate_gateway::store::SqliteStore;
-use liftgate_gateway::testing::{ManualClock, MemoryAuditSink, RecordingNotifier, person};
+use liftgate_gateway::testing::{
+    ManualClock, MemoryAuditSink, RecordingNotifier, Rig, RigParts, person,
+};
 use liftgate_gateway::workflow::{
-    AccessService, Dependencies, FindingOutcome, NewRequest, OutboxDispatcher, PruningStrategy,
-    ReconcileReport, Reconciler, ReconcilerTuning, TargetInput,
+    AccessService, FindingOutcome, NewRequest, OutboxDispatcher, PruningStrategy, ReconcileReport,
+    Reconciler, ReconcilerTuning, TargetInput,
 };
 use liftgate_policy::Duration;
 use liftgate_testkit::moto::{MotoServer, REGION, Seed};
@@ -79,33 +80,25 @@ async fn world() -> World {
     ]);
     let group_statements = json!([{"Resource": [ops], "Approvers": "alice@corp.com",
                                    "ApprovalIsNotRequired": true}]);
-    let rules = liftgate_policy::parse_rules(Some(&statements), Some(&group_statements))
-        .unwrap_or_else(|problems| panic!("rules: {problems:?}"));
-    let identity: Arc<AwsIdentityCenter> = Arc::new(identity_on(&moto, &seed, |_, _| {}).await);
+    let identity = Arc::new(identity_on(&moto, &seed, |_, _| {}).await);
     let directory = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(directory.path().join("state.db")).unwrap());
-    let clock = Arc::new(ManualClock::at_epoch_seconds(1_800_000_000));
-    let audit = Arc::new(MemoryAuditSink::new("memory"));
-    let notifier = Arc::new(RecordingNotifier::new("recording"));
-    let metrics = Arc::new(Metrics::new());
-    let service = AccessService::new(Dependencies {
-        store: store.clone(),
+    let Rig {
+        service,
+        audit,
+        notifier,
+        dispatcher,
+        ..
+    } = Rig::new(RigParts {
+        store,
         identity,
         scheduler: Arc::new(LocalScheduler),
-        clock: clock.clone(),
-        rules: Arc::new(rules),
+        clock: Arc::new(ManualClock::at_epoch_seconds(1_800_000_000)),
+        statements,
+        group_statements,
         requests: Default::default(),
-        audit_sinks: vec!["memory".to_owned()],
-        notifiers: vec!["recording".to_owned()],
-        metrics: metrics.clone(),
+        extra_sinks: Vec::new(),
     });
-    let dispatcher = OutboxDispatcher::new(
-        store,
-        clock,
-        vec![audit.clone()],
-        vec![notifier.clone()],
-        metrics,
-    );
     let settings = AwsSettings {
         region: REGION.to_owned(),
         sso_instance_arn: seed.instance_arn.clone(),

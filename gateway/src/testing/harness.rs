@@ -5,7 +5,8 @@ use liftgate_policy::{Duration, Email};
 use time::OffsetDateTime;
 
 use super::{
-    FakeIdentityCenter, ManualClock, MemoryAuditSink, RecordingNotifier, RecordingScheduler,
+    FakeIdentityCenter, ManualClock, MemoryAuditSink, RecordingNotifier, RecordingScheduler, Rig,
+    RigParts,
 };
 use crate::config::RequestSettings;
 use crate::domain::{
@@ -15,7 +16,7 @@ use crate::domain::{
 use crate::metrics::Metrics;
 use crate::ports::StateStore;
 use crate::store::SqliteStore;
-use crate::workflow::{AccessService, Dependencies, OutboxDispatcher, SweepReport};
+use crate::workflow::{AccessService, OutboxDispatcher, SweepReport};
 
 pub const PROD: &str = "111111111111";
 pub const DEV: &str = "222222222222";
@@ -57,7 +58,7 @@ pub struct Harness {
     pub dispatcher: OutboxDispatcher,
     pub metrics: Arc<Metrics>,
     pub directory: tempfile::TempDir,
-    dependencies: Dependencies,
+    rig: Rig,
 }
 
 impl Harness {
@@ -84,33 +85,32 @@ impl Harness {
         for name in ["requester", "alice", "bob", "carol", "dave"] {
             identity.add_user(&format!("{name}@corp.com"), &format!("u-{name}"));
         }
-        let rules = liftgate_policy::parse_rules(
-            Some(&options.statements),
-            Some(&options.group_statements),
-        )
-        .unwrap_or_else(|problems| panic!("harness rules are invalid: {problems:?}"));
-        let clock = Arc::new(ManualClock::at_epoch_seconds(1_800_000_000));
         let scheduler = Arc::new(RecordingScheduler::new());
-        let audit = Arc::new(MemoryAuditSink::new("memory"));
-        let notifier = Arc::new(RecordingNotifier::new("recording"));
-        let metrics = Arc::new(Metrics::new());
-        let dependencies = Dependencies {
+        let rig = Rig::new(RigParts {
             store: store.clone(),
             identity: identity.clone(),
             scheduler: scheduler.clone(),
-            clock: clock.clone(),
-            rules: Arc::new(rules),
+            clock: Arc::new(ManualClock::at_epoch_seconds(1_800_000_000)),
+            statements: options.statements,
+            group_statements: options.group_statements,
             requests: options.requests,
-            audit_sinks: vec!["memory".to_owned()],
-            notifiers: vec!["recording".to_owned()],
-            metrics: metrics.clone(),
-        };
-        let service = AccessService::new(dependencies.clone());
-        let dispatcher = OutboxDispatcher::new(
-            store.clone(),
+            extra_sinks: Vec::new(),
+        });
+        let Rig {
+            service,
+            dispatcher,
+            clock,
+            audit,
+            notifier,
+            metrics,
+            ..
+        } = &rig;
+        let (service, dispatcher, clock, audit, notifier, metrics) = (
+            service.clone(),
+            dispatcher.clone(),
             clock.clone(),
-            vec![audit.clone()],
-            vec![notifier.clone()],
+            audit.clone(),
+            notifier.clone(),
             metrics.clone(),
         );
         Harness {
@@ -124,17 +124,18 @@ impl Harness {
             dispatcher,
             metrics,
             directory,
-            dependencies,
+            rig,
         }
     }
 
     /// Another replica: its own service (and lease owner) on the same store, Identity Center,
     /// scheduler and clock.
     pub fn replica(&self) -> AccessService {
-        AccessService::new(self.dependencies.clone())
+        self.rig.replica()
     }
 
-    /// Delivers every outbox message that is due.
+    /// Delivers every outbox message that is due, through `self.dispatcher` (tests may swap
+    /// it for one with their own notifiers).
     pub async fn deliver_outbox(&self) {
         while self.dispatcher.dispatch_once().await.unwrap() > 0 {}
     }

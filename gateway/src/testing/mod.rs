@@ -12,6 +12,7 @@ mod clock;
 mod fakes;
 mod harness;
 mod inventory;
+mod rig;
 pub mod store_contract;
 
 pub use clock::ManualClock;
@@ -22,3 +23,4 @@ pub use harness::{
     DEV, Harness, HarnessOptions, OPS_GROUP, PROD, person, sample_grant, sample_request,
 };
 pub use inventory::{FakeAccessInventory, ListingPause};
+pub use rig::{Rig, RigParts};

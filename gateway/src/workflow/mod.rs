@@ -84,6 +84,8 @@ pub struct AccessService {
     deps: Arc<Dependencies>,
     /// Identifies this replica in leases.
     owner: Arc<str>,
+    /// When the sweeper last recounted the active grants for the metrics gauge.
+    gauges_refreshed_at: Arc<std::sync::Mutex<Option<OffsetDateTime>>>,
 }
 
 /// How many times a compare-and-set loop re-reads and retries before giving up. Contention on
@@ -98,6 +100,7 @@ impl AccessService {
         AccessService {
             deps: Arc::new(deps),
             owner: format!("replica-{}", uuid::Uuid::new_v4()).into(),
+            gauges_refreshed_at: Arc::new(std::sync::Mutex::new(None)),
         }
     }
 

@@ -35,6 +35,9 @@ pub struct OutboxDispatcher {
     sinks: HashMap<String, Arc<dyn AuditSink>>,
     notifiers: HashMap<String, Arc<dyn Notifier>>,
     metrics: Arc<Metrics>,
+    /// Whether the backlog gauge was set yet; after that it is only recounted when a pass
+    /// handled messages, the only time the backlog can have changed from this replica's view.
+    backlog_counted: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn backoff(attempts: u32) -> time::Duration {
@@ -62,6 +65,7 @@ impl OutboxDispatcher {
                 .map(|notifier| (notifier.name().to_owned(), notifier))
                 .collect(),
             metrics,
+            backlog_counted: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
@@ -107,7 +111,14 @@ impl OutboxDispatcher {
                 }
             }
         }
-        if let Ok(pending) = self.store.outbox_len().await {
+        // Counting the backlog is a query of its own (paginated on DynamoDB): not on every idle
+        // pass. New messages are due at once, so a changed backlog always comes with work.
+        let first_count = !self
+            .backlog_counted
+            .swap(true, std::sync::atomic::Ordering::Relaxed);
+        if (count > 0 || first_count)
+            && let Ok(pending) = self.store.outbox_len().await
+        {
             self.metrics
                 .set_gauge("liftgate_outbox_pending", pending as f64);
         }

@@ -21,6 +21,8 @@ pub struct SweepReport {
 
 const BATCH: usize = 200;
 
+const GAUGE_REFRESH: time::Duration = time::Duration::minutes(1);
+
 /// What a sweep step was for, in its report.
 #[derive(Clone, Copy)]
 enum Step {
@@ -143,18 +145,32 @@ impl AccessService {
                 }
             }
         }
-        if let Ok(active) = store
-            .query_grants(GrantQuery::Status {
-                statuses: vec![GrantStatus::Active],
-                limit: 10_000,
-            })
-            .await
+        if self.gauge_refresh_due(now)
+            && let Ok(active) = store
+                .query_grants(GrantQuery::Status {
+                    statuses: vec![GrantStatus::Active],
+                    limit: 10_000,
+                })
+                .await
         {
             self.deps
                 .metrics
                 .set_gauge("liftgate_grants_active", active.len() as f64);
         }
         Ok(report)
+    }
+
+    /// Counting active grants reads every one of them: a dashboard figure does not need it
+    /// on every pass, so it is recounted at most once a minute.
+    fn gauge_refresh_due(&self, now: time::OffsetDateTime) -> bool {
+        let Ok(mut last) = self.gauges_refreshed_at.lock() else {
+            return false;
+        };
+        let due = last.is_none_or(|at| now - at >= GAUGE_REFRESH);
+        if due {
+            *last = Some(now);
+        }
+        due
     }
 
     /// Expires a pending request whose time is up. Returns whether it did.

@@ -1093,3 +1093,47 @@ async fn replicas_sweeping_one_store_at_once_revoke_each_grant_exactly_once() {
         .count();
     assert_eq!(revocations, 12, "one revoked record per grant");
 }
+
+#[tokio::test]
+async fn gauges_follow_the_backlog_and_active_grants_without_recounting_every_pass() {
+    let h = harness(approvers_rule());
+    let gauge = |name: &str| h.metrics.gauge_value(name);
+    let first = h
+        .service
+        .create(account_request("requester@corp.com", PROD, "Admin", 4))
+        .await
+        .unwrap();
+    h.service
+        .approve(&first.id, &person("alice@corp.com"), Channel::Slack, None)
+        .await
+        .unwrap();
+    h.sweep().await;
+    assert_eq!(gauge("liftgate_grants_active"), Some(1.0));
+
+    // Within the minute the count is not redone, so a second grant shows only after it.
+    let second = h
+        .service
+        .create(account_request("requester@corp.com", DEV, "Admin", 4))
+        .await
+        .unwrap();
+    h.service
+        .approve(&second.id, &person("alice@corp.com"), Channel::Slack, None)
+        .await
+        .unwrap();
+    h.advance(StdDuration::from_secs(30));
+    h.sweep().await;
+    assert_eq!(gauge("liftgate_grants_active"), Some(1.0));
+    h.advance(StdDuration::from_secs(30));
+    h.sweep().await;
+    assert_eq!(gauge("liftgate_grants_active"), Some(2.0));
+
+    // The backlog gauge: messages stuck behind a sink outage, then none once it recovers.
+    h.audit.set_down(true);
+    h.deliver_outbox().await;
+    let stuck = gauge("liftgate_outbox_pending").unwrap();
+    assert!(stuck > 0.0, "{stuck}");
+    h.audit.set_down(false);
+    h.advance(StdDuration::from_secs(600));
+    h.deliver_outbox().await;
+    assert_eq!(gauge("liftgate_outbox_pending"), Some(0.0));
+}
