@@ -27,6 +27,9 @@ pub struct Settings {
 pub struct ServerSettings {
     #[serde(deserialize_with = "lenient::string")]
     pub listen: String,
+    /// When set, `/healthz`, `/readyz` and `/metrics` are served here only (and answer 404 on
+    /// `listen`), so the public listener an ingress routes to never exposes them.
+    pub admin_listen: Option<String>,
     pub public_url: Option<String>,
     /// How long `serve` waits for in-flight work after SIGTERM (SPEC §8 allows 20 s in all).
     #[serde(deserialize_with = "lenient::duration")]
@@ -39,6 +42,7 @@ impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
             listen: "0.0.0.0:8080".to_owned(),
+            admin_listen: None,
             public_url: None,
             shutdown_grace: Duration::from_secs(15),
             log_format: LogFormat::Json,

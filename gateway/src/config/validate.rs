@@ -48,6 +48,23 @@ pub(super) fn check(
             ),
         );
     }
+    if let Some(admin) = &settings.server.admin_listen {
+        match admin.parse::<SocketAddr>() {
+            Err(_) => push(
+                errors,
+                "server.admin_listen",
+                format!("{admin:?} is not an address like 0.0.0.0:9090"),
+            ),
+            Ok(address) if settings.server.listen.parse::<SocketAddr>().ok() == Some(address) => {
+                push(
+                    errors,
+                    "server.admin_listen",
+                    "must differ from server.listen: health and metrics get a listener of their own",
+                );
+            }
+            Ok(_) => {}
+        }
+    }
     if let Some(url) = &settings.server.public_url
         && !is_http_url(url)
     {

@@ -5,4 +5,7 @@ mod error;
 mod server;
 
 pub use error::{error_response, workflow_error_response};
-pub use server::{HttpServerHandle, RouteProvider, ServerState, start_server};
+pub use server::{
+    HttpServerHandle, RouteProvider, ServerState, start_admin_server, start_public_server,
+    start_server,
+};

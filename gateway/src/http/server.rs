@@ -47,14 +47,60 @@ async fn render_metrics(state: web::Data<ServerState>) -> HttpResponse {
         .body(state.metrics.render())
 }
 
-/// Binds `listen` and starts serving. `shutdown_grace` bounds how long in-flight requests may
-/// take once a stop is requested.
+/// Binds `listen` and starts serving the channels' routes together with health and metrics.
+/// `shutdown_grace` bounds how long in-flight requests may take once a stop is requested.
 pub fn start_server(
     listen: &str,
     state: ServerState,
     routes: Vec<Arc<dyn RouteProvider>>,
     workers: usize,
     shutdown_grace: std::time::Duration,
+) -> std::io::Result<HttpServerHandle> {
+    start(listen, state, routes, workers, shutdown_grace, true)
+}
+
+/// Binds `listen` for the channels' routes only: health and metrics are served by
+/// [`start_admin_server`] on a listener of their own (`server.admin_listen`), so a public
+/// ingress in front of this one can never expose them.
+pub fn start_public_server(
+    listen: &str,
+    state: ServerState,
+    routes: Vec<Arc<dyn RouteProvider>>,
+    workers: usize,
+    shutdown_grace: std::time::Duration,
+) -> std::io::Result<HttpServerHandle> {
+    start(listen, state, routes, workers, shutdown_grace, false)
+}
+
+/// Binds `listen` for `/healthz`, `/readyz` and `/metrics` alone.
+pub fn start_admin_server(
+    listen: &str,
+    state: ServerState,
+    shutdown_grace: std::time::Duration,
+) -> std::io::Result<HttpServerHandle> {
+    let factory_state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(factory_state.clone()))
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(render_metrics))
+    })
+    .workers(1)
+    .shutdown_timeout(shutdown_grace.as_secs().max(1))
+    .disable_signals()
+    .bind(listen)?;
+    let addresses = server.addrs();
+    finish(addresses, server.run())
+}
+
+fn start(
+    listen: &str,
+    state: ServerState,
+    routes: Vec<Arc<dyn RouteProvider>>,
+    workers: usize,
+    shutdown_grace: std::time::Duration,
+    admin_routes: bool,
 ) -> std::io::Result<HttpServerHandle> {
     let factory_state = state.clone();
     let server = HttpServer::new(move || {
@@ -80,9 +126,14 @@ pub fn start_server(
                     Ok(response)
                 }
             })
-            .route("/healthz", web::get().to(healthz))
-            .route("/readyz", web::get().to(readyz))
-            .route("/metrics", web::get().to(render_metrics))
+            .configure(|config| {
+                if admin_routes {
+                    config
+                        .route("/healthz", web::get().to(healthz))
+                        .route("/readyz", web::get().to(readyz))
+                        .route("/metrics", web::get().to(render_metrics));
+                }
+            })
             .configure(move |config| {
                 for provider in &routes {
                     provider.configure(config);
@@ -93,12 +144,16 @@ pub fn start_server(
     .shutdown_timeout(shutdown_grace.as_secs().max(1))
     .disable_signals()
     .bind(listen)?;
-    let address = server
-        .addrs()
+    let addresses = server.addrs();
+    finish(addresses, server.run())
+}
+
+/// Starts a bound server; `addresses` are what it bound.
+fn finish(addresses: Vec<SocketAddr>, server: Server) -> std::io::Result<HttpServerHandle> {
+    let address = addresses
         .first()
         .copied()
         .ok_or_else(|| std::io::Error::other("the server bound no address"))?;
-    let server = server.run();
     let handle = server.handle();
     Ok(HttpServerHandle {
         address,

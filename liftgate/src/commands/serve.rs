@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use liftgate_gateway::config::LoadedConfig;
-use liftgate_gateway::http::{ServerState, start_server};
+use liftgate_gateway::http::{
+    ServerState, start_admin_server, start_public_server, start_server,
+};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::compose;
@@ -29,8 +31,24 @@ pub async fn run(loaded: LoadedConfig) -> anyhow::Result<()> {
         metrics: Arc::clone(&gateway.metrics),
     };
     let grace = settings.server.shutdown_grace.to_std();
-    let server = start_server(&settings.server.listen, state, routes, 2, grace)
-        .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
+    let listen = &settings.server.listen;
+    let (server, admin) = match &settings.server.admin_listen {
+        Some(admin_listen) => {
+            let admin = start_admin_server(admin_listen, state.clone(), grace)
+                .with_context(|| format!("cannot listen on {admin_listen}"))?;
+            let server = start_public_server(listen, state, routes, 2, grace)
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            (server, Some(admin))
+        }
+        None => (
+            start_server(listen, state, routes, 2, grace)
+                .with_context(|| format!("cannot listen on {listen}"))?,
+            None,
+        ),
+    };
+    if let Some(admin) = &admin {
+        tracing::info!(address = %admin.address, "Health and metrics are served on the admin listener.");
+    }
     tracing::info!(
         address = %server.address,
         channels = ?gateway.adapters.iter().map(|adapter| adapter.name()).collect::<Vec<_>>(),
@@ -64,6 +82,11 @@ pub async fn run(loaded: LoadedConfig) -> anyhow::Result<()> {
     let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let handle = server.handle.clone();
     let mut server_task = tokio::spawn(server.server);
+    let admin_handle = admin.map(|admin| {
+        let handle = admin.handle.clone();
+        tokio::spawn(admin.server);
+        handle
+    });
     tokio::select! {
         _ = terminate.recv() => tracing::info!("SIGTERM received; draining."),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; draining."),
@@ -78,6 +101,10 @@ pub async fn run(loaded: LoadedConfig) -> anyhow::Result<()> {
         handle.stop(true).await;
         let _ = shutdown_tx.send(true);
         while tasks.join_next().await.is_some() {}
+        // Health stays answerable until the work is drained; then it goes too.
+        if let Some(admin) = &admin_handle {
+            admin.stop(true).await;
+        }
     };
     if tokio::time::timeout(grace + Duration::from_secs(2), drain)
         .await
