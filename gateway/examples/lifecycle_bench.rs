@@ -132,7 +132,7 @@ async fn main() {
                     idempotency_key: None,
                 };
                 let request = harness.service.create(input).await.unwrap();
-                assert_eq!(request.status, RequestStatus::Pending);
+                assert_eq!(request.status(), RequestStatus::Pending);
                 created.lock().unwrap().push(request.id);
             }
         },
@@ -150,7 +150,7 @@ async fn main() {
                 .await
                 .unwrap();
             assert_eq!(
-                approved.status,
+                approved.status(),
                 RequestStatus::Active,
                 "each approval grants"
             );

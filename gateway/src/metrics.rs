@@ -26,16 +26,24 @@ const COUNTER_HELP: &[(&str, &str)] = &[
     ("liftgate_approvals_total", "Approvals counted."),
     (
         "liftgate_transitions_total",
-        "Request state transitions, by new status.",
+        "Committed lifecycle transitions, by kind (requested, approved, activated, ended, ...).",
     ),
     ("liftgate_grants_total", "Grants that became active."),
     (
         "liftgate_revocations_total",
-        "Grants revoked, by reason (scheduled, early).",
+        "Grants revoked, by reason (scheduled, early, abandoned).",
     ),
     (
         "liftgate_grant_failures_total",
         "Grants that failed to provision.",
+    ),
+    (
+        "liftgate_revocation_failures_total",
+        "Attempts to remove access or its timer that failed permanently (retried with backoff), by operation.",
+    ),
+    (
+        "liftgate_outbox_unreadable_total",
+        "Outbox rows this version cannot read, kept for a replica that can, by topic family.",
     ),
     (
         "liftgate_aws_retries_total",

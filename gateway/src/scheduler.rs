@@ -1,9 +1,11 @@
 //! The embedded revocation timer (`scheduler.backend: local`): none. Grant ends live in the
-//! state store and the sweeper acts on them, so this backend has nothing to create or remove.
+//! state store and the sweeper acts on them, so this backend has nothing to create or remove;
+//! the ledger's own end is the timer.
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 
-use crate::domain::{Grant, GrantId};
+use crate::domain::{AccessKey, AccessRecord};
 use crate::ports::{RevocationScheduler, SchedulerError};
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -15,11 +17,11 @@ impl RevocationScheduler for LocalScheduler {
         "local"
     }
 
-    async fn schedule(&self, _grant: &Grant) -> Result<(), SchedulerError> {
+    async fn set(&self, _record: &AccessRecord, _at: OffsetDateTime) -> Result<(), SchedulerError> {
         Ok(())
     }
 
-    async fn cancel(&self, _grant_id: &GrantId) -> Result<(), SchedulerError> {
+    async fn cancel(&self, _key: &AccessKey) -> Result<(), SchedulerError> {
         Ok(())
     }
 }

@@ -120,7 +120,8 @@ async fn scheduler(
                 .ensure_group()
                 .await
                 .context("cannot create the schedule group")?;
-            match scheduler.adopt_or_delete_orphans(store.as_ref()).await {
+            let now = liftgate_gateway::ports::Clock::now(&liftgate_gateway::ports::SystemClock);
+            match scheduler.adopt_or_delete_orphans(store.as_ref(), now).await {
                 Ok(report) => tracing::info!(?report, "Revocation schedules checked."),
                 Err(error) => {
                     tracing::warn!(%error, "Could not check leftover revocation schedules; continuing.")
@@ -131,7 +132,7 @@ async fn scheduler(
     }
 }
 
-/// Builds the gateway. `identity` overrides the AWS-backed Identity Center (tests).
+/// Builds the gateway from its config: every backend and channel it names.
 pub async fn build(loaded: &LoadedConfig) -> anyhow::Result<Gateway> {
     let settings = &loaded.settings;
     let aws = settings

@@ -91,8 +91,6 @@ pub struct SlackAdapter {
     pub(crate) people: People,
     pub(crate) forms: FormSessions,
     pub(crate) options: SlackOptions,
-    /// Names this replica in store leases.
-    pub(crate) replica: String,
     in_flight: InFlight,
     recent_envelopes: Mutex<VecDeque<String>>,
 }
@@ -188,7 +186,6 @@ impl SlackAdapter {
             people,
             forms: FormSessions::new(ttl),
             options,
-            replica: format!("slack-{}", uuid::Uuid::new_v4()),
             in_flight: InFlight::default(),
             recent_envelopes: Mutex::new(VecDeque::new()),
         }))

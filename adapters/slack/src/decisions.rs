@@ -67,7 +67,7 @@ impl SlackAdapter {
                     request_id = %request.id,
                     actor = %person.email,
                     decision = decision.verb(),
-                    status = request.status.as_str(),
+                    status = request.status().as_str(),
                     "Decision taken in Slack."
                 );
             }

@@ -571,7 +571,7 @@ impl SlackAdapter {
         };
         match self.service.create(input).await {
             Ok(request) => {
-                tracing::info!(request_id = %request.id, status = request.status.as_str(), "Request created from Slack.");
+                tracing::info!(request_id = %request.id, status = request.status().as_str(), "Request created from Slack.");
             }
             Err(error) => {
                 tracing::info!(slack_user = %user_id, code = error.code(), "Slack request refused by the workflow.");
@@ -597,7 +597,7 @@ impl SlackAdapter {
         let grant_id = request
             .grant_id
             .clone()
-            .filter(|_| request.status == RequestStatus::Active)
+            .filter(|_| request.status() == RequestStatus::Active)
             .ok_or_else(|| {
                 "The access is not active any more, so it cannot be extended.".to_owned()
             })?;
@@ -634,7 +634,7 @@ impl SlackAdapter {
                 return;
             }
         };
-        if request.status != RequestStatus::Active {
+        if request.status() != RequestStatus::Active {
             self.tell(
                 &user_id,
                 &reply,

@@ -26,8 +26,8 @@ pub const REQUESTER_NAMESPACE: &str = "slack.requester_messages";
 /// Drift warnings already posted: `{channel, ts}` by notice id.
 pub const DRIFT_NAMESPACE: &str = "slack.drift";
 
-/// How long one replica may hold the right to post a request's message.
-const POST_LEASE: time::Duration = time::Duration::seconds(30);
+/// The lease that lets one delivery at a time post a request's message (renewed while it runs).
+const POST_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ApprovalMessage {
@@ -232,24 +232,21 @@ impl SlackAdapter {
         grant: Option<&Grant>,
         audience: &Audience,
     ) -> Result<ApprovalMessage, NotifyError> {
-        let store = self.service.store();
         let lease = format!("slack.message:{}", request.id);
-        let now = self.service.clock().now();
-        // Two replicas delivering notices of one request at once must not both post it.
-        if !store
-            .try_lease(&lease, &self.replica, now, now + POST_LEASE)
+        // Two deliveries of notices of one request at once must not both post it.
+        let shown = self
+            .service
+            .leases()
+            .with_lease(&lease, POST_LEASE, std::time::Duration::ZERO, |_| {
+                self.show_leased(request, grant, audience)
+            })
             .await
-            .map_err(store_failure)?
-        {
-            return Err(NotifyError::Retryable(
-                "another replica is updating this request's message".to_owned(),
-            ));
-        }
-        let shown = self.show_leased(request, grant, audience).await;
-        if let Err(error) = store.release_lease(&lease, &self.replica).await {
-            tracing::debug!(%error, "Could not release a message lease; it expires by itself.");
-        }
-        shown
+            .map_err(|error| NotifyError::Retryable(error.to_string()))?;
+        shown.unwrap_or_else(|| {
+            Err(NotifyError::Retryable(
+                "another delivery is updating this request's message".to_owned(),
+            ))
+        })
     }
 
     async fn show_leased(
@@ -391,7 +388,7 @@ impl SlackAdapter {
         mut shown: ApprovalMessage,
         audience: &Audience,
     ) -> Result<(), NotifyError> {
-        if request.status != liftgate_gateway::domain::RequestStatus::Pending
+        if request.status() != liftgate_gateway::domain::RequestStatus::Pending
             || shown.reminders >= request.reminders_sent
         {
             return Ok(());

@@ -172,7 +172,6 @@ impl TeamsAdapter {
             approvals_conversation_id: settings.approvals_conversation_id,
             default_service_url: settings.service_url,
             invoke_timeout: options.invoke_timeout,
-            owner: format!("teams-{}", uuid::Uuid::new_v4()),
         };
         Ok(Arc::new(TeamsAdapter { bot: Arc::new(bot) }))
     }

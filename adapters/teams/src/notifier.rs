@@ -10,10 +10,9 @@ use liftgate_gateway::ports::{Notice, NoticeKind, Notifier, NotifyError};
 use liftgate_policy::Decision;
 
 use crate::bot::Bot;
-use crate::bot::proactive::store_error;
 
-/// One replica at a time posts a request's cards; a lease left by a crashed replica expires.
-const CARD_LEASE: time::Duration = time::Duration::seconds(60);
+/// One delivery at a time posts a request's cards (renewed while it runs).
+const CARD_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug)]
 pub(crate) struct TeamsNotifier {
@@ -40,7 +39,7 @@ impl TeamsNotifier {
             self.bot.show_approval_card(request, grant).await
         };
         let reminder = match (&approval, notice.kind) {
-            (Ok(()), NoticeKind::Reminder) if request.status == RequestStatus::Pending => {
+            (Ok(()), NoticeKind::Reminder) if request.status() == RequestStatus::Pending => {
                 self.bot.remind_approvers(request).await
             }
             _ => Ok(()),
@@ -80,22 +79,20 @@ impl Notifier for TeamsNotifier {
     }
 
     async fn notify(&self, notice: &Notice) -> Result<(), NotifyError> {
-        let store = self.bot.service.store();
         let lease = format!("teams.cards:{}", notice.request.id);
-        let now = self.bot.service.clock().now();
-        if !store
-            .try_lease(&lease, &self.bot.owner, now, now + CARD_LEASE)
+        let delivered = self
+            .bot
+            .service
+            .leases()
+            .with_lease(&lease, CARD_LEASE, std::time::Duration::ZERO, |_| {
+                self.deliver(notice)
+            })
             .await
-            .map_err(store_error)?
-        {
-            return Err(NotifyError::Retryable(
-                "another replica is updating this request's Teams cards".to_owned(),
-            ));
-        }
-        let result = self.deliver(notice).await;
-        if let Err(error) = store.release_lease(&lease, &self.bot.owner).await {
-            tracing::warn!(%error, "Could not release a Teams card lease.");
-        }
-        result
+            .map_err(|error| NotifyError::Retryable(error.to_string()))?;
+        delivered.unwrap_or_else(|| {
+            Err(NotifyError::Retryable(
+                "another delivery is updating this request's Teams cards".to_owned(),
+            ))
+        })
     }
 }

@@ -126,7 +126,7 @@ impl From<&AccessRequest> for RequestView {
     fn from(request: &AccessRequest) -> Self {
         RequestView {
             id: request.id.to_string(),
-            status: request.status,
+            status: request.status(),
             decision: request.decision,
             approvers: request.approvers.clone(),
             required_approvals: request.required_approvals,
@@ -207,7 +207,7 @@ impl From<&Grant> for GrantView {
             id: grant.id.to_string(),
             request_id: grant.request_id.to_string(),
             requester: grant.requester.clone(),
-            status: grant.status,
+            status: grant.status(),
             target,
             starts_at: grant.starts_at,
             ends_at: grant.ends_at,

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
-use liftgate_gateway::ports::{Expect, StoreError, WriteBatch};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
+use liftgate_gateway::ports::{AccessPut, Expect, Fence, StoreError, WriteBatch};
 
 use super::layout::{self, Item};
 use super::{DynamoStore, unavailable};
@@ -60,7 +60,24 @@ enum Write {
     },
     Delete {
         key: Item,
+        condition: Option<Condition>,
     },
+    /// Writes nothing; the transaction fails unless it holds (the lease fence).
+    Check { key: Item, condition: Condition },
+}
+
+fn fence_check(fence: &Fence) -> Write {
+    Write::Check {
+        key: layout::lease_key(&fence.lease),
+        condition: Condition {
+            expression: "#owner = :owner",
+            names: HashMap::from([("#owner".to_owned(), layout::OWNER.to_owned())]),
+            values: Some(HashMap::from([(
+                ":owner".to_owned(),
+                layout::s(&fence.owner),
+            )])),
+        },
+    }
 }
 
 fn new_version(expect: Expect) -> u64 {
@@ -74,6 +91,23 @@ fn invalid(message: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("could not build a DynamoDB write: {message}"))
 }
 
+/// The cancellation reason of each item, in item order: from the structured reasons, or (older
+/// emulators put them only there) from the message's `[A, B, …]` list.
+fn cancellation_reasons<'a>(
+    structured: impl Iterator<Item = &'a str>,
+    message: &str,
+) -> Vec<String> {
+    let reasons: Vec<String> = structured.map(str::to_owned).collect();
+    if !reasons.is_empty() {
+        return reasons;
+    }
+    message
+        .rsplit_once('[')
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(list, _)| list.split(',').map(|code| code.trim().to_owned()).collect())
+        .unwrap_or_default()
+}
+
 impl DynamoStore {
     /// The item writes of a batch: each request and grant with its version check, each grant's
     /// access link (present exactly while the grant may hold access), each outbox message.
@@ -81,6 +115,31 @@ impl DynamoStore {
         let now = self.now();
         let retention = self.config.retention;
         let mut writes = Vec::new();
+        // First, so its cancellation reason is the first one.
+        if let Some(fence) = &batch.fence {
+            writes.push(fence_check(fence));
+        }
+        for write in batch.access {
+            match write {
+                AccessPut::Put(put) => {
+                    let mut record = put.item;
+                    record.version = new_version(put.expect);
+                    writes.push(Write::Put {
+                        item: layout::ledger_item(&record)?,
+                        condition: Some(Condition::from_expect(put.expect)),
+                    });
+                }
+                // Never stored: it must still be absent.
+                AccessPut::Delete { key, version: 0 } => writes.push(Write::Check {
+                    key: layout::ledger_key(&key),
+                    condition: Condition::absent(),
+                }),
+                AccessPut::Delete { key, version } => writes.push(Write::Delete {
+                    key: layout::ledger_key(&key),
+                    condition: Some(Condition::from_expect(Expect::Version(version))),
+                }),
+            }
+        }
         for put in batch.requests {
             let mut request = put.item;
             request.version = new_version(put.expect);
@@ -96,7 +155,7 @@ impl DynamoStore {
                 item: layout::grant_item(&grant, now, retention)?,
                 condition: Some(Condition::from_expect(put.expect)),
             });
-            writes.push(if grant.status.may_hold_access() {
+            writes.push(if grant.status().may_hold_access() {
                 Write::Put {
                     item: layout::access_link_item(&grant),
                     condition: None,
@@ -104,6 +163,7 @@ impl DynamoStore {
             } else {
                 Write::Delete {
                     key: layout::access_link_key(&grant.access_key(), grant.id.as_str()),
+                    condition: None,
                 }
             });
         }
@@ -120,6 +180,7 @@ impl DynamoStore {
         if batch.is_empty() {
             return Ok(());
         }
+        let fenced = batch.fence.is_some();
         let mut writes = self.writes(batch)?;
         if writes.len() > MAX_TRANSACTION_ITEMS {
             return Err(StoreError::Unavailable(format!(
@@ -132,7 +193,7 @@ impl DynamoStore {
         {
             return self.put_one(item, condition).await;
         }
-        self.transact(writes).await
+        self.transact(writes, fenced).await
     }
 
     /// A single conditional put (half the cost of a one-item transaction).
@@ -157,7 +218,7 @@ impl DynamoStore {
         }
     }
 
-    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+    async fn transact(&self, writes: Vec<Write>, fenced: bool) -> Result<(), StoreError> {
         let table = &self.config.table;
         let mut items = Vec::with_capacity(writes.len());
         for write in writes {
@@ -174,11 +235,26 @@ impl DynamoStore {
                         .put(put.build().map_err(invalid)?)
                         .build()
                 }
-                Write::Delete { key } => TransactWriteItem::builder()
-                    .delete(
-                        Delete::builder()
+                Write::Delete { key, condition } => {
+                    let mut delete = Delete::builder().table_name(table).set_key(Some(key));
+                    if let Some(condition) = condition {
+                        delete = delete
+                            .condition_expression(condition.expression)
+                            .set_expression_attribute_names(Some(condition.names))
+                            .set_expression_attribute_values(condition.values);
+                    }
+                    TransactWriteItem::builder()
+                        .delete(delete.build().map_err(invalid)?)
+                        .build()
+                }
+                Write::Check { key, condition } => TransactWriteItem::builder()
+                    .condition_check(
+                        ConditionCheck::builder()
                             .table_name(table)
                             .set_key(Some(key))
+                            .condition_expression(condition.expression)
+                            .set_expression_attribute_names(Some(condition.names))
+                            .set_expression_attribute_values(condition.values)
                             .build()
                             .map_err(invalid)?,
                     )
@@ -201,20 +277,28 @@ impl DynamoStore {
                 if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
                     error.as_service_error()
                 {
-                    let codes: Vec<&str> = cancelled
-                        .cancellation_reasons()
+                    let message = cancelled.message().unwrap_or_default();
+                    let reasons = cancellation_reasons(
+                        cancelled
+                            .cancellation_reasons()
+                            .iter()
+                            .map(|reason| reason.code().unwrap_or("None")),
+                        message,
+                    );
+                    // The fence is the first item: its check failing means the lease is gone.
+                    if fenced
+                        && reasons
+                            .first()
+                            .is_some_and(|code| code == "ConditionalCheckFailed")
+                    {
+                        return Err(StoreError::LeaseLost);
+                    }
+                    let codes: Vec<&str> = reasons
                         .iter()
-                        .filter_map(|reason| reason.code())
+                        .map(String::as_str)
                         .filter(|code| *code != "None")
                         .collect();
                     if codes.iter().any(|code| CONFLICT_REASONS.contains(code)) {
-                        return Err(StoreError::Conflict);
-                    }
-                    // Older emulators put the reasons only in the message.
-                    let message = cancelled.message().unwrap_or_default();
-                    if codes.is_empty()
-                        && CONFLICT_REASONS.iter().any(|code| message.contains(code))
-                    {
                         return Err(StoreError::Conflict);
                     }
                     tracing::warn!(reasons = ?codes, "DynamoDB transaction cancelled.");

@@ -2,7 +2,7 @@
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
-use liftgate_gateway::ports::StoreError;
+use liftgate_gateway::ports::{LeaseState, StoreError};
 use time::OffsetDateTime;
 
 use super::layout::{self, Item};
@@ -12,6 +12,14 @@ use crate::sdk_error::{classify, error_code};
 /// How often `remember_once` goes around when the key it lost to disappears before it can be
 /// read (it expired and was replaced, or TTL removed it).
 const REMEMBER_ATTEMPTS: usize = 5;
+
+/// A lease item's token; 0 for items written before tokens existed.
+fn lease_token(item: &Item) -> u64 {
+    layout::number_attribute(item, layout::TOKEN)
+        .ok()
+        .and_then(|token| u64::try_from(token).ok())
+        .unwrap_or(0)
+}
 
 /// The value of an idempotency item that has not expired at `now`.
 fn live_value(item: &Item, now: OffsetDateTime) -> Result<Option<String>, StoreError> {
@@ -74,7 +82,7 @@ impl DynamoStore {
         ))
     }
 
-    async fn read_item(&self, key: Item) -> Result<Option<Item>, StoreError> {
+    pub(super) async fn read_item(&self, key: Item) -> Result<Option<Item>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -91,28 +99,88 @@ impl DynamoStore {
         &self,
         name: &str,
         owner: &str,
+        stale_token: Option<u64>,
         now: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let result = self
+        ttl: time::Duration,
+    ) -> Result<LeaseState, StoreError> {
+        let until = now + ttl;
+        let (condition, token) = match stale_token {
+            // Items written before tokens existed have none: token 0.
+            Some(0) => (
+                "attribute_not_exists(#pk) OR attribute_not_exists(#token) OR #token = :stale",
+                1,
+            ),
+            Some(stale) => ("attribute_not_exists(#pk) OR #token = :stale", stale + 1),
+            None => ("attribute_not_exists(#pk)", 1),
+        };
+        let mut request = self
             .client
             .put_item()
             .table_name(&self.config.table)
-            .set_item(Some(layout::lease_item(name, owner, until)))
-            .condition_expression("attribute_not_exists(#pk) OR #until <= :now OR #owner = :owner")
+            .set_item(Some(layout::lease_item(name, owner, until, token)))
+            .condition_expression(condition)
             .expression_attribute_names("#pk", layout::PK)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(stale) = stale_token {
+            request = request
+                .expression_attribute_names("#token", layout::TOKEN)
+                .expression_attribute_values(":stale", layout::n(stale));
+        }
+        let error = match request.send().await {
+            Ok(_) => return Ok(LeaseState::Acquired { token }),
+            Err(error) => error,
+        };
+        if let Some(PutItemError::ConditionalCheckFailedException(failed)) =
+            error.as_service_error()
+        {
+            let current = match failed.item() {
+                Some(item) => Some(item.clone()),
+                None => self.read_item(layout::lease_key(name)).await?,
+            };
+            return match current {
+                Some(item) => Ok(LeaseState::Held {
+                    owner: layout::string_attribute(&item, layout::OWNER)?.to_owned(),
+                    token: lease_token(&item),
+                }),
+                // Released between the write and the read: the next attempt takes it.
+                None => Ok(LeaseState::Held {
+                    owner: String::new(),
+                    token: 0,
+                }),
+            };
+        }
+        Err(unavailable(classify("PutItem", &error)))
+    }
+
+    pub(super) async fn renew(
+        &self,
+        name: &str,
+        owner: &str,
+        token: u64,
+        now: OffsetDateTime,
+        ttl: time::Duration,
+    ) -> Result<Option<u64>, StoreError> {
+        let until = now + ttl;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.config.table)
+            .set_key(Some(layout::lease_key(name)))
+            .update_expression("SET #token = :next, #until = :until")
+            .condition_expression("#owner = :owner AND #token = :token")
+            .expression_attribute_names("#token", layout::TOKEN)
             .expression_attribute_names("#until", layout::UNTIL)
             .expression_attribute_names("#owner", layout::OWNER)
-            .expression_attribute_values(":now", layout::n(layout::millis(now)))
+            .expression_attribute_values(":next", layout::n(token + 1))
+            .expression_attribute_values(":token", layout::n(token))
+            .expression_attribute_values(":until", layout::n(layout::millis(until)))
             .expression_attribute_values(":owner", layout::s(owner))
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
-            Err(error) if error_code(&error) == Some("ConditionalCheckFailedException") => {
-                Ok(false)
-            }
-            Err(error) => Err(unavailable(classify("PutItem", &error))),
+            Ok(_) => Ok(Some(token + 1)),
+            Err(error) if error_code(&error) == Some("ConditionalCheckFailedException") => Ok(None),
+            Err(error) => Err(unavailable(classify("UpdateItem", &error))),
         }
     }
 

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use liftgate_gateway::domain::{AccessRequest, Grant, GrantStatus, RequestStatus};
+use liftgate_gateway::domain::{
+    AccessKey, AccessRecord, AccessRequest, Grant, GrantStatus, RequestStatus,
+};
 use liftgate_gateway::ports::{OutboxMessage, StoreError};
 use time::OffsetDateTime;
 
@@ -49,6 +51,16 @@ pub(crate) const VALUE: &str = "value";
 pub(crate) const EXPIRES_AT: &str = "expires_at";
 pub(crate) const OWNER: &str = "owner";
 pub(crate) const UNTIL: &str = "until";
+/// A lease's token (N): changes on every acquisition and renewal.
+pub(crate) const TOKEN: &str = "token";
+
+/// `status_key` of ledger records with something left to settle, and of the others.
+pub(crate) const ACCESS_UNSETTLED: &str = "access#unsettled";
+pub(crate) const ACCESS_SETTLED: &str = "access#settled";
+/// The sort key of an access's ledger record, beside its grant links.
+pub(crate) const LEDGER_SK: &str = "ledger";
+/// The sort-key prefix of grant links in an access partition.
+pub(crate) const GRANT_LINK_PREFIX: &str = "grant#";
 
 /// Unix milliseconds, which order correctly as numbers.
 pub(crate) fn millis(at: OffsetDateTime) -> i64 {
@@ -79,12 +91,20 @@ pub(crate) fn grant_key(id: &str) -> Item {
 /// The partition holding one access link per grant that may hold this access. Read with a
 /// strongly consistent query, unlike an index, so the replica holding the access lock sees
 /// every grant committed before it took the lock.
-pub(crate) fn access_partition(access_key: &str) -> String {
+pub(crate) fn access_partition(access_key: &AccessKey) -> String {
     format!("access#{access_key}")
 }
 
-pub(crate) fn access_link_key(access_key: &str, grant_id: &str) -> Item {
-    key(access_partition(access_key), &format!("grant#{grant_id}"))
+pub(crate) fn access_link_key(access_key: &AccessKey, grant_id: &str) -> Item {
+    key(
+        access_partition(access_key),
+        &format!("{GRANT_LINK_PREFIX}{grant_id}"),
+    )
+}
+
+/// The ledger record of an access, in the same partition as its grant links.
+pub(crate) fn ledger_key(access_key: &AccessKey) -> Item {
+    key(access_partition(access_key), LEDGER_SK)
 }
 
 pub(crate) fn outbox_key(id: uuid::Uuid) -> Item {
@@ -169,9 +189,12 @@ pub(crate) fn request_item(
     item.insert(KIND.to_owned(), s("request"));
     item.insert(VERSION.to_owned(), n(request.version));
     item.insert(DOC.to_owned(), s(to_json(request)?));
-    item.insert(STATUS_KEY.to_owned(), s(request_status_key(request.status)));
+    item.insert(
+        STATUS_KEY.to_owned(),
+        s(request_status_key(request.status())),
+    );
     item.insert(ORDER_KEY.to_owned(), n(millis(request.created_at)));
-    if request.status.is_final() {
+    if request.status().is_final() {
         item.insert(TTL.to_owned(), expiry(now, retention));
     }
     Ok(item)
@@ -187,10 +210,10 @@ pub(crate) fn grant_item(
     item.insert(KIND.to_owned(), s("grant"));
     item.insert(VERSION.to_owned(), n(grant.version));
     item.insert(DOC.to_owned(), s(to_json(grant)?));
-    item.insert(STATUS_KEY.to_owned(), s(grant_status_key(grant.status)));
+    item.insert(STATUS_KEY.to_owned(), s(grant_status_key(grant.status())));
     item.insert(ORDER_KEY.to_owned(), n(millis(grant.ends_at)));
-    item.insert(ACCESS_KEY.to_owned(), s(grant.access_key()));
-    if grant.status.is_final() {
+    item.insert(ACCESS_KEY.to_owned(), s(grant.access_key().as_str()));
+    if grant.status().is_final() {
         item.insert(TTL.to_owned(), expiry(now, retention));
     }
     Ok(item)
@@ -202,6 +225,25 @@ pub(crate) fn access_link_item(grant: &Grant) -> Item {
     item.insert(KIND.to_owned(), s("access"));
     item.insert(GRANT_ID.to_owned(), s(grant.id.as_str()));
     item
+}
+
+/// A ledger record. `record.version` is the version being written. It is indexed by whether
+/// anything is left to settle, so the sweeper finds unsettled records with one query. Records
+/// are deleted when empty, never expired.
+pub(crate) fn ledger_item(record: &AccessRecord) -> Result<Item, StoreError> {
+    let mut item = ledger_key(&record.key);
+    item.insert(KIND.to_owned(), s("ledger"));
+    item.insert(VERSION.to_owned(), n(record.version));
+    item.insert(DOC.to_owned(), s(to_json(record)?));
+    item.insert(ACCESS_KEY.to_owned(), s(record.key.as_str()));
+    let status = if record.unsettled() {
+        ACCESS_UNSETTLED
+    } else {
+        ACCESS_SETTLED
+    };
+    item.insert(STATUS_KEY.to_owned(), s(status));
+    item.insert(ORDER_KEY.to_owned(), n(0));
+    Ok(item)
 }
 
 /// A new outbox message, due at once.
@@ -236,10 +278,12 @@ pub(crate) fn idempotency_item(key_text: &str, value: &str, expires_at: OffsetDa
     item
 }
 
-pub(crate) fn lease_item(name: &str, owner: &str, until: OffsetDateTime) -> Item {
+pub(crate) fn lease_item(name: &str, owner: &str, until: OffsetDateTime, token: u64) -> Item {
     let mut item = lease_key(name);
     item.insert(KIND.to_owned(), s("lease"));
     item.insert(OWNER.to_owned(), s(owner));
+    item.insert(TOKEN.to_owned(), n(token));
+    // For people reading the table and for clean-up; no replica compares it with its clock.
     item.insert(UNTIL.to_owned(), n(millis(until)));
     // Leases left behind by a crashed replica disappear a day after they ran out.
     item.insert(TTL.to_owned(), n(until.unix_timestamp() + 86_400));

@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use liftgate_gateway::config::StateSettings;
-use liftgate_gateway::domain::{AccessRequest, Grant, GrantId, RequestId};
+use liftgate_gateway::domain::{AccessKey, AccessRecord, AccessRequest, Grant, GrantId, RequestId};
 use liftgate_gateway::ports::{
-    Clock, GrantQuery, OutboxMessage, RequestQuery, StateStore, StoreError, SystemClock, WriteBatch,
+    AccessQuery, Clock, GrantQuery, LeaseState, OutboxMessage, RequestQuery, StateStore,
+    StoreError, SystemClock, WriteBatch,
 };
 use time::OffsetDateTime;
 
@@ -136,6 +137,14 @@ impl StateStore for DynamoStore {
         self.grants_by(query).await
     }
 
+    async fn get_access(&self, key: &AccessKey) -> Result<Option<AccessRecord>, StoreError> {
+        self.read_document(layout::ledger_key(key)).await
+    }
+
+    async fn query_access(&self, query: AccessQuery) -> Result<Vec<AccessRecord>, StoreError> {
+        self.access_by(query).await
+    }
+
     async fn claim_outbox(
         &self,
         topic_prefix: &str,
@@ -174,14 +183,26 @@ impl StateStore for DynamoStore {
         self.remember(key, value, now, expires_at).await
     }
 
-    async fn try_lease(
+    async fn acquire_lease(
         &self,
         name: &str,
         owner: &str,
+        stale_token: Option<u64>,
         now: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        self.take_lease(name, owner, now, until).await
+        ttl: time::Duration,
+    ) -> Result<LeaseState, StoreError> {
+        self.take_lease(name, owner, stale_token, now, ttl).await
+    }
+
+    async fn renew_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        token: u64,
+        now: OffsetDateTime,
+        ttl: time::Duration,
+    ) -> Result<Option<u64>, StoreError> {
+        self.renew(name, owner, token, now, ttl).await
     }
 
     async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError> {

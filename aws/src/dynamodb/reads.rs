@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::KeysAndAttributes;
-use liftgate_gateway::domain::{AccessRequest, Grant, GrantStatus};
-use liftgate_gateway::ports::{GrantQuery, RequestQuery, StoreError};
+use liftgate_gateway::domain::{AccessKey, AccessRecord, AccessRequest, Grant, GrantStatus};
+use liftgate_gateway::ports::{AccessQuery, GrantQuery, RequestQuery, StoreError};
 use time::OffsetDateTime;
 
 use super::layout::{self, Item};
@@ -97,7 +97,7 @@ impl DynamoStore {
             let request: AccessRequest = layout::document(item)?;
             // The index is eventually consistent; its copy is consistent with itself, so
             // this only guards against a malformed item.
-            if request.status == status {
+            if request.status() == status {
                 requests.push(request);
             }
         }
@@ -125,7 +125,7 @@ impl DynamoStore {
                 .await?;
             for item in &items {
                 let grant: Grant = layout::document(item)?;
-                if grant.status == *status {
+                if grant.status() == *status {
                     grants.insert(grant.id.to_string(), grant);
                 }
             }
@@ -139,7 +139,7 @@ impl DynamoStore {
     /// Grants that may hold `access_key`, by end. The access links are read strongly
     /// consistent and the grants themselves too, so a replica that holds the access lock sees
     /// every change committed before it took the lock.
-    async fn grants_with_access(&self, access_key: &str) -> Result<Vec<Grant>, StoreError> {
+    async fn grants_with_access(&self, access_key: &AccessKey) -> Result<Vec<Grant>, StoreError> {
         let mut ids = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -147,9 +147,11 @@ impl DynamoStore {
                 .client
                 .query()
                 .table_name(&self.config.table)
-                .key_condition_expression("#pk = :pk")
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :links)")
                 .expression_attribute_names("#pk", layout::PK)
+                .expression_attribute_names("#sk", layout::SK)
                 .expression_attribute_values(":pk", layout::s(layout::access_partition(access_key)))
+                .expression_attribute_values(":links", layout::s(layout::GRANT_LINK_PREFIX))
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take())
                 .send()
@@ -167,7 +169,7 @@ impl DynamoStore {
         for chunk in ids.chunks(BATCH_GET_LIMIT) {
             for item in self.batch_get(chunk).await? {
                 let grant: Grant = layout::document(&item)?;
-                if grant.status.may_hold_access() && grant.access_key() == access_key {
+                if grant.status().may_hold_access() && &grant.access_key() == access_key {
                     grants.push(grant);
                 }
             }
@@ -217,6 +219,50 @@ impl DynamoStore {
             ));
         }
         Ok(items)
+    }
+
+    /// Ledger records through the `by_status` index: the unsettled ones, or all of them in key
+    /// order (both partitions, merged).
+    pub(super) async fn access_by(
+        &self,
+        query: AccessQuery,
+    ) -> Result<Vec<AccessRecord>, StoreError> {
+        let (partitions, after, limit): (&[&str], Option<AccessKey>, usize) = match query {
+            AccessQuery::Unsettled { limit } => (&[layout::ACCESS_UNSETTLED], None, limit),
+            AccessQuery::All { after, limit } => (
+                &[layout::ACCESS_UNSETTLED, layout::ACCESS_SETTLED],
+                after,
+                limit,
+            ),
+        };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut records: BTreeMap<AccessKey, AccessRecord> = BTreeMap::new();
+        for partition in partitions {
+            // The index is eventually consistent: read each record itself again, strongly.
+            let wanted = if after.is_some() { usize::MAX } else { limit };
+            for item in self
+                .status_partition((*partition).to_owned(), None, wanted)
+                .await?
+            {
+                let indexed: AccessRecord = layout::document(&item)?;
+                if after.as_ref().is_some_and(|after| &indexed.key <= after) {
+                    continue;
+                }
+                if let Some(record) = self
+                    .read_document::<AccessRecord>(layout::ledger_key(&indexed.key))
+                    .await?
+                {
+                    records.insert(record.key.clone(), record);
+                }
+            }
+        }
+        Ok(records
+            .into_values()
+            .filter(|record| !partitions.eq(&[layout::ACCESS_UNSETTLED]) || record.unsettled())
+            .take(limit)
+            .collect())
     }
 
     pub(super) async fn grants_by(&self, query: GrantQuery) -> Result<Vec<Grant>, StoreError> {

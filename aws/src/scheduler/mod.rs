@@ -1,6 +1,7 @@
 //! Revocation timers on EventBridge Scheduler (`scheduler.backend: eventbridge`): one one-time
-//! schedule per grant whose universal target calls Identity Center directly, so access ends on
-//! time even when no Liftgate replica is running.
+//! schedule per held access (not per grant), at the latest end among the grants covering it,
+//! whose universal target calls Identity Center directly, so access ends on time even when no
+//! Liftgate replica is running and no timer can fire while another grant still covers it.
 
 mod orphans;
 mod target;
@@ -13,14 +14,15 @@ use aws_sdk_scheduler::types::{
     RetryPolicy, ScheduleState, Target,
 };
 use liftgate_gateway::config::{AwsSettings, SchedulerSettings};
-use liftgate_gateway::domain::{Grant, GrantId};
+use liftgate_gateway::domain::{AccessKey, AccessRecord};
 use liftgate_gateway::ports::{RevocationScheduler, SchedulerError};
+use time::OffsetDateTime;
 
 pub use orphans::{OrphanReport, OrphanSweepError};
 pub use target::{
     IdentityCenterIds, RevocationTarget, SCHEDULE_NAME_PREFIX, TargetProblem, at_expression,
-    grant_of_schedule, parse_at_expression, partition_of, revocation_target, schedule_name,
-    universal_target_arn,
+    grant_of_legacy_schedule, is_access_schedule, parse_at_expression, partition_of,
+    revocation_target, schedule_name, target_of, universal_target_arn,
 };
 
 use crate::client::AwsClients;
@@ -31,7 +33,7 @@ const MAX_RETRY_ATTEMPTS: u32 = 185;
 const MIN_EVENT_AGE: Duration = Duration::from_secs(60);
 const MAX_EVENT_AGE: Duration = Duration::from_secs(24 * 3600);
 
-/// How often `schedule` goes around create → update when the schedule appears or disappears
+/// How often `set` goes around create → update when the schedule appears or disappears
 /// under it (another replica, or the schedule firing).
 const UPSERT_ATTEMPTS: usize = 3;
 
@@ -40,7 +42,7 @@ const UPSERT_ATTEMPTS: usize = 3;
 pub struct EventBridgeSchedulerConfig {
     /// The schedule group; it should belong to this Liftgate deployment alone, because
     /// [`EventBridgeScheduler::adopt_or_delete_orphans`] removes `liftgate-*` schedules whose
-    /// grant this deployment's state store does not know.
+    /// access this deployment's state store does not hold.
     pub group_name: String,
     /// The role EventBridge Scheduler assumes to call Identity Center.
     pub role_arn: String,
@@ -220,18 +222,15 @@ impl EventBridgeScheduler {
             .map_err(|error| SchedulerError::Failed(format!("invalid time window: {error}")))
     }
 
-    fn description(grant: &Grant) -> String {
-        format!(
-            "Liftgate: ends grant {} of request {}",
-            grant.id, grant.request_id
-        )
+    fn description(key: &AccessKey) -> String {
+        format!("Liftgate: revokes access {key}")
     }
 
     async fn create(
         &self,
         name: &str,
         expression: &str,
-        grant: &Grant,
+        key: &AccessKey,
         target: Target,
     ) -> Result<PutOutcome, SchedulerError> {
         let result = self
@@ -239,7 +238,7 @@ impl EventBridgeScheduler {
             .create_schedule()
             .name(name)
             .group_name(&self.config.group_name)
-            .description(Self::description(grant))
+            .description(Self::description(key))
             .schedule_expression(expression)
             .schedule_expression_timezone("UTC")
             .flexible_time_window(Self::no_time_window()?)
@@ -262,7 +261,7 @@ impl EventBridgeScheduler {
         &self,
         name: &str,
         expression: &str,
-        grant: &Grant,
+        key: &AccessKey,
         target: Target,
     ) -> Result<PutOutcome, SchedulerError> {
         let result = self
@@ -270,7 +269,7 @@ impl EventBridgeScheduler {
             .update_schedule()
             .name(name)
             .group_name(&self.config.group_name)
-            .description(Self::description(grant))
+            .description(Self::description(key))
             .schedule_expression(expression)
             .schedule_expression_timezone("UTC")
             .flexible_time_window(Self::no_time_window()?)
@@ -288,42 +287,29 @@ impl EventBridgeScheduler {
         }
     }
 
-    /// Creates the grant's schedule, or updates it when it exists, so there is never more than
-    /// one per grant. `prefer_update` starts with the update (for schedules known to exist).
-    async fn upsert(&self, grant: &Grant, prefer_update: bool) -> Result<(), SchedulerError> {
-        let revocation = match revocation_target(
-            grant,
-            &self.config.identity_center,
-            &self.partition,
-        ) {
-            Ok(revocation) => revocation,
-            Err(TargetProblem::MembershipUnknown) => {
-                // Nothing in AWS can be removed yet; the workflow schedules again with the
-                // membership id right after it creates the membership.
-                tracing::debug!(grant_id = %grant.id, "Group membership not created yet; its schedule follows.");
-                return Ok(());
-            }
-            Err(TargetProblem::PermissionSetArnMissing) => {
-                return Err(SchedulerError::Failed(format!(
-                    "grant {} has no permission set ARN to revoke",
-                    grant.id
-                )));
-            }
-        };
-        let name = schedule_name(&grant.id);
-        let expression = at_expression(grant.ends_at);
+    /// Creates the access's schedule, or updates it when it exists, so there is never more than
+    /// one per access. `prefer_update` starts with the update (for schedules known to exist).
+    async fn upsert(
+        &self,
+        key: &AccessKey,
+        revocation: &RevocationTarget,
+        at: OffsetDateTime,
+        prefer_update: bool,
+    ) -> Result<(), SchedulerError> {
+        let name = schedule_name(key);
+        let expression = at_expression(at);
         let mut update_next = prefer_update;
         let mut group_checked = false;
         for _ in 0..UPSERT_ATTEMPTS {
-            let target = self.target(&revocation)?;
+            let target = self.target(revocation)?;
             let outcome = if update_next {
-                self.update(&name, &expression, grant, target).await?
+                self.update(&name, &expression, key, target).await?
             } else {
-                self.create(&name, &expression, grant, target).await?
+                self.create(&name, &expression, key, target).await?
             };
             match (outcome, update_next) {
                 (PutOutcome::Done, _) => {
-                    tracing::info!(grant_id = %grant.id, schedule = %name, %expression, "Revocation scheduled.");
+                    tracing::info!(access_key = %key, schedule = %name, %expression, "Revocation scheduled.");
                     return Ok(());
                 }
                 (PutOutcome::Exists, _) => update_next = true,
@@ -377,11 +363,30 @@ impl RevocationScheduler for EventBridgeScheduler {
         "eventbridge"
     }
 
-    async fn schedule(&self, grant: &Grant) -> Result<(), SchedulerError> {
-        self.upsert(grant, false).await
+    async fn set(&self, record: &AccessRecord, at: OffsetDateTime) -> Result<(), SchedulerError> {
+        let revocation =
+            match revocation_target(record, &self.config.identity_center, &self.partition) {
+                Ok(revocation) => revocation,
+                Err(TargetProblem::MembershipUnknown) => {
+                    return Err(SchedulerError::Failed(format!(
+                        "access {} has no membership to revoke yet",
+                        record.key
+                    )));
+                }
+                Err(TargetProblem::PermissionSetArnMissing) => {
+                    return Err(SchedulerError::Failed(format!(
+                        "access {} has no permission set ARN to revoke",
+                        record.key
+                    )));
+                }
+            };
+        // Most calls move an existing schedule (a later grant, an extension, an early end).
+        let prefer_update = record.timer().is_some();
+        self.upsert(&record.key, &revocation, at, prefer_update)
+            .await
     }
 
-    async fn cancel(&self, grant_id: &GrantId) -> Result<(), SchedulerError> {
-        self.delete(&schedule_name(grant_id)).await
+    async fn cancel(&self, key: &AccessKey) -> Result<(), SchedulerError> {
+        self.delete(&schedule_name(key)).await
     }
 }

@@ -2,35 +2,36 @@
 //! leave a schedule whose grant is over, or a grant that should have a schedule and has none;
 //! both are put right here, before the gateway starts taking requests.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
-use liftgate_gateway::domain::{Grant, GrantId, GrantStatus};
-use liftgate_gateway::ports::{GrantQuery, SchedulerError, StateStore, StoreError};
+use liftgate_gateway::domain::{AccessKey, AccessRecord, GrantStatus};
+use liftgate_gateway::ports::{AccessQuery, SchedulerError, StateStore, StoreError};
 use time::OffsetDateTime;
 
 use super::{
-    EventBridgeScheduler, SCHEDULE_NAME_PREFIX, grant_of_schedule, parse_at_expression,
-    revocation_target,
+    EventBridgeScheduler, SCHEDULE_NAME_PREFIX, grant_of_legacy_schedule, is_access_schedule,
+    parse_at_expression, revocation_target, schedule_name, target_of,
 };
 use crate::sdk_error::{classify, error_code};
 
-/// Upper bound on the active grants read at startup; far above any real deployment.
-const ACTIVE_GRANTS_LIMIT: usize = 100_000;
+/// Ledger records read per page at startup.
+const PAGE: usize = 1000;
 
 /// What [`EventBridgeScheduler::adopt_or_delete_orphans`] found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OrphanReport {
-    /// Schedules whose grant still holds access and needs them: kept.
+    /// Schedules whose access still needs them: kept.
     pub adopted: usize,
-    /// Of the adopted, those moved to a later end the grant has since been given.
+    /// Of the adopted, those moved to the later end the ledger now has.
     pub moved: usize,
-    /// Schedules of grants that are over, unknown, or whose access another grant's timer covers.
+    /// Schedules of access nobody holds any more, or that predates Liftgate, or unknown to
+    /// this store; and schedules of an earlier version, replaced by per-access ones.
     pub deleted: usize,
-    /// Active grants that had no schedule although they need one: given one.
+    /// Held access that had no schedule although it needs one: given one.
     pub recreated: usize,
     /// Schedules in the group that Liftgate did not name: left alone.
     pub ignored: usize,
-    /// Schedules or grants that could not be settled (logged); the sweeper still revokes due
+    /// Schedules or records that could not be settled (logged); the sweeper still revokes due
     /// grants itself.
     pub failed: usize,
 }
@@ -43,45 +44,32 @@ pub enum OrphanSweepError {
     Store(#[from] StoreError),
 }
 
-/// Whether a grant's schedule should exist.
-enum Verdict {
-    Keep(Box<Grant>),
-    Delete(String),
-}
-
-/// A grant needs a timer while it may hold access it created itself, unless another grant for
-/// the same access ends later (that grant's timer then covers the access, and an earlier timer
-/// would remove access the later grant still needs).
-async fn verdict(store: &dyn StateStore, grant: Option<Grant>) -> Result<Verdict, StoreError> {
-    let Some(grant) = grant else {
-        return Ok(Verdict::Delete("no such grant".to_owned()));
-    };
-    if !grant.status.may_hold_access() {
-        return Ok(Verdict::Delete(format!(
-            "the grant is {}",
-            grant.status.as_str()
-        )));
+/// Every ledger record that needs a timer, by schedule name, with when it must fire.
+async fn wanted_timers(
+    store: &dyn StateStore,
+    now: OffsetDateTime,
+) -> Result<BTreeMap<String, (AccessRecord, OffsetDateTime)>, StoreError> {
+    let mut wanted = BTreeMap::new();
+    let mut after: Option<AccessKey> = None;
+    loop {
+        let page = store
+            .query_access(AccessQuery::All {
+                after: after.clone(),
+                limit: PAGE,
+            })
+            .await?;
+        let done = page.len() < PAGE;
+        after = page.last().map(|record| record.key.clone());
+        for record in page {
+            // An end already passed is the sweeper's to carry out; a timer for it would be late.
+            if let Some(at) = record.desired_timer().filter(|at| *at > now) {
+                wanted.insert(schedule_name(&record.key), (record, at));
+            }
+        }
+        if done {
+            return Ok(wanted);
+        }
     }
-    if grant.preexisting {
-        return Ok(Verdict::Delete(
-            "the access predates Liftgate and is never removed".to_owned(),
-        ));
-    }
-    let later = store
-        .query_grants(GrantQuery::AccessKey {
-            key: grant.access_key(),
-        })
-        .await?
-        .into_iter()
-        .any(|other| {
-            other.id != grant.id && other.status.may_hold_access() && other.ends_at > grant.ends_at
-        });
-    if later {
-        return Ok(Verdict::Delete(
-            "a later-ending grant holds the same access".to_owned(),
-        ));
-    }
-    Ok(Verdict::Keep(Box::new(grant)))
 }
 
 impl EventBridgeScheduler {
@@ -115,10 +103,8 @@ impl EventBridgeScheduler {
         Ok(names)
     }
 
-    /// Keeps the grant's schedule, moving it later when the grant now ends later than it
-    /// fires. Never moves it earlier: a concurrent extension on another replica may have just
-    /// moved it past the end read here. Returns whether it was moved.
-    async fn adopt(&self, name: &str, grant: &Grant) -> Result<bool, SchedulerError> {
+    /// When a schedule fires, if it exists and is a UTC `at(...)`.
+    async fn fires_at(&self, name: &str) -> Result<Option<OffsetDateTime>, SchedulerError> {
         let result = self
             .client
             .get_schedule()
@@ -126,103 +112,112 @@ impl EventBridgeScheduler {
             .group_name(&self.config.group_name)
             .send()
             .await;
-        let fires_at = match result {
-            Ok(schedule) => schedule
+        match result {
+            Ok(schedule) => Ok(schedule
                 .schedule_expression()
                 .and_then(parse_at_expression)
                 .filter(|_| {
                     schedule
                         .schedule_expression_timezone()
                         .is_none_or(|zone| zone == "UTC")
-                }),
-            // It fired or went away meanwhile: written afresh below if the grant still runs.
-            Err(error) if error_code(&error) == Some("ResourceNotFoundException") => None,
-            Err(error) => return Err(super::scheduler_error(classify("GetSchedule", &error))),
-        };
-        let wanted = parse_at_expression(&super::at_expression(grant.ends_at));
-        if fires_at.is_some() && fires_at >= wanted {
-            return Ok(false);
+                })),
+            Err(error) if error_code(&error) == Some("ResourceNotFoundException") => Ok(None),
+            Err(error) => Err(super::scheduler_error(classify("GetSchedule", &error))),
         }
-        self.upsert(grant, true).await?;
-        Ok(true)
+    }
+
+    /// Writes the timer of `record` to fire at `at`.
+    async fn put_timer(
+        &self,
+        record: &AccessRecord,
+        at: OffsetDateTime,
+    ) -> Result<(), SchedulerError> {
+        let revocation = revocation_target(record, &self.config.identity_center, &self.partition)
+            .map_err(|problem| SchedulerError::Failed(format!("{problem:?}")))?;
+        self.upsert(&record.key, &revocation, at, false).await
     }
 
     /// Settles the schedule group with the state store; run once at startup, after
-    /// [`Self::ensure_group`]. Each `liftgate-<grant id>` schedule whose grant may still hold
-    /// access it created (provisioning, active, revoking) and that no later-ending grant
-    /// covers is adopted: kept, or moved later to the grant's current end. Every other
-    /// `liftgate-*` schedule (grant revoked, failed, scheduled, pre-existing access, or unknown
-    /// to this store) is deleted. Active grants that should have a schedule but have none get
-    /// one. Schedules with other names are left alone.
+    /// [`Self::ensure_group`]. Each `liftgate-<hash>` schedule whose access the ledger still
+    /// times is adopted (kept, or moved later to the ledger's end; never earlier, since another
+    /// replica may have just moved it); every other one is deleted. Schedules of an earlier
+    /// version (`liftgate-<grant id>`, one per grant) are replaced: the access they time gets
+    /// its per-access schedule at no earlier time, then the old one goes. Held access that
+    /// needs a timer and has none gets one. Schedules with other names are left alone.
     ///
-    /// Fails only when the schedules or grants cannot be listed; a single schedule that cannot
+    /// Fails only when the schedules or records cannot be listed; a single schedule that cannot
     /// be settled is counted in [`OrphanReport::failed`] and logged.
     pub async fn adopt_or_delete_orphans(
         &self,
         store: &dyn StateStore,
+        now: OffsetDateTime,
     ) -> Result<OrphanReport, OrphanSweepError> {
         let mut report = OrphanReport::default();
-        let mut scheduled: HashSet<GrantId> = HashSet::new();
+        let wanted = wanted_timers(store, now).await?;
+        let mut seen: HashSet<String> = HashSet::new();
         for name in self.list_liftgate_schedules().await? {
-            let Some(grant_id) = grant_of_schedule(&name) else {
+            if let Some(grant_id) = grant_of_legacy_schedule(&name) {
+                match self
+                    .replace_legacy(store, &name, &grant_id, &wanted, now)
+                    .await
+                {
+                    Ok(()) => report.deleted += 1,
+                    Err(error) => {
+                        report.failed += 1;
+                        tracing::warn!(schedule = %name, %error, "Could not replace a per-grant revocation schedule.");
+                    }
+                }
+                continue;
+            }
+            if !is_access_schedule(&name) {
                 tracing::warn!(schedule = %name, "A schedule in Liftgate's group that Liftgate did not name; left alone.");
                 report.ignored += 1;
                 continue;
-            };
-            scheduled.insert(grant_id.clone());
-            let grant = store.get_grant(&grant_id).await?;
-            match verdict(store, grant).await? {
-                Verdict::Keep(grant) => match self.adopt(&name, &grant).await {
-                    Ok(moved) => {
-                        report.adopted += 1;
-                        report.moved += usize::from(moved);
-                        tracing::info!(schedule = %name, grant_id = %grant.id, moved, "Revocation schedule adopted.");
+            }
+            seen.insert(name.clone());
+            match wanted.get(&name) {
+                Some((record, at)) => {
+                    let outcome = match self.fires_at(&name).await {
+                        Ok(Some(fires)) if fires >= *at => Ok(false),
+                        Ok(_) => self.put_timer(record, *at).await.map(|()| true),
+                        Err(error) => Err(error),
+                    };
+                    match outcome {
+                        Ok(moved) => {
+                            report.adopted += 1;
+                            report.moved += usize::from(moved);
+                            tracing::info!(schedule = %name, access_key = %record.key, moved, "Revocation schedule adopted.");
+                        }
+                        Err(error) => {
+                            report.failed += 1;
+                            tracing::warn!(schedule = %name, %error, "Could not adopt a revocation schedule.");
+                        }
                     }
-                    Err(error) => {
-                        report.failed += 1;
-                        tracing::warn!(schedule = %name, %error, "Could not adopt a revocation schedule.");
-                    }
-                },
-                Verdict::Delete(reason) => match self.delete(&name).await {
+                }
+                None => match self.delete(&name).await {
                     Ok(()) => {
                         report.deleted += 1;
-                        tracing::info!(schedule = %name, %reason, "Leftover revocation schedule deleted.");
+                        tracing::info!(schedule = %name, "Revocation schedule of access nobody holds deleted.");
                     }
                     Err(error) => {
                         report.failed += 1;
-                        tracing::warn!(schedule = %name, %reason, %error, "Could not delete a leftover revocation schedule.");
+                        tracing::warn!(schedule = %name, %error, "Could not delete a leftover revocation schedule.");
                     }
                 },
             }
         }
-
-        let now = OffsetDateTime::now_utc();
-        let active = store
-            .query_grants(GrantQuery::Status {
-                statuses: vec![GrantStatus::Active],
-                limit: ACTIVE_GRANTS_LIMIT,
-            })
-            .await?;
-        for grant in active {
-            // A grant past its end is the sweeper's to revoke; a timer for it would be late.
-            if scheduled.contains(&grant.id) || grant.ends_at <= now {
+        for (name, (record, at)) in &wanted {
+            if seen.contains(name) {
                 continue;
             }
-            let grant_id = grant.id.clone();
-            let Verdict::Keep(grant) = verdict(store, Some(grant)).await? else {
-                continue;
-            };
-            if revocation_target(&grant, &self.config.identity_center, &self.partition).is_err() {
-                continue;
-            }
-            match self.upsert(&grant, false).await {
+            match self.put_timer(record, *at).await {
                 Ok(()) => {
                     report.recreated += 1;
-                    tracing::warn!(grant_id = %grant_id, "An active grant had no revocation schedule; created it.");
+                    tracing::warn!(access_key = %record.key, "Held access had no revocation schedule; created it.");
                 }
                 Err(error) => {
                     report.failed += 1;
-                    tracing::warn!(grant_id = %grant_id, %error, "Could not create a missing revocation schedule.");
+                    tracing::warn!(access_key = %record.key, %error, "Could not create a missing revocation schedule.");
                 }
             }
         }
@@ -236,5 +231,49 @@ impl EventBridgeScheduler {
             "Revocation schedules settled with the state store."
         );
         Ok(report)
+    }
+
+    /// A per-grant schedule of an earlier version: the access it times gets its per-access
+    /// schedule (at no earlier time) before the old one is deleted, so the access is never
+    /// without a timer.
+    async fn replace_legacy(
+        &self,
+        store: &dyn StateStore,
+        name: &str,
+        grant_id: &liftgate_gateway::domain::GrantId,
+        wanted: &BTreeMap<String, (AccessRecord, OffsetDateTime)>,
+        now: OffsetDateTime,
+    ) -> Result<(), OrphanSweepError> {
+        if let Some(grant) = store.get_grant(grant_id).await?
+            && grant.status().may_hold_access()
+            && !grant.preexisting
+            && grant.ends_at > now
+        {
+            let key = grant.access_key();
+            let new_name = schedule_name(&key);
+            let covered = wanted
+                .get(&new_name)
+                .is_some_and(|(_, at)| *at >= grant.ends_at);
+            if !covered {
+                let at = wanted
+                    .get(&new_name)
+                    .map_or(grant.ends_at, |(_, at)| (*at).max(grant.ends_at));
+                let revocation = target_of(
+                    &grant.target,
+                    &grant.principal_id,
+                    &self.config.identity_center,
+                    &self.partition,
+                )
+                .map_err(|problem| SchedulerError::Failed(format!("{problem:?}")))?;
+                self.upsert(&key, &revocation, at, false).await?;
+            }
+        } else if let Some(grant) = store.get_grant(grant_id).await?
+            && grant.status() == GrantStatus::Scheduled
+        {
+            tracing::debug!(grant_id = %grant.id, "A deferred grant had a per-grant schedule; it gets a per-access one when it starts.");
+        }
+        self.delete(name).await?;
+        tracing::info!(schedule = %name, "Per-grant revocation schedule replaced.");
+        Ok(())
     }
 }

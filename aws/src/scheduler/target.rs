@@ -1,23 +1,40 @@
 //! What one revocation schedule looks like: its name, its `at(...)` expression and the
-//! EventBridge Scheduler universal target that removes the grant's access in Identity Center
-//! without any Liftgate code running.
+//! EventBridge Scheduler universal target that removes the access in Identity Center without
+//! any Liftgate code running. There is one schedule per held access (not per grant), at the
+//! latest end among the grants covering it.
 
-use liftgate_gateway::domain::{Grant, GrantId, GrantTarget};
+use liftgate_gateway::domain::{AccessKey, AccessRecord, GrantId, GrantTarget};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-/// Every schedule Liftgate creates is named `liftgate-<grant id>` (45 characters, within the
-/// 64-character limit), so the grant it belongs to can be found from the name alone.
+/// Every schedule Liftgate creates is named `liftgate-` followed by 48 hex digits of the
+/// SHA-256 of its access key (57 characters, within the 64-character limit): stable for the
+/// access, so granting, extending or ending a covering grant moves the same schedule.
 pub const SCHEDULE_NAME_PREFIX: &str = "liftgate-";
 
-/// The schedule name of a grant.
-pub fn schedule_name(grant_id: &GrantId) -> String {
-    format!("{SCHEDULE_NAME_PREFIX}{grant_id}")
+/// How many hex digits of the key's hash a name carries (192 bits).
+const NAME_HASH_DIGITS: usize = 48;
+
+/// The schedule name of an access.
+pub fn schedule_name(key: &AccessKey) -> String {
+    let digest = Sha256::digest(key.as_str().as_bytes());
+    let hash = hex::encode(digest);
+    format!("{SCHEDULE_NAME_PREFIX}{}", &hash[..NAME_HASH_DIGITS])
 }
 
-/// The grant a schedule name belongs to; `None` for names Liftgate did not make.
-pub fn grant_of_schedule(name: &str) -> Option<GrantId> {
+/// Whether a name is one [`schedule_name`] makes.
+pub fn is_access_schedule(name: &str) -> bool {
+    name.strip_prefix(SCHEDULE_NAME_PREFIX).is_some_and(|hash| {
+        hash.len() == NAME_HASH_DIGITS
+            && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// The grant a schedule of an earlier version (one per grant, `liftgate-<grant id>`) belongs
+/// to; `None` for other names.
+pub fn grant_of_legacy_schedule(name: &str) -> Option<GrantId> {
     name.strip_prefix(SCHEDULE_NAME_PREFIX)
         .and_then(GrantId::parse)
 }
@@ -65,14 +82,14 @@ pub struct RevocationTarget {
     pub input: String,
 }
 
-/// Why a grant cannot have a working revocation target (yet).
+/// Why an access cannot have a working revocation target (yet).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetProblem {
-    /// A group grant whose membership does not exist yet: `DeleteGroupMembership` needs its
-    /// id. The workflow schedules again once the membership is created.
+    /// A group membership that does not exist yet: `DeleteGroupMembership` needs its id. The
+    /// timer follows once the membership is created.
     MembershipUnknown,
-    /// An account grant without its permission set ARN (the workflow resolves it before it
-    /// schedules, so this is a bug or corrupt state).
+    /// An account access without its permission set ARN (the workflow resolves it before it
+    /// sets a timer, so this is a bug or corrupt state).
     PermissionSetArnMissing,
 }
 
@@ -91,14 +108,24 @@ pub fn universal_target_arn(partition: &str, service: &str, action: &str) -> Str
     format!("arn:{partition}:scheduler:::aws-sdk:{service}:{action}")
 }
 
-/// The target that removes exactly the access `grant` created: its USER account assignment, or
-/// its group membership.
+/// The target that removes exactly the access `record` describes: the USER account
+/// assignment, or the group membership.
 pub fn revocation_target(
-    grant: &Grant,
+    record: &AccessRecord,
     ids: &IdentityCenterIds,
     partition: &str,
 ) -> Result<RevocationTarget, TargetProblem> {
-    match &grant.target {
+    target_of(&record.target, &record.principal_id, ids, partition)
+}
+
+/// The target removing `target` from `principal_id`.
+pub fn target_of(
+    target: &GrantTarget,
+    principal_id: &str,
+    ids: &IdentityCenterIds,
+    partition: &str,
+) -> Result<RevocationTarget, TargetProblem> {
+    match target {
         GrantTarget::Account {
             account_id,
             permission_set_arn,
@@ -113,7 +140,7 @@ pub fn revocation_target(
                 "TargetType": "AWS_ACCOUNT",
                 "PermissionSetArn": permission_set_arn,
                 "PrincipalType": "USER",
-                "PrincipalId": grant.principal_id,
+                "PrincipalId": principal_id,
             });
             Ok(RevocationTarget {
                 arn: universal_target_arn(partition, "ssoadmin", "deleteAccountAssignment"),
@@ -139,8 +166,6 @@ pub fn revocation_target(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use liftgate_gateway::domain::GrantStatus;
-    use liftgate_gateway::testing::sample_grant;
 
     fn ids() -> IdentityCenterIds {
         IdentityCenterIds {
@@ -150,17 +175,24 @@ mod tests {
     }
 
     #[test]
-    fn names_fit_the_limit_and_lead_back_to_the_grant() {
-        let id = GrantId::generate();
-        let name = schedule_name(&id);
+    fn names_fit_the_limit_are_stable_per_access_and_recognised() {
+        let key = AccessKey::account("111111111111", "Admin", "u-1");
+        let name = schedule_name(&key);
         assert!(name.len() <= 64, "{name}");
+        assert_eq!(name, schedule_name(&key.clone()));
+        assert_ne!(name, schedule_name(&AccessKey::group("g", "u-1")));
         assert!(
             name.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         );
-        assert_eq!(grant_of_schedule(&name), Some(id));
-        assert_eq!(grant_of_schedule("liftgate-not-a-uuid"), None);
-        assert_eq!(grant_of_schedule("other-schedule"), None);
+        assert!(is_access_schedule(&name));
+        assert!(!is_access_schedule("liftgate-not-a-hash"));
+        let legacy = GrantId::generate();
+        assert_eq!(
+            grant_of_legacy_schedule(&format!("liftgate-{legacy}")),
+            Some(legacy)
+        );
+        assert_eq!(grant_of_legacy_schedule(&name), None);
     }
 
     #[test]
@@ -177,19 +209,17 @@ mod tests {
 
     #[test]
     fn account_targets_delete_the_user_assignment() {
-        let mut grant = sample_grant(GrantStatus::Active, "u-1", OffsetDateTime::now_utc());
-        if let GrantTarget::Account {
-            permission_set_arn, ..
-        } = &mut grant.target
-        {
-            *permission_set_arn = Some("arn:aws:sso:::permissionSet/ssoins-1/ps-1".to_owned());
-        }
-        let target = revocation_target(&grant, &ids(), "aws").unwrap();
+        let mut target = GrantTarget::Account {
+            account_id: "111111111111".to_owned(),
+            permission_set: "Admin".to_owned(),
+            permission_set_arn: Some("arn:aws:sso:::permissionSet/ssoins-1/ps-1".to_owned()),
+        };
+        let revocation = target_of(&target, "u-1", &ids(), "aws").unwrap();
         assert_eq!(
-            target.arn,
+            revocation.arn,
             "arn:aws:scheduler:::aws-sdk:ssoadmin:deleteAccountAssignment"
         );
-        let input: serde_json::Value = serde_json::from_str(&target.input).unwrap();
+        let input: serde_json::Value = serde_json::from_str(&revocation.input).unwrap();
         assert_eq!(
             input,
             json!({
@@ -203,39 +233,38 @@ mod tests {
         );
         if let GrantTarget::Account {
             permission_set_arn, ..
-        } = &mut grant.target
+        } = &mut target
         {
             *permission_set_arn = None;
         }
         assert_eq!(
-            revocation_target(&grant, &ids(), "aws"),
+            target_of(&target, "u-1", &ids(), "aws"),
             Err(TargetProblem::PermissionSetArnMissing)
         );
     }
 
     #[test]
     fn group_targets_delete_the_membership_once_it_is_known() {
-        let mut grant = sample_grant(GrantStatus::Active, "u-1", OffsetDateTime::now_utc());
-        grant.target = GrantTarget::Group {
+        let mut target = GrantTarget::Group {
             group_id: "g-1".to_owned(),
             group_name: None,
             membership_id: None,
         };
         assert_eq!(
-            revocation_target(&grant, &ids(), "aws-cn"),
+            target_of(&target, "u-1", &ids(), "aws-cn"),
             Err(TargetProblem::MembershipUnknown)
         );
-        grant.target = GrantTarget::Group {
+        target = GrantTarget::Group {
             group_id: "g-1".to_owned(),
             group_name: None,
             membership_id: Some("m-1".to_owned()),
         };
-        let target = revocation_target(&grant, &ids(), "aws-cn").unwrap();
+        let revocation = target_of(&target, "u-1", &ids(), "aws-cn").unwrap();
         assert_eq!(
-            target.arn,
+            revocation.arn,
             "arn:aws-cn:scheduler:::aws-sdk:identitystore:deleteGroupMembership"
         );
-        let input: serde_json::Value = serde_json::from_str(&target.input).unwrap();
+        let input: serde_json::Value = serde_json::from_str(&revocation.input).unwrap();
         assert_eq!(
             input,
             json!({"IdentityStoreId": "d-1", "MembershipId": "m-1"})

@@ -120,20 +120,20 @@ impl World {
             })
             .await
             .unwrap();
-        assert_eq!(request.status, RequestStatus::Pending);
+        assert_eq!(request.status(), RequestStatus::Pending);
         let approved = self
             .service
             .approve(&request.id, &person("alice@corp.com"), Channel::Slack, None)
             .await
             .unwrap();
-        assert_eq!(approved.status, RequestStatus::Active);
+        assert_eq!(approved.status(), RequestStatus::Active);
         let grant = self
             .store
             .get_grant(approved.grant_id.as_ref().unwrap())
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(grant.status, GrantStatus::Active);
+        assert_eq!(grant.status(), GrantStatus::Active);
         (request.id, grant)
     }
 
@@ -143,7 +143,7 @@ impl World {
             .clients
             .scheduler
             .get_schedule()
-            .name(schedule_name(&grant.id))
+            .name(schedule_name(&grant.access_key()))
             .group_name("liftgate-test")
             .send()
             .await;
@@ -250,7 +250,7 @@ async fn an_account_grant_is_stored_in_dynamodb_timed_in_eventbridge_and_audited
     // A restart now adopts the running grant's timer.
     let report = world
         .scheduler
-        .adopt_or_delete_orphans(world.store.as_ref())
+        .adopt_or_delete_orphans(world.store.as_ref(), time::OffsetDateTime::now_utc())
         .await
         .unwrap();
     assert_eq!(
@@ -267,7 +267,7 @@ async fn an_account_grant_is_stored_in_dynamodb_timed_in_eventbridge_and_audited
 
     world.end_grants().await;
     assert_eq!(
-        world.service.get(&request_id).await.unwrap().status,
+        world.service.get(&request_id).await.unwrap().status(),
         RequestStatus::Ended
     );
     assert_eq!(
@@ -277,7 +277,7 @@ async fn an_account_grant_is_stored_in_dynamodb_timed_in_eventbridge_and_audited
             .await
             .unwrap()
             .unwrap()
-            .status,
+            .status(),
         GrantStatus::Revoked
     );
     assert_eq!(
@@ -356,7 +356,7 @@ async fn a_group_timer_removes_the_membership_even_without_liftgate() {
     // Liftgate catches up when it runs again.
     world.end_grants().await;
     assert_eq!(
-        world.service.get(&request_id).await.unwrap().status,
+        world.service.get(&request_id).await.unwrap().status(),
         RequestStatus::Ended
     );
     assert!(world.schedule_of(&grant).await.is_none());

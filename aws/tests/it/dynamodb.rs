@@ -199,9 +199,9 @@ async fn finished_items_get_a_ttl_and_access_links_follow_the_grant() {
     );
 
     let mut ended = request.clone();
-    ended.status = RequestStatus::Ended;
+    ended.force_status(RequestStatus::Ended);
     let mut revoked = grant.clone();
-    revoked.status = GrantStatus::Revoked;
+    revoked.force_status(GrantStatus::Revoked);
     store
         .commit(WriteBatch {
             requests: vec![Put::update(ended, 1)],
@@ -363,7 +363,9 @@ async fn other_cancellations_and_throttling_make_the_store_unavailable() {
         Err(StoreError::Unavailable(_))
     ));
     assert!(matches!(
-        store.try_lease("sweeper", "a", at(0), at(60)).await,
+        store
+            .acquire_lease("sweeper", "a", None, at(0), time::Duration::seconds(60))
+            .await,
         Err(StoreError::Unavailable(_))
     ));
     assert!(matches!(

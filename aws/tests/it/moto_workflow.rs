@@ -201,12 +201,12 @@ async fn an_approved_assignment_is_granted_once_and_revoked_at_its_end() {
         .ask("requester@corp.com", world.prod_admin())
         .await
         .unwrap();
-    assert_eq!(request.status, RequestStatus::Pending);
+    assert_eq!(request.status(), RequestStatus::Pending);
     assert_eq!(request.principal_id, world.user("requester"));
     assert_eq!(world.admin_rows("requester").await, 0);
 
     let approved = world.approve(&request.id, "alice@corp.com").await;
-    assert_eq!(approved.status, RequestStatus::Active);
+    assert_eq!(approved.status(), RequestStatus::Active);
     assert_eq!(world.admin_rows("requester").await, 1);
     let grant = world
         .service
@@ -227,7 +227,7 @@ async fn an_approved_assignment_is_granted_once_and_revoked_at_its_end() {
     world.end_grants().await;
     assert_eq!(world.admin_rows("requester").await, 0);
     assert_eq!(
-        world.service.get(&request.id).await.unwrap().status,
+        world.service.get(&request.id).await.unwrap().status(),
         RequestStatus::Ended
     );
 
@@ -257,11 +257,11 @@ async fn a_membership_that_predates_the_grant_survives_its_end_and_a_new_one_doe
         world
             .approve(&preexisting.id, "alice@corp.com")
             .await
-            .status,
+            .status(),
         RequestStatus::Active
     );
     assert_eq!(
-        world.approve(&fresh.id, "alice@corp.com").await.status,
+        world.approve(&fresh.id, "alice@corp.com").await.status(),
         RequestStatus::Active
     );
     assert_eq!(
@@ -280,7 +280,7 @@ async fn a_membership_that_predates_the_grant_survives_its_end_and_a_new_one_doe
     assert_eq!(world.seed.membership_count(&world.ops, &carol).await, 0);
     for id in [&preexisting.id, &fresh.id] {
         assert_eq!(
-            world.service.get(id).await.unwrap().status,
+            world.service.get(id).await.unwrap().status(),
             RequestStatus::Ended
         );
     }
@@ -316,7 +316,7 @@ async fn overlapping_grants_keep_the_assignment_until_the_last_one_ends() {
         .revoke(&first.id, &requester, Channel::Webhook)
         .await
         .unwrap();
-    assert_eq!(ended.status, RequestStatus::Ended);
+    assert_eq!(ended.status(), RequestStatus::Ended);
     assert_eq!(
         world.admin_rows("requester").await,
         1,
@@ -360,7 +360,7 @@ async fn concurrent_approvals_of_a_quorum_request_grant_exactly_once() {
     }
 
     let done = world.service.get(&request.id).await.unwrap();
-    assert_eq!(done.status, RequestStatus::Active);
+    assert_eq!(done.status(), RequestStatus::Active);
     assert!(done.approvals.len() >= 2);
     let requester = world.user("requester");
     assert_eq!(

@@ -183,7 +183,7 @@ impl World {
             })
             .await
             .unwrap();
-        assert_eq!(request.status, RequestStatus::Active);
+        assert_eq!(request.status(), RequestStatus::Active);
     }
 
     async fn group_assignment(&self, account: &str, permission_set_arn: &str, group: &str) {

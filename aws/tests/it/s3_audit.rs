@@ -63,6 +63,7 @@ fn every_kind_of_record() -> Vec<AuditRecord> {
     account.requester.slack_id = Some("U0REQ".to_owned());
     account.approvals.push(liftgate_gateway::domain::Approval {
         approver: person("alice@corp.com"),
+        user_id: Some("u-alice".to_owned()),
         channel: Channel::Slack,
         at: at(5),
         comment: None,

@@ -9,11 +9,10 @@ use aws_sdk_scheduler::operation::delete_schedule::DeleteScheduleOutput;
 use aws_sdk_scheduler::operation::update_schedule::UpdateScheduleOutput;
 use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindowMode};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use liftgate_aws::scheduler::IdentityCenterIds;
+use liftgate_aws::scheduler::{IdentityCenterIds, schedule_name};
 use liftgate_aws::{EventBridgeScheduler, EventBridgeSchedulerConfig, SchedulerSetupError};
-use liftgate_gateway::domain::{Grant, GrantStatus, GrantTarget};
+use liftgate_gateway::domain::{AccessKey, AccessRecord, GrantTarget};
 use liftgate_gateway::ports::{RevocationScheduler, SchedulerError};
-use liftgate_gateway::testing::sample_grant;
 use time::OffsetDateTime;
 
 use crate::support::{ROLE_ARN, json_error};
@@ -41,18 +40,22 @@ fn scheduler(rules: &[&Rule]) -> EventBridgeScheduler {
     EventBridgeScheduler::from_client(client, config()).unwrap()
 }
 
-fn grant() -> Grant {
-    let mut grant = sample_grant(
-        GrantStatus::Provisioning,
-        "u-requester",
-        OffsetDateTime::from_unix_timestamp(1_800_003_600).unwrap(),
-    );
-    grant.target = GrantTarget::Account {
-        account_id: "111111111111".to_owned(),
-        permission_set: "Admin".to_owned(),
-        permission_set_arn: Some(PERMISSION_SET.to_owned()),
-    };
-    grant
+/// When the timers of these tests fire: 2027-01-15T09:00:00Z.
+fn ends() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_800_003_600).unwrap()
+}
+
+/// The ledger record of one account access.
+fn record() -> AccessRecord {
+    AccessRecord::new(
+        AccessKey::account("111111111111", "Admin", "u-requester"),
+        "u-requester".to_owned(),
+        GrantTarget::Account {
+            account_id: "111111111111".to_owned(),
+            permission_set: "Admin".to_owned(),
+            permission_set_arn: Some(PERMISSION_SET.to_owned()),
+        },
+    )
 }
 
 fn created() -> CreateScheduleOutput {
@@ -71,8 +74,8 @@ fn updated() -> UpdateScheduleOutput {
 
 #[tokio::test]
 async fn an_existing_schedule_is_updated_in_place_with_the_full_definition() {
-    let grant = grant();
-    let name = format!("liftgate-{}", grant.id);
+    let record = record();
+    let name = schedule_name(&record.key);
     let create = mock!(Scheduler::create_schedule)
         .then_http_response(|| json_error(409, "ConflictException", "Schedule already exists"));
     let expected_name = name.clone();
@@ -100,7 +103,7 @@ async fn an_existing_schedule_is_updated_in_place_with_the_full_definition() {
         .then_output(updated);
     let scheduler = scheduler(&[&create, &update]);
 
-    scheduler.schedule(&grant).await.unwrap();
+    scheduler.set(&record, ends()).await.unwrap();
     assert_eq!(create.num_calls(), 1);
     assert_eq!(update.num_calls(), 1, "moved, never a second schedule");
 }
@@ -116,7 +119,7 @@ async fn a_schedule_that_fired_between_conflict_and_update_is_created_again() {
         .then_http_response(|| json_error(404, "ResourceNotFoundException", "gone"));
     let scheduler = scheduler(&[&create, &update]);
 
-    scheduler.schedule(&grant()).await.unwrap();
+    scheduler.set(&record(), ends()).await.unwrap();
     assert_eq!((create.num_calls(), update.num_calls()), (2, 1));
 }
 
@@ -145,7 +148,7 @@ async fn a_missing_group_is_created_and_the_schedule_written_into_it() {
         });
     let scheduler = scheduler(&[&create, &group]);
 
-    scheduler.schedule(&grant()).await.unwrap();
+    scheduler.set(&record(), ends()).await.unwrap();
     assert_eq!((create.num_calls(), group.num_calls()), (2, 1));
 }
 
@@ -163,7 +166,7 @@ async fn throttling_and_server_errors_are_retried_later_and_denials_are_final() 
         let create = mock!(Scheduler::create_schedule)
             .then_http_response(move || json_error(status, code, "no"));
         let scheduler = scheduler(&[&create]);
-        let error = scheduler.schedule(&grant()).await.unwrap_err();
+        let error = scheduler.set(&record(), ends()).await.unwrap_err();
         match (&error, retryable) {
             (SchedulerError::Throttled(message), true)
             | (SchedulerError::Failed(message), false) => {
@@ -178,11 +181,11 @@ async fn throttling_and_server_errors_are_retried_later_and_denials_are_final() 
 async fn cancelling_a_schedule_that_is_gone_succeeds_and_throttling_is_retried() {
     let gone = mock!(Scheduler::delete_schedule)
         .then_http_response(|| json_error(404, "ResourceNotFoundException", "gone"));
-    scheduler(&[&gone]).cancel(&grant().id).await.unwrap();
+    scheduler(&[&gone]).cancel(&record().key).await.unwrap();
     assert_eq!(gone.num_calls(), 1);
 
-    let grant = grant();
-    let name = format!("liftgate-{}", grant.id);
+    let record = record();
+    let name = schedule_name(&record.key);
     let throttled = mock!(Scheduler::delete_schedule)
         .match_requests(move |input| {
             input.name() == Some(name.as_str()) && input.group_name() == Some("liftgate")
@@ -193,10 +196,10 @@ async fn cancelling_a_schedule_that_is_gone_succeeds_and_throttling_is_retried()
         .build();
     let scheduler = scheduler(&[&throttled]);
     assert!(matches!(
-        scheduler.cancel(&grant.id).await,
+        scheduler.cancel(&record.key).await,
         Err(SchedulerError::Throttled(_))
     ));
-    scheduler.cancel(&grant.id).await.unwrap();
+    scheduler.cancel(&record.key).await.unwrap();
 }
 
 #[tokio::test]
@@ -214,17 +217,17 @@ async fn ensure_group_accepts_an_existing_group_and_reports_denials() {
 }
 
 #[tokio::test]
-async fn a_grant_without_its_permission_set_arn_is_refused_without_a_call() {
+async fn an_access_without_its_permission_set_arn_is_refused_without_a_call() {
     let create = mock!(Scheduler::create_schedule).then_output(created);
     let scheduler = scheduler(&[&create]);
-    let mut grant = grant();
-    grant.target = GrantTarget::Account {
+    let mut record = record();
+    record.target = GrantTarget::Account {
         account_id: "111111111111".to_owned(),
         permission_set: "Admin".to_owned(),
         permission_set_arn: None,
     };
     assert!(matches!(
-        scheduler.schedule(&grant).await,
+        scheduler.set(&record, ends()).await,
         Err(SchedulerError::Failed(_))
     ));
     assert_eq!(create.num_calls(), 0);

@@ -334,6 +334,10 @@ pub struct RequestSettings {
     /// Longest a reason may be; the audit trail keeps it whole.
     #[serde(deserialize_with = "lenient::u32")]
     pub max_reason_length: u32,
+    /// Longest an approval or denial comment may be: comments are stored with the request and
+    /// shown on cards, so they are bounded like reasons.
+    #[serde(deserialize_with = "lenient::u32")]
+    pub max_comment_length: u32,
 }
 
 impl Default for RequestSettings {
@@ -349,6 +353,7 @@ impl Default for RequestSettings {
             reminder_initial_wait: Duration::from_mins(15),
             reminder_backoff: 2.0,
             max_reason_length: 2000,
+            max_comment_length: 1000,
         }
     }
 }

@@ -427,6 +427,9 @@ pub(super) fn check(
             "must be between 1 and 100",
         );
     }
+    if requests.max_comment_length == 0 {
+        push(errors, "requests.max_comment_length", "must be at least 1");
+    }
     if requests.max_reason_length == 0 {
         push(errors, "requests.max_reason_length", "must be at least 1");
     }

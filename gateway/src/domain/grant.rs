@@ -2,9 +2,9 @@ use liftgate_policy::Email;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{Channel, GrantId, Person, RequestId};
+use super::{AccessKey, Channel, GrantId, Person, RequestId};
 
-/// What a grant put in place in Identity Center.
+/// What a grant puts in place in Identity Center.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum GrantTarget {
@@ -23,24 +23,34 @@ pub enum GrantTarget {
     },
 }
 
-/// Grant states. A grant row exists (with its end) before anything is created in AWS, so a
-/// crash at any point leaves something the sweeper can finish or undo.
+/// Grant states (the moves between them are in [`super::lifecycle`]). A grant row exists
+/// (with its end) before anything is created in AWS, so a crash at any point leaves something
+/// the sweeper can finish or undo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantStatus {
-    /// Approved with a deferred start; nothing exists in AWS yet.
+    /// Approved with a deferred start; it does not hold the access yet.
     Scheduled,
-    /// The end is stored; the assignment or membership is being created.
+    /// Holds its access in the ledger; the access is being created or verified.
     Provisioning,
     Active,
-    /// Claimed for revocation by one replica (see `lease_until`).
+    /// Has left the ledger; the access is being settled (removed, or handed to other holders).
     Revoking,
     Revoked,
-    /// Never became active; anything partially created was removed.
+    /// Never became active; anything made for it was removed.
     Failed,
 }
 
 impl GrantStatus {
+    pub const ALL: [GrantStatus; 6] = [
+        GrantStatus::Scheduled,
+        GrantStatus::Provisioning,
+        GrantStatus::Active,
+        GrantStatus::Revoking,
+        GrantStatus::Revoked,
+        GrantStatus::Failed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             GrantStatus::Scheduled => "scheduled",
@@ -76,49 +86,33 @@ pub struct Grant {
     /// Identity Center user id the access is granted to.
     pub principal_id: String,
     pub target: GrantTarget,
-    pub status: GrantStatus,
+    /// Changed only by the transitions in [`super::lifecycle`].
+    pub(in crate::domain) status: GrantStatus,
     #[serde(with = "time::serde::rfc3339")]
     pub starts_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub ends_at: OffsetDateTime,
-    /// Whether Identity Center was checked for existing access. Decided once, before anything
-    /// is created, so a retry after a crash never mistakes our own creation for older access.
-    #[serde(default)]
-    pub access_checked: bool,
-    /// The access existed before this grant and no other grant made it: never removed at the end.
+    /// The access this grant covered predated Liftgate (copied from the ledger when the grant
+    /// became active; the ledger is what decides).
     #[serde(default)]
     pub preexisting: bool,
+    /// Written before the ledger existed: the old per-grant flag that existing access was
+    /// checked. Read only to adopt old grants into the ledger.
+    #[serde(default, skip_serializing)]
+    pub access_checked: bool,
     #[serde(
         default,
         with = "time::serde::rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub activated_at: Option<OffsetDateTime>,
-    /// Why and by whom the grant is ending, set when revocation starts so a resumed revocation
-    /// reports it the same way.
+    /// Why and by whom the grant is ending, set when it leaves the ledger so the commit that
+    /// makes it final reports it the same way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<GrantEnd>,
     /// Identity Center's request id of the create (or delete) call, for audit `request_id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sso_request_id: Option<String>,
-    /// Provisioning or revocation attempts so far; the sweeper backs off on them.
-    #[serde(default)]
-    pub attempts: u32,
-    #[serde(
-        default,
-        with = "time::serde::rfc3339::option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub next_attempt_at: Option<OffsetDateTime>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-    /// A replica working on this grant holds it until then; after it, another may take over.
-    #[serde(
-        default,
-        with = "time::serde::rfc3339::option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub lease_until: Option<OffsetDateTime>,
     #[serde(
         default,
         with = "time::serde::rfc3339::option",
@@ -137,29 +131,56 @@ pub struct GrantEnd {
     pub actor: Option<Person>,
     /// The audit `reason`: `scheduled_revocation` for an end on time.
     pub reason: String,
-    /// The grant never became active (it failed or was cancelled before its start).
+    /// The grant never became active (it failed or was called off before it did).
     #[serde(default)]
     pub abandoned: bool,
+    /// It could not be made (an error, or its end passed first), rather than being called
+    /// off: its request fails.
+    #[serde(default)]
+    pub failed: bool,
 }
 
 impl Grant {
-    /// The identity of the access in AWS, shared by overlapping grants: revoking one grant
-    /// must not remove access that another grant with the same key still covers.
-    pub fn access_key(&self) -> String {
-        match &self.target {
-            GrantTarget::Account {
-                account_id,
-                permission_set,
-                ..
-            } => {
-                format!(
-                    "account:{account_id}:{permission_set}:{}",
-                    self.principal_id
-                )
-            }
-            GrantTarget::Group { group_id, .. } => {
-                format!("group:{group_id}:{}", self.principal_id)
-            }
+    pub fn status(&self) -> GrantStatus {
+        self.status
+    }
+
+    /// The identity of the access in AWS, shared by overlapping grants.
+    pub fn access_key(&self) -> AccessKey {
+        AccessKey::of(&self.target, &self.principal_id)
+    }
+
+    /// Test support: a grant in any state, bypassing the lifecycle.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn force_status(&mut self, status: GrantStatus) {
+        self.status = status;
+    }
+
+    /// Test support: a grant of Admin on 111111111111 to `principal`, ending at `ends_at`
+    /// (started an hour before), in `status`.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn for_tests(status: GrantStatus, principal: &str, ends_at: OffsetDateTime) -> Grant {
+        Grant {
+            id: GrantId::generate(),
+            request_id: RequestId::generate(),
+            extensions: Vec::new(),
+            requester: Email::parse("requester@corp.com").unwrap_or_else(|_| unreachable!()),
+            principal_id: principal.to_owned(),
+            target: GrantTarget::Account {
+                account_id: "111111111111".to_owned(),
+                permission_set: "Admin".to_owned(),
+                permission_set_arn: None,
+            },
+            status,
+            starts_at: ends_at - time::Duration::hours(1),
+            ends_at,
+            preexisting: false,
+            access_checked: false,
+            activated_at: None,
+            end: None,
+            sso_request_id: None,
+            revoked_at: None,
+            version: 0,
         }
     }
 }

@@ -1,14 +1,21 @@
-//! The nouns of the product: access requests, grants, the people behind them, and the channel
-//! each step came through. Plain data with serde, persisted as JSON documents by every store.
+//! The nouns of the product and the rules of how they change: access requests, grants, the
+//! access ledger (what Identity Center holds for Liftgate), the people behind them, and the
+//! channel each step came through. Plain serde data, persisted as JSON documents by every
+//! store; every state change is a pure transition in [`lifecycle`].
 
+pub mod access;
 mod grant;
 mod ids;
+pub mod lifecycle;
 mod person;
 mod request;
 
+pub use access::{AccessKey, AccessRecord};
 pub use grant::{Grant, GrantEnd, GrantStatus, GrantTarget};
 pub use ids::{GrantId, RequestId};
+pub use lifecycle::{Refusal, RefusalKind, Transition, TransitionKind};
 pub use person::{Channel, Person};
 pub use request::{
-    AccessRequest, Approval, HistoryEntry, RequestEvent, RequestStatus, RequestTarget,
+    AccessRequest, Approval, Ending, HistoryEntry, NoticeKind, RequestEvent, RequestStatus,
+    RequestTarget,
 };

@@ -105,6 +105,10 @@ impl RequestStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
     pub approver: Person,
+    /// The approver's Identity Center user id: distinct approvers and "is this the requester"
+    /// are decided on it, never on chat emails, so one person under two emails counts once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     pub channel: Channel,
@@ -194,7 +198,8 @@ pub struct AccessRequest {
     pub statements: Vec<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_duration: Option<Duration>,
-    pub status: RequestStatus,
+    /// Changed only by the transitions in [`super::lifecycle`].
+    pub(in crate::domain) status: RequestStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
     #[serde(default)]
@@ -219,6 +224,10 @@ pub struct AccessRequest {
     pub next_reminder_at: Option<OffsetDateTime>,
     #[serde(default)]
     pub reminders_sent: u32,
+    /// Set when an end of the grant was asked for and is still being carried out (the access
+    /// is being removed): the request is not ended until the store says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ending: Option<Ending>,
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
     /// Optimistic-concurrency version; every store write bumps it.
@@ -226,14 +235,101 @@ pub struct AccessRequest {
     pub version: u64,
 }
 
+/// An end that was asked for and recorded, not yet carried out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ending {
+    #[serde(with = "time::serde::rfc3339")]
+    pub requested_at: OffsetDateTime,
+    pub channel: Channel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Email>,
+}
+
+/// Why a chat notice is sent. The notifier renders the request's *current* state, so notices
+/// are idempotent: delivering one twice shows the same truth twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// A new request: post the approval message, tell the requester.
+    Created,
+    /// Anything changed: approvals so far, granted, denied, expired, ended, failed.
+    Updated,
+    /// Still pending: remind the approvers.
+    Reminder,
+}
+
 impl AccessRequest {
+    pub fn status(&self) -> RequestStatus {
+        self.status
+    }
+
+    /// Whether `email`'s approval was counted.
     pub fn has_approval_from(&self, email: &Email) -> bool {
         self.approvals
             .iter()
             .any(|approval| &approval.approver.email == email)
     }
 
-    pub fn push_history(
+    /// Whether the Identity Center user `user_id` already approved (under any email).
+    pub fn has_approval_from_user(&self, user_id: &str) -> bool {
+        self.approvals
+            .iter()
+            .any(|approval| approval.user_id.as_deref() == Some(user_id))
+    }
+
+    /// Whether an end was asked for and is still being carried out.
+    pub fn is_ending(&self) -> bool {
+        self.ending.is_some() && !self.status.is_final()
+    }
+
+    /// Test support: a request in any state, bypassing the lifecycle.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn force_status(&mut self, status: RequestStatus) {
+        self.status = status;
+    }
+
+    /// Test support: a minimal request for `requester@corp.com` (user `u-requester`) to use
+    /// Admin on 111111111111, approvable by alice@corp.com, in `status`.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn for_tests(status: RequestStatus, created_at: OffsetDateTime) -> AccessRequest {
+        let email = |text: &str| Email::parse(text).unwrap_or_else(|_| unreachable!());
+        AccessRequest {
+            id: RequestId::generate(),
+            target: RequestTarget::Account {
+                account_id: "111111111111".to_owned(),
+                account_name: Some("Prod".to_owned()),
+                permission_set: "Admin".to_owned(),
+            },
+            requester: Person::from_email(email("requester@corp.com")),
+            principal_id: "u-requester".to_owned(),
+            secondary_domain_used: false,
+            requester_groups: BTreeSet::new(),
+            duration: Duration::from_hours(1),
+            reason: "contract test".to_owned(),
+            channel: Channel::Webhook,
+            created_at,
+            expires_at: created_at + time::Duration::hours(8),
+            start_at: None,
+            decision: Decision::RequiresApproval,
+            approvers: vec![email("alice@corp.com")],
+            required_approvals: 1,
+            statements: vec![0],
+            max_duration: Some(Duration::from_hours(12)),
+            status,
+            status_reason: None,
+            approvals: Vec::new(),
+            grant_id: None,
+            ends_at: None,
+            extends: None,
+            next_reminder_at: None,
+            reminders_sent: 0,
+            ending: None,
+            history: Vec::new(),
+            version: 0,
+        }
+    }
+
+    pub(in crate::domain) fn push_history(
         &mut self,
         at: OffsetDateTime,
         event: RequestEvent,

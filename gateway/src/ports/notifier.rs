@@ -3,20 +3,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::config::ReconciliationMode;
+pub use crate::domain::NoticeKind;
 use crate::domain::{AccessRequest, Grant};
-
-/// Why a chat notice is sent. The notifier renders the request's *current* state, so notices
-/// are idempotent: delivering one twice shows the same truth twice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NoticeKind {
-    /// A new request: post the approval message, tell the requester.
-    Created,
-    /// Anything changed: approvals so far, granted, denied, expired, ended, failed.
-    Updated,
-    /// Still pending: remind the approvers.
-    Reminder,
-}
 
 #[derive(Debug, Clone)]
 pub struct Notice {

@@ -2,7 +2,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::domain::{AccessRequest, Grant, GrantId, GrantStatus, RequestId, RequestStatus};
+use crate::domain::{
+    AccessKey, AccessRecord, AccessRequest, Grant, GrantId, GrantStatus, RequestId, RequestStatus,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -10,6 +12,10 @@ pub enum StoreError {
     /// batch was written; re-read and decide again.
     #[error("the item changed concurrently")]
     Conflict,
+    /// A fenced batch was refused: its lease is no longer held by the writer. Nothing was
+    /// written; the writer must stop acting on what the lease protected.
+    #[error("the lease this write depends on is no longer held")]
+    LeaseLost,
     #[error("state store unavailable: {0}")]
     Unavailable(String),
     #[error("stored data is corrupt: {0}")]
@@ -62,25 +68,77 @@ pub struct OutboxMessage {
     pub attempts: u32,
 }
 
-/// All-or-nothing write of requests, grants and outbox messages. Either every expectation holds
-/// and everything is written, or [`StoreError::Conflict`] and nothing is.
+/// A write of an access ledger record.
+#[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a batch holds one or two of these for the moment of a commit"
+)]
+pub enum AccessPut {
+    Put(Put<AccessRecord>),
+    /// Deletes the record, which must have exactly this version.
+    Delete {
+        key: AccessKey,
+        version: u64,
+    },
+}
+
+/// A lease the batch is only valid under: the commit fails with [`StoreError::Conflict`]
+/// unless `owner` still holds `lease` at that moment. This is the fencing token: a lease
+/// holder that lost its lease (it stalled, another took over) can no longer write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub lease: String,
+    pub owner: String,
+}
+
+/// All-or-nothing write of requests, grants, access ledger records and outbox messages. Either
+/// every expectation (and the fence) holds and everything is written, or
+/// [`StoreError::Conflict`] and nothing is.
 #[derive(Debug, Clone, Default)]
 pub struct WriteBatch {
     pub requests: Vec<Put<AccessRequest>>,
     pub grants: Vec<Put<Grant>>,
+    pub access: Vec<AccessPut>,
     pub outbox: Vec<OutboxMessage>,
+    pub fence: Option<Fence>,
 }
 
 impl WriteBatch {
     pub fn is_empty(&self) -> bool {
-        self.requests.is_empty() && self.grants.is_empty() && self.outbox.is_empty()
+        self.requests.is_empty()
+            && self.grants.is_empty()
+            && self.access.is_empty()
+            && self.outbox.is_empty()
     }
+}
+
+/// What [`StateStore::acquire_lease`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseState {
+    /// The caller holds the lease; `token` changes on every renewal.
+    Acquired { token: u64 },
+    /// Someone else holds it, at this token. A holder renews well within the lease's time to
+    /// live, so a caller that sees the same token for longer than that (by its own clock) may
+    /// take the lease over by passing it as `stale_token`.
+    Held { owner: String, token: u64 },
 }
 
 #[derive(Debug, Clone)]
 pub enum RequestQuery {
     /// Requests in this status, oldest first.
     Status { status: RequestStatus, limit: usize },
+}
+
+#[derive(Debug, Clone)]
+pub enum AccessQuery {
+    /// Records with something left to settle (see [`AccessRecord::unsettled`]).
+    Unsettled { limit: usize },
+    /// Every record, in key order, starting after `after`.
+    All {
+        after: Option<AccessKey>,
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -91,7 +149,7 @@ pub enum GrantQuery {
         limit: usize,
     },
     /// Grants that may hold access under this [`Grant::access_key`].
-    AccessKey { key: String },
+    AccessKey { key: AccessKey },
     /// Grants in any of these states whose `ends_at` is at or before `before`.
     EndingBy {
         statuses: Vec<GrantStatus>,
@@ -118,6 +176,11 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     async fn get_grant(&self, id: &GrantId) -> Result<Option<Grant>, StoreError>;
 
     async fn query_grants(&self, query: GrantQuery) -> Result<Vec<Grant>, StoreError>;
+
+    /// The ledger record of an access key (strongly consistent).
+    async fn get_access(&self, key: &AccessKey) -> Result<Option<AccessRecord>, StoreError>;
+
+    async fn query_access(&self, query: AccessQuery) -> Result<Vec<AccessRecord>, StoreError>;
 
     /// Takes up to `limit` outbox messages of topics starting with `topic_prefix` that are due,
     /// leasing them to the caller until `lease_until` so other replicas skip them meanwhile.
@@ -154,15 +217,30 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
         expires_at: OffsetDateTime,
     ) -> Result<Option<String>, StoreError>;
 
-    /// Takes the named lease for `owner` until `until` if it is free, expired or already held by
-    /// `owner`. Returns whether the caller now holds it.
-    async fn try_lease(
+    /// Takes the named lease for `owner` if nobody holds it, or if it is held at exactly
+    /// `stale_token` (the caller watched that token unchanged for longer than the lease's time
+    /// to live). Never re-entrant: a lease held by `owner` itself answers `Held`. `now + ttl`
+    /// is kept for people reading the store and for TTL clean-up; no decision compares clocks
+    /// across replicas.
+    async fn acquire_lease(
         &self,
         name: &str,
         owner: &str,
+        stale_token: Option<u64>,
         now: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
+        ttl: time::Duration,
+    ) -> Result<LeaseState, StoreError>;
+
+    /// Renews a lease `owner` holds at `token`; returns the new token, or `None` when the lease
+    /// was lost (taken over or released).
+    async fn renew_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        token: u64,
+        now: OffsetDateTime,
+        ttl: time::Duration,
+    ) -> Result<Option<u64>, StoreError>;
 
     /// Gives the lease back if `owner` holds it.
     async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError>;

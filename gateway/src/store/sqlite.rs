@@ -6,13 +6,17 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, param
 use time::OffsetDateTime;
 
 use super::to_millis;
-use crate::domain::{AccessRequest, Grant, GrantId, GrantStatus, RequestId};
+use crate::domain::{
+    AccessKey, AccessRecord, AccessRequest, Grant, GrantId, GrantStatus, RequestId,
+};
 use crate::ports::{
-    Expect, GrantQuery, OutboxMessage, RequestQuery, StateStore, StoreError, WriteBatch,
+    AccessPut, AccessQuery, Expect, GrantQuery, LeaseState, OutboxMessage, RequestQuery,
+    StateStore, StoreError, WriteBatch,
 };
 
 /// Migrations, applied in order; `PRAGMA user_version` remembers how many ran. Append only.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE requests (
     id TEXT PRIMARY KEY,
     status TEXT NOT NULL,
@@ -57,7 +61,18 @@ CREATE TABLE documents (
     value TEXT NOT NULL,
     PRIMARY KEY (namespace, key)
 );
-"#];
+"#,
+    r#"
+CREATE TABLE access (
+    key TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    unsettled INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX access_unsettled ON access (unsettled, key);
+ALTER TABLE leases ADD COLUMN token INTEGER NOT NULL DEFAULT 0;
+"#,
+];
 
 /// SQLite in WAL mode, one file. A single connection serialises this process's access; other
 /// processes sharing the file (replicas on one host, a restarted process) are serialised by
@@ -202,6 +217,61 @@ impl StateStore for SqliteStore {
             let transaction = connection
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(unavailable)?;
+            if let Some(fence) = &batch.fence {
+                let holder: Option<String> = transaction
+                    .query_row(
+                        "SELECT owner FROM leases WHERE name = ?1",
+                        params![fence.lease],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                if holder.as_deref() != Some(fence.owner.as_str()) {
+                    return Err(StoreError::LeaseLost);
+                }
+            }
+            for write in batch.access {
+                let changed = match write {
+                    AccessPut::Put(put) => {
+                        let mut record: AccessRecord = put.item;
+                        record.version = new_version(put.expect);
+                        let doc = to_json(&record)?;
+                        let unsettled = i64::from(record.unsettled());
+                        match put.expect {
+                            Expect::Absent => transaction
+                                .execute(
+                                    "INSERT INTO access (key, version, unsettled, doc) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key) DO NOTHING",
+                                    params![record.key.as_str(), record.version as i64, unsettled, doc],
+                                )
+                                .map_err(unavailable)?,
+                            Expect::Version(version) => transaction
+                                .execute(
+                                    "UPDATE access SET version = ?2, unsettled = ?3, doc = ?4 WHERE key = ?1 AND version = ?5",
+                                    params![record.key.as_str(), record.version as i64, unsettled, doc, version as i64],
+                                )
+                                .map_err(unavailable)?,
+                        }
+                    }
+                    // Version 0 is a record that was never stored (adopted in memory): there is
+                    // nothing to delete, but nothing may have been stored meanwhile either.
+                    AccessPut::Delete { key, version: 0 } => {
+                        let exists: Option<i64> = transaction
+                            .query_row("SELECT version FROM access WHERE key = ?1", params![key.as_str()], |row| row.get(0))
+                            .optional()
+                            .map_err(unavailable)?;
+                        usize::from(exists.is_none())
+                    }
+                    AccessPut::Delete { key, version } => transaction
+                        .execute(
+                            "DELETE FROM access WHERE key = ?1 AND version = ?2",
+                            params![key.as_str(), version as i64],
+                        )
+                        .map_err(unavailable)?,
+                };
+                if changed != 1 {
+                    return Err(StoreError::Conflict);
+                }
+            }
             for put in batch.requests {
                 let mut request: AccessRequest = put.item;
                 request.version = new_version(put.expect);
@@ -210,13 +280,13 @@ impl StateStore for SqliteStore {
                     Expect::Absent => transaction
                         .execute(
                             "INSERT INTO requests (id, status, created_at, version, doc) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING",
-                            params![request.id.as_str(), request.status.as_str(), to_millis(request.created_at), request.version as i64, doc],
+                            params![request.id.as_str(), request.status().as_str(), to_millis(request.created_at), request.version as i64, doc],
                         )
                         .map_err(unavailable)?,
                     Expect::Version(version) => transaction
                         .execute(
                             "UPDATE requests SET status = ?2, version = ?3, doc = ?4 WHERE id = ?1 AND version = ?5",
-                            params![request.id.as_str(), request.status.as_str(), request.version as i64, doc, version as i64],
+                            params![request.id.as_str(), request.status().as_str(), request.version as i64, doc, version as i64],
                         )
                         .map_err(unavailable)?,
                 };
@@ -232,13 +302,13 @@ impl StateStore for SqliteStore {
                     Expect::Absent => transaction
                         .execute(
                             "INSERT INTO grants (id, status, access_key, ends_at, version, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
-                            params![grant.id.as_str(), status_name(grant.status), grant.access_key(), to_millis(grant.ends_at), grant.version as i64, doc],
+                            params![grant.id.as_str(), status_name(grant.status()), grant.access_key().as_str(), to_millis(grant.ends_at), grant.version as i64, doc],
                         )
                         .map_err(unavailable)?,
                     Expect::Version(version) => transaction
                         .execute(
                             "UPDATE grants SET status = ?2, access_key = ?3, ends_at = ?4, version = ?5, doc = ?6 WHERE id = ?1 AND version = ?7",
-                            params![grant.id.as_str(), status_name(grant.status), grant.access_key(), to_millis(grant.ends_at), grant.version as i64, doc, version as i64],
+                            params![grant.id.as_str(), status_name(grant.status()), grant.access_key().as_str(), to_millis(grant.ends_at), grant.version as i64, doc, version as i64],
                         )
                         .map_err(unavailable)?,
                 };
@@ -334,7 +404,7 @@ impl StateStore for SqliteStore {
                 }
                 GrantQuery::AccessKey { key } => (
                     "SELECT doc FROM grants WHERE access_key = ?1 AND status IN ('provisioning', 'active', 'revoking') ORDER BY ends_at".to_owned(),
-                    vec![key.into()],
+                    vec![key.as_str().to_owned().into()],
                 ),
                 GrantQuery::EndingBy { statuses, before, limit } => {
                     let mut values: Vec<rusqlite::types::Value> =
@@ -353,6 +423,49 @@ impl StateStore for SqliteStore {
                 }
             };
             let mut statement = connection.prepare(&sql).map_err(unavailable)?;
+            let rows = statement
+                .query_map(params_from_iter(values), |row| row.get::<_, String>(0))
+                .map_err(unavailable)?;
+            rows.map(|row| row.map_err(unavailable).and_then(|doc| from_json(&doc)))
+                .collect()
+        })
+        .await
+    }
+
+    async fn get_access(&self, key: &AccessKey) -> Result<Option<AccessRecord>, StoreError> {
+        let key = key.as_str().to_owned();
+        self.with_connection(move |connection| {
+            let doc: Option<String> = connection
+                .query_row(
+                    "SELECT doc FROM access WHERE key = ?1",
+                    params![key],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            doc.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn query_access(&self, query: AccessQuery) -> Result<Vec<AccessRecord>, StoreError> {
+        self.with_connection(move |connection| {
+            let (sql, values): (&str, Vec<rusqlite::types::Value>) = match query {
+                AccessQuery::Unsettled { limit } => (
+                    "SELECT doc FROM access WHERE unsettled = 1 ORDER BY key LIMIT ?1",
+                    vec![(limit as i64).into()],
+                ),
+                AccessQuery::All { after, limit } => (
+                    "SELECT doc FROM access WHERE key > ?1 ORDER BY key LIMIT ?2",
+                    vec![
+                        after
+                            .map_or_else(String::new, |key| key.as_str().to_owned())
+                            .into(),
+                        (limit as i64).into(),
+                    ],
+                ),
+            };
+            let mut statement = connection.prepare_cached(sql).map_err(unavailable)?;
             let rows = statement
                 .query_map(params_from_iter(values), |row| row.get::<_, String>(0))
                 .map_err(unavailable)?;
@@ -486,24 +599,78 @@ impl StateStore for SqliteStore {
         .await
     }
 
-    async fn try_lease(
+    async fn acquire_lease(
         &self,
         name: &str,
         owner: &str,
+        stale_token: Option<u64>,
         now: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+        ttl: time::Duration,
+    ) -> Result<LeaseState, StoreError> {
         let (name, owner) = (name.to_owned(), owner.to_owned());
+        let until = to_millis(now + ttl);
+        self.with_connection(move |connection| {
+            let transaction = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let current: Option<(String, i64)> = transaction
+                .query_row(
+                    "SELECT owner, token FROM leases WHERE name = ?1",
+                    params![name],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            let state = match current {
+                None => {
+                    transaction
+                        .execute(
+                            "INSERT INTO leases (name, owner, until, token) VALUES (?1, ?2, ?3, 1)",
+                            params![name, owner, until],
+                        )
+                        .map_err(unavailable)?;
+                    LeaseState::Acquired { token: 1 }
+                }
+                Some((_, token)) if stale_token == Some(token as u64) => {
+                    transaction
+                        .execute(
+                            "UPDATE leases SET owner = ?2, until = ?3, token = ?4 WHERE name = ?1",
+                            params![name, owner, until, token + 1],
+                        )
+                        .map_err(unavailable)?;
+                    LeaseState::Acquired {
+                        token: token as u64 + 1,
+                    }
+                }
+                Some((holder, token)) => LeaseState::Held {
+                    owner: holder,
+                    token: token as u64,
+                },
+            };
+            transaction.commit().map_err(unavailable)?;
+            Ok(state)
+        })
+        .await
+    }
+
+    async fn renew_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        token: u64,
+        now: OffsetDateTime,
+        ttl: time::Duration,
+    ) -> Result<Option<u64>, StoreError> {
+        let (name, owner) = (name.to_owned(), owner.to_owned());
+        let until = to_millis(now + ttl);
         self.with_connection(move |connection| {
             let changed = connection
                 .execute(
-                    "INSERT INTO leases (name, owner, until) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
-                     WHERE leases.until <= ?4 OR leases.owner = excluded.owner",
-                    params![name, owner, to_millis(until), to_millis(now)],
+                    "UPDATE leases SET token = token + 1, until = ?4 WHERE name = ?1 AND owner = ?2 AND token = ?3",
+                    params![name, owner, token as i64, until],
                 )
                 .map_err(unavailable)?;
-            Ok(changed == 1)
+            Ok((changed == 1).then_some(token + 1))
         })
         .await
     }

@@ -7,7 +7,7 @@ use liftgate_policy::Email;
 use time::OffsetDateTime;
 
 use crate::audit::AuditRecord;
-use crate::domain::{Grant, GrantId, RequestId, RequestStatus};
+use crate::domain::{AccessKey, AccessRecord, GrantTarget, RequestId, RequestStatus};
 use crate::ports::{
     AccountInfo, AuditError, AuditSink, DirectoryUser, DriftNotice, GroupInfo, IdentityCenter,
     IdentityError, Notice, NoticeKind, Notifier, NotifyError, ProvisionReceipt,
@@ -408,10 +408,18 @@ impl IdentityCenter for FakeIdentityCenter {
     }
 }
 
-/// Records revocation timers instead of creating them.
+/// One recorded revocation timer: when it fires and what it removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedTimer {
+    pub at: OffsetDateTime,
+    pub principal_id: String,
+    pub target: GrantTarget,
+}
+
+/// Records revocation timers (one per access key) instead of creating them.
 #[derive(Debug, Default)]
 pub struct RecordingScheduler {
-    timers: Mutex<BTreeMap<GrantId, OffsetDateTime>>,
+    timers: Mutex<BTreeMap<AccessKey, RecordedTimer>>,
     failures: Mutex<VecDeque<SchedulerError>>,
     schedule_calls: Mutex<u32>,
 }
@@ -421,8 +429,32 @@ impl RecordingScheduler {
         RecordingScheduler::default()
     }
 
-    pub fn timers(&self) -> BTreeMap<GrantId, OffsetDateTime> {
-        self.timers.lock().unwrap().clone()
+    /// Access key → when its timer fires.
+    pub fn timers(&self) -> BTreeMap<AccessKey, OffsetDateTime> {
+        self.timers
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(key, timer)| (key.clone(), timer.at))
+            .collect()
+    }
+
+    pub fn timer(&self, key: &AccessKey) -> Option<RecordedTimer> {
+        self.timers.lock().unwrap().get(key).cloned()
+    }
+
+    /// Removes and returns the timers due at `now`, as EventBridge Scheduler would fire them
+    /// (a fired one-time schedule deletes itself).
+    pub fn take_due(&self, now: OffsetDateTime) -> Vec<(AccessKey, RecordedTimer)> {
+        let mut timers = self.timers.lock().unwrap();
+        let due: Vec<AccessKey> = timers
+            .iter()
+            .filter(|(_, timer)| timer.at <= now)
+            .map(|(key, _)| key.clone())
+            .collect();
+        due.into_iter()
+            .filter_map(|key| timers.remove(&key).map(|timer| (key, timer)))
+            .collect()
     }
 
     pub fn fail_next(&self, error: SchedulerError) {
@@ -440,20 +472,24 @@ impl RevocationScheduler for RecordingScheduler {
         "recording"
     }
 
-    async fn schedule(&self, grant: &Grant) -> Result<(), SchedulerError> {
+    async fn set(&self, record: &AccessRecord, at: OffsetDateTime) -> Result<(), SchedulerError> {
         *self.schedule_calls.lock().unwrap() += 1;
         if let Some(error) = self.failures.lock().unwrap().pop_front() {
             return Err(error);
         }
-        self.timers
-            .lock()
-            .unwrap()
-            .insert(grant.id.clone(), grant.ends_at);
+        self.timers.lock().unwrap().insert(
+            record.key.clone(),
+            RecordedTimer {
+                at,
+                principal_id: record.principal_id.clone(),
+                target: record.target.clone(),
+            },
+        );
         Ok(())
     }
 
-    async fn cancel(&self, grant_id: &GrantId) -> Result<(), SchedulerError> {
-        self.timers.lock().unwrap().remove(grant_id);
+    async fn cancel(&self, key: &AccessKey) -> Result<(), SchedulerError> {
+        self.timers.lock().unwrap().remove(key);
         Ok(())
     }
 }
@@ -560,7 +596,7 @@ impl Notifier for RecordingNotifier {
         self.notices.lock().unwrap().push((
             notice.kind,
             notice.request.id.clone(),
-            notice.request.status,
+            notice.request.status(),
         ));
         Ok(())
     }

@@ -1,7 +1,6 @@
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use liftgate_policy::{Duration, Email};
+use liftgate_policy::Email;
 use time::OffsetDateTime;
 
 use super::{
@@ -9,10 +8,7 @@ use super::{
     RigParts,
 };
 use crate::config::RequestSettings;
-use crate::domain::{
-    AccessRequest, Channel, Grant, GrantId, GrantStatus, GrantTarget, Person, RequestId,
-    RequestStatus, RequestTarget,
-};
+use crate::domain::{AccessRequest, Grant, GrantStatus, Person, RequestId, RequestStatus};
 use crate::metrics::Metrics;
 use crate::ports::StateStore;
 use crate::store::SqliteStore;
@@ -161,67 +157,10 @@ impl Harness {
 
 /// A minimal stored request, for store tests.
 pub fn sample_request(status: RequestStatus, created_at: OffsetDateTime) -> AccessRequest {
-    AccessRequest {
-        id: RequestId::generate(),
-        target: RequestTarget::Account {
-            account_id: PROD.to_owned(),
-            account_name: Some("Prod".to_owned()),
-            permission_set: "Admin".to_owned(),
-        },
-        requester: person("requester@corp.com"),
-        principal_id: "u-requester".to_owned(),
-        secondary_domain_used: false,
-        requester_groups: BTreeSet::new(),
-        duration: Duration::from_hours(1),
-        reason: "contract test".to_owned(),
-        channel: Channel::Webhook,
-        created_at,
-        expires_at: created_at + time::Duration::hours(8),
-        start_at: None,
-        decision: liftgate_policy::Decision::RequiresApproval,
-        approvers: vec![Email::parse("alice@corp.com").unwrap()],
-        required_approvals: 1,
-        statements: vec![0],
-        max_duration: Some(Duration::from_hours(12)),
-        status,
-        status_reason: None,
-        approvals: Vec::new(),
-        grant_id: None,
-        ends_at: None,
-        extends: None,
-        next_reminder_at: None,
-        reminders_sent: 0,
-        history: Vec::new(),
-        version: 0,
-    }
+    AccessRequest::for_tests(status, created_at)
 }
 
 /// A minimal stored grant, for store tests.
 pub fn sample_grant(status: GrantStatus, principal: &str, ends_at: OffsetDateTime) -> Grant {
-    Grant {
-        id: GrantId::generate(),
-        request_id: RequestId::generate(),
-        extensions: Vec::new(),
-        requester: Email::parse("requester@corp.com").unwrap(),
-        principal_id: principal.to_owned(),
-        target: GrantTarget::Account {
-            account_id: PROD.to_owned(),
-            permission_set: "Admin".to_owned(),
-            permission_set_arn: None,
-        },
-        status,
-        starts_at: ends_at - time::Duration::hours(1),
-        ends_at,
-        access_checked: false,
-        preexisting: false,
-        activated_at: None,
-        end: None,
-        sso_request_id: None,
-        attempts: 0,
-        next_attempt_at: None,
-        last_error: None,
-        lease_until: None,
-        revoked_at: None,
-        version: 0,
-    }
+    Grant::for_tests(status, principal, ends_at)
 }

@@ -12,15 +12,18 @@ mod clock;
 mod fakes;
 mod harness;
 mod inventory;
+mod memory_store;
 mod rig;
 pub mod store_contract;
 
 pub use clock::ManualClock;
 pub use fakes::{
-    FakeFailure, FakeIdentityCenter, MemoryAuditSink, RecordingNotifier, RecordingScheduler,
+    FakeFailure, FakeIdentityCenter, MemoryAuditSink, RecordedTimer, RecordingNotifier,
+    RecordingScheduler,
 };
 pub use harness::{
     DEV, Harness, HarnessOptions, OPS_GROUP, PROD, person, sample_grant, sample_request,
 };
 pub use inventory::{FakeAccessInventory, ListingPause};
+pub use memory_store::MemoryStore;
 pub use rig::{Rig, RigParts};

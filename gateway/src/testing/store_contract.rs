@@ -6,9 +6,10 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use super::{sample_grant, sample_request};
-use crate::domain::{GrantStatus, RequestStatus};
+use crate::domain::{AccessRecord, GrantStatus, RequestStatus};
 use crate::ports::{
-    Expect, GrantQuery, OutboxMessage, Put, RequestQuery, StateStore, StoreError, WriteBatch,
+    AccessPut, AccessQuery, Expect, Fence, GrantQuery, LeaseState, OutboxMessage, Put,
+    RequestQuery, StateStore, StoreError, WriteBatch,
 };
 
 fn at(seconds: i64) -> OffsetDateTime {
@@ -41,7 +42,9 @@ macro_rules! store_contract_tests {
             concurrent_read_modify_write_loses_no_update,
             outbox_is_claimed_leased_retried_and_completed,
             remember_once_returns_the_first_value_until_it_expires,
-            leases_are_exclusive_reentrant_and_expire,
+            leases_exclude_renew_and_are_taken_over_only_when_stale,
+            access_records_are_compare_and_set_queried_and_deleted,
+            fenced_batches_are_written_only_under_their_lease,
             documents_are_stored_replaced_and_deleted,
         );
     };
@@ -71,13 +74,9 @@ pub async fn inserted_request_reads_back_with_version_one(store: Arc<dyn StateSt
         .unwrap();
     let read = store.get_request(&request.id).await.unwrap().unwrap();
     assert_eq!(read.version, 1);
-    assert_eq!(
-        read,
-        crate::domain::AccessRequest {
-            version: 1,
-            ..request
-        }
-    );
+    let mut expected = request.clone();
+    expected.version = 1;
+    assert_eq!(read, expected);
     assert!(
         store
             .get_request(&crate::domain::RequestId::generate())
@@ -117,7 +116,7 @@ pub async fn stale_version_conflicts_and_writes_nothing_of_the_batch(store: Arc<
         .unwrap();
 
     let mut approved = request.clone();
-    approved.status = RequestStatus::Approved;
+    approved.force_status(RequestStatus::Approved);
     store
         .commit(WriteBatch {
             requests: vec![Put::update(approved, 1)],
@@ -128,17 +127,18 @@ pub async fn stale_version_conflicts_and_writes_nothing_of_the_batch(store: Arc<
 
     // A writer that read version 1 loses, and neither its grant nor its outbox is written.
     let mut stale = request.clone();
-    stale.status = RequestStatus::Denied;
+    stale.force_status(RequestStatus::Denied);
     let result = store
         .commit(WriteBatch {
             requests: vec![Put::update(stale, 1)],
             grants: vec![Put::insert(grant.clone())],
             outbox: vec![outbox("audit:test", at(0))],
+            ..Default::default()
         })
         .await;
     assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
     let read = store.get_request(&request.id).await.unwrap().unwrap();
-    assert_eq!(read.status, RequestStatus::Approved);
+    assert_eq!(read.status(), RequestStatus::Approved);
     assert_eq!(read.version, 2);
     assert!(store.get_grant(&grant.id).await.unwrap().is_none());
     assert_eq!(store.outbox_len().await.unwrap(), 0);
@@ -196,7 +196,7 @@ pub async fn requests_are_queried_by_status_oldest_first(store: Arc<dyn StateSto
     assert_eq!(limited.len(), 1);
     // A status change moves it between queries.
     let mut ended = older.clone();
-    ended.status = RequestStatus::Ended;
+    ended.force_status(RequestStatus::Ended);
     store
         .commit(WriteBatch {
             requests: vec![Put::update(ended, 1)],
@@ -308,7 +308,7 @@ pub async fn concurrent_compare_and_set_has_exactly_one_winner(store: Arc<dyn St
         let store = Arc::clone(&store);
         let mut candidate = request.clone();
         tasks.push(tokio::spawn(async move {
-            candidate.status = RequestStatus::Approved;
+            candidate.force_status(RequestStatus::Approved);
             candidate.reason = format!("writer {index}");
             let batch = WriteBatch {
                 requests: vec![Put::update(candidate, 1)],
@@ -516,61 +516,101 @@ pub async fn remember_once_returns_the_first_value_until_it_expires(store: Arc<d
     assert_eq!(fresh, 1);
 }
 
-pub async fn leases_are_exclusive_reentrant_and_expire(store: Arc<dyn StateStore>) {
-    assert!(
+pub async fn leases_exclude_renew_and_are_taken_over_only_when_stale(store: Arc<dyn StateStore>) {
+    let ttl = time::Duration::seconds(8);
+    let token = match store
+        .acquire_lease("settle", "a:1", None, at(0), ttl)
+        .await
+        .unwrap()
+    {
+        LeaseState::Acquired { token } => token,
+        held => panic!("free lease not acquired: {held:?}"),
+    };
+    assert_eq!(
         store
-            .try_lease("sweeper", "a", at(0), at(60))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .try_lease("sweeper", "b", at(10), at(70))
+            .acquire_lease("settle", "b:1", None, at(1), ttl)
             .await
             .unwrap(),
+        LeaseState::Held {
+            owner: "a:1".to_owned(),
+            token
+        },
         "held by a"
     );
     assert!(
+        matches!(
+            store
+                .acquire_lease("settle", "a:1", None, at(1), ttl)
+                .await
+                .unwrap(),
+            LeaseState::Held { .. }
+        ),
+        "never re-entrant, not even for its holder"
+    );
+    let renewed = store
+        .renew_lease("settle", "a:1", token, at(2), ttl)
+        .await
+        .unwrap()
+        .expect("the holder renews");
+    assert_ne!(renewed, token, "every renewal changes the token");
+    assert_eq!(
         store
-            .try_lease("sweeper", "a", at(20), at(80))
+            .renew_lease("settle", "a:1", token, at(3), ttl)
             .await
             .unwrap(),
-        "a renews its own lease"
+        None,
+        "a renewal at an old token is refused"
     );
     assert!(
-        !store
-            .try_lease("sweeper", "b", at(79), at(100))
-            .await
-            .unwrap(),
-        "renewal moved the expiry"
+        matches!(
+            store
+                .acquire_lease("settle", "b:1", Some(token), at(20), ttl)
+                .await
+                .unwrap(),
+            LeaseState::Held { .. }
+        ),
+        "a token watched before the renewal is not stale"
     );
-    assert!(
+    let taken = match store
+        .acquire_lease("settle", "b:1", Some(renewed), at(30), ttl)
+        .await
+        .unwrap()
+    {
+        LeaseState::Acquired { token } => token,
+        held => panic!("a stale lease must be taken over: {held:?}"),
+    };
+    assert_eq!(
         store
-            .try_lease("sweeper", "b", at(80), at(140))
+            .renew_lease("settle", "a:1", renewed, at(31), ttl)
             .await
             .unwrap(),
-        "expired: b takes it"
+        None,
+        "the old holder lost it"
     );
-    store.release_lease("sweeper", "a").await.unwrap();
+    store.release_lease("settle", "a:1").await.unwrap();
     assert!(
-        !store
-            .try_lease("sweeper", "a", at(90), at(150))
-            .await
-            .unwrap(),
+        matches!(
+            store.acquire_lease("settle", "c:1", None, at(32), ttl).await.unwrap(),
+            LeaseState::Held { token, .. } if token == taken
+        ),
         "a cannot release b's lease"
     );
-    store.release_lease("sweeper", "b").await.unwrap();
-    assert!(
+    store.release_lease("settle", "b:1").await.unwrap();
+    assert!(matches!(
         store
-            .try_lease("sweeper", "a", at(90), at(150))
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .try_lease("other", "b", at(90), at(150))
+            .acquire_lease("settle", "c:1", None, at(33), ttl)
             .await
             .unwrap(),
+        LeaseState::Acquired { .. }
+    ));
+    assert!(
+        matches!(
+            store
+                .acquire_lease("other", "b:1", None, at(33), ttl)
+                .await
+                .unwrap(),
+            LeaseState::Acquired { .. }
+        ),
         "leases are per name"
     );
 
@@ -579,18 +619,178 @@ pub async fn leases_are_exclusive_reentrant_and_expire(store: Arc<dyn StateStore
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
             store
-                .try_lease("race", &format!("owner-{index}"), at(0), at(60))
+                .acquire_lease("race", &format!("owner-{index}"), None, at(0), ttl)
                 .await
                 .unwrap()
         }));
     }
     let mut holders = 0;
     for task in tasks {
-        if task.await.unwrap() {
+        if matches!(task.await.unwrap(), LeaseState::Acquired { .. }) {
             holders += 1;
         }
     }
     assert_eq!(holders, 1);
+}
+
+fn ledger_record() -> AccessRecord {
+    let grant = sample_grant(GrantStatus::Provisioning, "u-1", at(3600));
+    let mut record = AccessRecord::new(grant.access_key(), "u-1".to_owned(), grant.target.clone());
+    record.join(grant.id.clone(), grant.ends_at);
+    record
+}
+
+pub async fn access_records_are_compare_and_set_queried_and_deleted(store: Arc<dyn StateStore>) {
+    let record = ledger_record();
+    assert!(record.unsettled());
+    store
+        .commit(WriteBatch {
+            access: vec![AccessPut::Put(Put::insert(record.clone()))],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let read = store.get_access(&record.key).await.unwrap().unwrap();
+    assert_eq!(read.version, 1);
+    let again = store
+        .commit(WriteBatch {
+            access: vec![AccessPut::Put(Put::insert(record.clone()))],
+            ..Default::default()
+        })
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
+    let unsettled = store
+        .query_access(AccessQuery::Unsettled { limit: 10 })
+        .await
+        .unwrap();
+    assert_eq!(unsettled.len(), 1);
+
+    // Settled: every holder active.
+    let mut settled = read.clone();
+    settled.record_checked(false, None, at(0));
+    settled.settle_holders();
+    assert!(!settled.unsettled());
+    store
+        .commit(WriteBatch {
+            access: vec![AccessPut::Put(Put::update(settled.clone(), 1))],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        store
+            .query_access(AccessQuery::Unsettled { limit: 10 })
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let all = store
+        .query_access(AccessQuery::All {
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+    assert!(
+        store
+            .query_access(AccessQuery::All {
+                after: Some(record.key.clone()),
+                limit: 10,
+            })
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let stale_delete = store
+        .commit(WriteBatch {
+            access: vec![AccessPut::Delete {
+                key: record.key.clone(),
+                version: 1,
+            }],
+            ..Default::default()
+        })
+        .await;
+    assert!(
+        matches!(stale_delete, Err(StoreError::Conflict)),
+        "{stale_delete:?}"
+    );
+    store
+        .commit(WriteBatch {
+            access: vec![AccessPut::Delete {
+                key: record.key.clone(),
+                version: 2,
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(store.get_access(&record.key).await.unwrap().is_none());
+    // A record that was never stored (version 0) deletes as a no-op while still absent.
+    store
+        .commit(WriteBatch {
+            access: vec![AccessPut::Delete {
+                key: record.key.clone(),
+                version: 0,
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
+pub async fn fenced_batches_are_written_only_under_their_lease(store: Arc<dyn StateStore>) {
+    let ttl = time::Duration::seconds(8);
+    let token = match store
+        .acquire_lease("access:k", "a:1", None, at(0), ttl)
+        .await
+        .unwrap()
+    {
+        LeaseState::Acquired { token } => token,
+        held => panic!("{held:?}"),
+    };
+    let fence = Fence {
+        lease: "access:k".to_owned(),
+        owner: "a:1".to_owned(),
+    };
+    let record = ledger_record();
+    store
+        .commit(WriteBatch {
+            access: vec![AccessPut::Put(Put::insert(record.clone()))],
+            fence: Some(fence.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // b takes the lease over: a's writes are refused from then on, and write nothing.
+    assert!(matches!(
+        store
+            .acquire_lease("access:k", "b:1", Some(token), at(20), ttl)
+            .await
+            .unwrap(),
+        LeaseState::Acquired { .. }
+    ));
+    let request = sample_request(RequestStatus::Pending, at(0));
+    let refused = store
+        .commit(WriteBatch {
+            requests: vec![Put::insert(request.clone())],
+            access: vec![AccessPut::Put(Put::update(record.clone(), 1))],
+            fence: Some(fence),
+            ..Default::default()
+        })
+        .await;
+    assert!(matches!(refused, Err(StoreError::LeaseLost)), "{refused:?}");
+    assert!(store.get_request(&request.id).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .get_access(&record.key)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        1
+    );
 }
 
 pub async fn documents_are_stored_replaced_and_deleted(store: Arc<dyn StateStore>) {

@@ -13,6 +13,8 @@ use crate::ports::{AccountInfo, GroupInfo};
 pub struct RequesterFacts {
     pub email: Email,
     pub user_id: String,
+    /// The user was found through a configured fallback domain.
+    pub secondary_domain_used: bool,
     pub groups: BTreeSet<String>,
 }
 
@@ -52,6 +54,7 @@ impl AccessService {
         Ok(RequesterFacts {
             email: email.clone(),
             user_id: user.user_id,
+            secondary_domain_used: user.secondary_domain_used,
             groups,
         })
     }

@@ -1,57 +1,26 @@
-use std::collections::BTreeSet;
+//! Making a request: validate it against AWS (the account, permission set or group, the
+//! requester's Identity Center user), evaluate the rules, and store it with its audit records.
+//! A request the rules grant at once is approved with its grant planned in the same commit,
+//! and its access is settled before the call returns (or by the sweeper if that is slow).
 
-use liftgate_policy::{Decision, Rules};
-
-use super::records::Event;
-use super::{AccessService, NewRequest, TargetInput, WorkflowError};
+use super::commit::Outcome;
+use super::settle::{SettleReport, Settled};
+use super::{AccessService, NewRequest, REQUEST_SETTLE_WAIT, TargetInput, WorkflowError};
+use crate::domain::lifecycle::{self, MAX_START_DELAY, RequestDraft};
 use crate::domain::{
-    AccessRequest, GrantStatus, GrantTarget, RequestEvent, RequestId, RequestStatus, RequestTarget,
+    AccessKey, AccessRequest, GrantStatus, GrantTarget, RequestId, RequestStatus, RequestTarget,
 };
-use crate::ports::{NoticeKind, Put, StoreError, WriteBatch};
 
 /// How long a create idempotency key is remembered.
 const IDEMPOTENCY_WINDOW: time::Duration = time::Duration::hours(24);
-
-/// How far ahead a deferred start may be.
-const MAX_START_DELAY: time::Duration = time::Duration::days(30);
 
 pub(crate) fn is_account_id(text: &str) -> bool {
     text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Every group id that some rule's `AllowedGroups` names: the only memberships worth looking up.
-fn groups_rules_ask_about(rules: &Rules) -> BTreeSet<String> {
-    let statements = rules
-        .statements
-        .iter()
-        .flat_map(|s| s.allowed_groups.iter());
-    let group_statements = rules
-        .group_statements
-        .iter()
-        .flat_map(|s| s.allowed_groups.iter());
-    statements.chain(group_statements).cloned().collect()
-}
-
-fn refusal_reason(decision: Decision, target: &RequestTarget) -> String {
-    let what = match target {
-        RequestTarget::Account { .. } => "this account and permission set",
-        RequestTarget::Group { .. } => "this group",
-    };
-    match decision {
-        Decision::NoStatements => format!("no rule covers {what}"),
-        Decision::RequesterNotAllowed => {
-            format!("the rules that cover {what} do not let you request it")
-        }
-        Decision::NoApprovers => "nobody can approve this request".to_owned(),
-        other => other.as_str().to_owned(),
-    }
-}
-
 impl AccessService {
-    /// Creates a request: validates it against AWS (the account, permission set or group, the
-    /// requester's Identity Center user), evaluates the rules, stores it with its audit
-    /// records, and grants at once when the rules say so. Refusals by rule (no statements,
-    /// nobody can approve) are stored as `denied`, so the attempt is on record.
+    /// Creates a request. Refusals by rule (no statements, nobody can approve) are stored as
+    /// `denied`, so the attempt is on record; invalid input changes nothing.
     #[tracing::instrument(skip_all, fields(requester = %input.requester.email, channel = input.channel.as_str()))]
     pub async fn create(&self, input: NewRequest) -> Result<AccessRequest, WorkflowError> {
         let now = self.now();
@@ -72,6 +41,16 @@ impl AccessService {
                 ),
             ));
         }
+        let start_at = match input.start_at {
+            Some(start) if start > now + MAX_START_DELAY => {
+                return Err(WorkflowError::invalid(
+                    "start_too_late",
+                    "the start may be at most 30 days ahead",
+                ));
+            }
+            Some(start) if start > now => Some(start),
+            _ => None,
+        };
 
         let mut id = RequestId::generate();
         if let Some(key) = &input.idempotency_key {
@@ -96,24 +75,8 @@ impl AccessService {
         }
 
         let target = self.resolve_target(&input.target).await?;
-        let email = &input.requester.email;
-        let user = self.deps.identity.find_user(email).await?.ok_or_else(|| {
-            WorkflowError::unprocessable(
-                "unknown_user",
-                format!("no Identity Center user has the email {email}"),
-            )
-        })?;
-        let candidates = groups_rules_ask_about(&self.deps.rules);
-        let requester_groups = if candidates.is_empty() {
-            BTreeSet::new()
-        } else {
-            self.deps
-                .identity
-                .member_groups(&user.user_id, &candidates)
-                .await?
-        };
-
-        let requester = Self::requester_of(email, &requester_groups);
+        let facts = self.requester_facts(&input.requester.email).await?;
+        let requester = Self::requester_of(&facts.email, &facts.groups);
         let evaluation = liftgate_policy::evaluate(
             &self.deps.rules,
             &target.policy_target(),
@@ -130,128 +93,62 @@ impl AccessService {
                 ),
             ));
         }
-
-        let start_at = match input.start_at {
-            Some(start) if start > now + MAX_START_DELAY => {
-                return Err(WorkflowError::invalid(
-                    "start_too_late",
-                    "the start may be at most 30 days ahead",
-                ));
-            }
-            Some(start) if start > now => Some(start),
-            _ => None,
-        };
-
         if let Some(grant_id) = &input.extends {
-            self.check_extension(grant_id, email, &target).await?;
+            self.check_extension(grant_id, &input.requester.email, &target)
+                .await?;
         }
 
-        let status = match evaluation.decision {
-            decision if decision.granted() => RequestStatus::Approved,
-            Decision::RequiresApproval => RequestStatus::Pending,
-            _ => RequestStatus::Denied,
-        };
-        let mut request = AccessRequest {
-            id,
+        let key = AccessKey::of(&lifecycle::grant_target(&target), &facts.user_id);
+        let draft = RequestDraft {
+            id: id.clone(),
             target,
             requester: input.requester.clone(),
-            principal_id: user.user_id,
-            secondary_domain_used: user.secondary_domain_used,
-            requester_groups,
+            principal_id: facts.user_id.clone(),
+            secondary_domain_used: facts.secondary_domain_used,
+            requester_groups: facts.groups.clone(),
             duration: input.duration,
             reason,
             channel: input.channel,
-            created_at: now,
-            expires_at: now + settings.expiration.to_std(),
             start_at,
-            decision: evaluation.decision,
-            approvers: evaluation.approvers.clone(),
-            required_approvals: evaluation.required_approvals,
-            statements: evaluation.statements.clone(),
-            max_duration: evaluation.max_duration,
-            status,
-            status_reason: None,
-            approvals: Vec::new(),
-            grant_id: None,
-            ends_at: None,
             extends: input.extends.clone(),
-            next_reminder_at: (status == RequestStatus::Pending && settings.reminders)
-                .then(|| now + settings.reminder_initial_wait.to_std()),
-            reminders_sent: 0,
-            history: Vec::new(),
-            version: 0,
         };
-        request.push_history(
-            now,
-            RequestEvent::Requested,
-            input.channel,
-            Some(email),
-            None,
-        );
-        let mut events = vec![Event {
-            event: RequestEvent::Requested,
-            channel: input.channel,
-            actor: None,
-            reason: None,
-        }];
-        match status {
-            RequestStatus::Approved => {
-                let detail = evaluation.decision.as_str().to_owned();
-                request.push_history(
-                    now,
-                    RequestEvent::Approved,
-                    input.channel,
-                    None,
-                    Some(detail),
-                );
-                let actor =
-                    (evaluation.decision == Decision::SelfApproval).then_some(&input.requester);
-                events.push(Event {
-                    event: RequestEvent::Approved,
-                    channel: input.channel,
-                    actor,
-                    reason: None,
-                });
-            }
-            RequestStatus::Denied => {
-                let why = refusal_reason(evaluation.decision, &request.target);
-                request.push_history(
-                    now,
-                    RequestEvent::Denied,
-                    input.channel,
-                    None,
-                    Some(why.clone()),
-                );
-                request.status_reason = Some(why);
-                events.push(Event {
-                    event: RequestEvent::Denied,
-                    channel: input.channel,
-                    actor: None,
-                    reason: None,
-                });
-            }
-            _ => {}
-        }
-        let outbox = self.event_messages(now, &request, None, &events, Some(NoticeKind::Created));
-        let batch = WriteBatch {
-            requests: vec![Put::insert(request.clone())],
-            grants: Vec::new(),
-            outbox,
-        };
-        match self.deps.store.commit(batch).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict) => {
-                // A concurrent retry with the same idempotency key stored it first.
-                return self
-                    .deps
-                    .store
-                    .get_request(&request.id)
-                    .await?
-                    .ok_or_else(|| {
-                        WorkflowError::Unavailable("request vanished after a conflict".to_owned())
-                    });
-            }
-            Err(error) => return Err(error.into()),
+        let timing = self.timing();
+        let stored = self
+            .transact(
+                None,
+                || async {
+                    let mut snapshot = super::commit::Snapshot::default();
+                    if let Some(existing) = self.deps.store.get_request(&id).await? {
+                        snapshot.requests.insert(id.clone(), existing);
+                    }
+                    snapshot
+                        .access
+                        .insert(key.clone(), self.read_ledger(&key).await?);
+                    Ok(snapshot)
+                },
+                |snapshot, now| {
+                    // A concurrent retry with the same idempotency key stored it first.
+                    if let Some(existing) = snapshot.request(&id) {
+                        return Ok(Outcome::Done((existing.clone(), false)));
+                    }
+                    let transition = lifecycle::create(
+                        draft.clone(),
+                        &evaluation,
+                        snapshot.ledger(&key),
+                        now,
+                        &timing,
+                    );
+                    let created = transition
+                        .request(&id)
+                        .map(super::commit::as_stored)
+                        .ok_or_else(|| WorkflowError::Unavailable("no request".to_owned()))?;
+                    Ok(Outcome::Write(transition, (created, true)))
+                },
+            )
+            .await?;
+        let (request, created) = stored;
+        if !created {
+            return Ok(request);
         }
         self.deps.metrics.inc(
             "liftgate_requests_total",
@@ -263,19 +160,88 @@ impl AccessService {
         tracing::info!(
             request_id = %request.id,
             decision = evaluation.decision.as_str(),
-            status = status.as_str(),
+            status = request.status().as_str(),
             "Request created."
         );
-
-        if status == RequestStatus::Approved {
-            self.activate_logged(&request.id).await;
+        if request.status() == RequestStatus::Approved {
+            self.after_approval(&request.id).await;
         }
-        Ok(self
-            .deps
-            .store
-            .get_request(&request.id)
-            .await?
-            .unwrap_or(request))
+        self.get(&request.id).await
+    }
+
+    /// Brings an approved request's access about: settles its key, or applies an approved
+    /// extension. Failures are logged; the request is stored either way and the sweeper
+    /// finishes what did not.
+    pub(crate) async fn after_approval(&self, id: &RequestId) {
+        let outcome = self.activate(id).await;
+        match outcome.map(|report| report.outcome) {
+            Ok(Settled::Done) => {}
+            Ok(Settled::Busy | Settled::Deferred) => {
+                tracing::info!(request_id = %id, "Access not settled yet; the sweeper finishes it.");
+            }
+            Err(error) => {
+                tracing::warn!(request_id = %id, %error, "Grant not completed yet; the sweeper will retry.");
+            }
+        }
+    }
+
+    /// Plans the grant of an approved request that has none, applies an approved extension,
+    /// and settles the access key.
+    pub(crate) async fn activate(&self, id: &RequestId) -> Result<SettleReport, WorkflowError> {
+        let max_duration = self.deps.requests.max_duration;
+        let key = self
+            .transact(
+                None,
+                || self.read_request(id),
+                |snapshot, now| {
+                    let Some(request) = snapshot.request(id) else {
+                        return Ok(Outcome::Done(None));
+                    };
+                    let key = AccessKey::of(
+                        &lifecycle::grant_target(&request.target),
+                        &request.principal_id,
+                    );
+                    if request.status() != RequestStatus::Approved {
+                        return Ok(Outcome::Done(None));
+                    }
+                    if let Some(extended) = &request.extends
+                        && request.grant_id.is_none()
+                    {
+                        let grant = snapshot.grant(extended);
+                        let active = grant.is_some_and(|g| g.status() == GrantStatus::Active);
+                        if let (Some(grant), Some(ledger), true) =
+                            (grant, snapshot.ledger(&key), active)
+                        {
+                            return Ok(
+                                match lifecycle::request_extension(
+                                    request,
+                                    grant,
+                                    ledger,
+                                    now,
+                                    max_duration,
+                                ) {
+                                    Some(transition) => Outcome::Write(transition, Some(key)),
+                                    None => Outcome::Done(Some(key)),
+                                },
+                            );
+                        }
+                        // The grant ended meanwhile: the extension becomes an ordinary grant
+                        // from now.
+                    }
+                    if request.grant_id.is_some() {
+                        return Ok(Outcome::Done(Some(key)));
+                    }
+                    match lifecycle::plan_grant(request, snapshot.ledger(&key), now) {
+                        Some(transition) => Ok(Outcome::Write(transition, Some(key))),
+                        None => Ok(Outcome::Done(Some(key))),
+                    }
+                },
+            )
+            .await?;
+        match key {
+            Some(key) => self.settle(&key, REQUEST_SETTLE_WAIT).await,
+            None => Ok(SettleReport::default()),
+        }
     }
 
     async fn resolve_target(&self, input: &TargetInput) -> Result<RequestTarget, WorkflowError> {
@@ -359,7 +325,7 @@ impl AccessService {
                 "only the person holding a grant can extend it",
             ));
         }
-        if grant.status != GrantStatus::Active {
+        if grant.status() != GrantStatus::Active {
             return Err(cannot("only an active grant can be extended"));
         }
         let same_target = match (&grant.target, target) {

@@ -1,64 +1,45 @@
 //! Decisions people make on a request: approve, deny, cancel, revoke early. Permissions are
-//! decided here, from the verified identity the channel passes in and the current rules,
-//! never from anything a client sent back.
+//! decided here and in [`crate::domain::lifecycle`], from the verified identity the channel
+//! passes in (resolved to its Identity Center user) and the current rules, never from
+//! anything a client sent back. Answers say only what the store recorded.
 
-use time::OffsetDateTime;
-
-use super::records::Event;
-use super::{AccessService, CAS_ATTEMPTS, WorkflowError};
+use super::commit::Outcome;
+use super::settle::SettleReport;
+use super::{AccessService, REVOKE_SETTLE_WAIT, WorkflowError};
+use crate::domain::lifecycle::{self, Approver, Closer};
 use crate::domain::{
-    AccessRequest, Approval, Channel, Grant, GrantStatus, Person, RequestEvent, RequestId,
+    AccessKey, AccessRequest, Channel, Grant, GrantEnd, GrantStatus, Person, RequestId,
     RequestStatus,
 };
-use crate::ports::{GrantQuery, NoticeKind, OutboxMessage, Put, StoreError, WriteBatch};
+use crate::ports::GrantQuery;
 
-/// What a decision does to the request it read.
-enum Change {
-    /// Nothing to write (a repeated call); answer with the request as it is.
-    Unchanged,
-    /// Write the modified request with these outbox messages.
-    Write(Vec<OutboxMessage>),
+/// A decision on a request, as every channel hands it to the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Approve {
+        comment: Option<String>,
+    },
+    Deny {
+        comment: Option<String>,
+    },
+    /// The requester withdraws a pending request.
+    Cancel,
+    /// Ends an active grant early (or calls off an approved one that has not started).
+    Revoke,
+}
+
+impl Action {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Action::Approve { .. } => "approve",
+            Action::Deny { .. } => "deny",
+            Action::Cancel => "cancel",
+            Action::Revoke => "revoke",
+        }
+    }
 }
 
 impl AccessService {
-    /// Reads a request, lets `decide` change it, and writes it back with a compare-and-set,
-    /// re-reading and deciding again whenever another writer got there first.
-    async fn modify_request<F>(
-        &self,
-        id: &RequestId,
-        mut decide: F,
-    ) -> Result<(AccessRequest, bool), WorkflowError>
-    where
-        F: FnMut(&mut AccessRequest, OffsetDateTime) -> Result<Change, WorkflowError>,
-    {
-        for _ in 0..CAS_ATTEMPTS {
-            let mut request = self.get(id).await?;
-            let version = request.version;
-            let now = self.now();
-            match decide(&mut request, now)? {
-                Change::Unchanged => return Ok((request, false)),
-                Change::Write(outbox) => {
-                    let batch = WriteBatch {
-                        requests: vec![Put::update(request.clone(), version)],
-                        grants: Vec::new(),
-                        outbox,
-                    };
-                    match self.deps.store.commit(batch).await {
-                        Ok(()) => {
-                            request.version = version + 1;
-                            return Ok((request, true));
-                        }
-                        Err(StoreError::Conflict) => continue,
-                        Err(error) => return Err(error.into()),
-                    }
-                }
-            }
-        }
-        Err(WorkflowError::Unavailable(
-            "too many concurrent changes to this request; try again".to_owned(),
-        ))
-    }
-
     /// A request and its history.
     pub async fn get(&self, id: &RequestId) -> Result<AccessRequest, WorkflowError> {
         self.deps
@@ -70,6 +51,11 @@ impl AccessService {
             })
     }
 
+    /// A grant by id.
+    pub async fn grant(&self, id: &crate::domain::GrantId) -> Result<Option<Grant>, WorkflowError> {
+        Ok(self.deps.store.get_grant(id).await?)
+    }
+
     /// Grants, active ones (provisioning, active, being revoked) or all recent ones.
     pub async fn grants(&self, active_only: bool) -> Result<Vec<Grant>, WorkflowError> {
         let statuses = if active_only {
@@ -79,14 +65,7 @@ impl AccessService {
                 GrantStatus::Revoking,
             ]
         } else {
-            vec![
-                GrantStatus::Scheduled,
-                GrantStatus::Provisioning,
-                GrantStatus::Active,
-                GrantStatus::Revoking,
-                GrantStatus::Revoked,
-                GrantStatus::Failed,
-            ]
+            GrantStatus::ALL.to_vec()
         };
         Ok(self
             .deps
@@ -98,8 +77,36 @@ impl AccessService {
             .await?)
     }
 
+    /// One entry point for every decision a person makes in any channel.
+    pub async fn act(
+        &self,
+        id: &RequestId,
+        person: &Person,
+        channel: Channel,
+        action: Action,
+    ) -> Result<AccessRequest, WorkflowError> {
+        match action {
+            Action::Approve { comment } => self.approve(id, person, channel, comment).await,
+            Action::Deny { comment } => self.deny(id, person, channel, comment).await,
+            Action::Cancel => self.cancel(id, person, channel).await,
+            Action::Revoke => self.revoke(id, person, channel).await,
+        }
+    }
+
+    /// The Identity Center user of a person acting on a request. Nobody without one may
+    /// approve: identities are compared as Identity Center users, never as chat emails.
+    async fn user_of(&self, person: &Person) -> Result<Option<String>, WorkflowError> {
+        Ok(self
+            .deps
+            .identity
+            .find_user(&person.email)
+            .await?
+            .map(|user| user.user_id))
+    }
+
     /// Counts `approver`'s approval. A request needing N approvals stays pending until N
-    /// distinct eligible approvers approved; the same person twice counts once.
+    /// distinct Identity Center users other than the requester approved; the same person
+    /// twice (under any email) counts once.
     #[tracing::instrument(skip_all, fields(request_id = %id, approver = %approver.email))]
     pub async fn approve(
         &self,
@@ -108,79 +115,60 @@ impl AccessService {
         channel: Channel,
         comment: Option<String>,
     ) -> Result<AccessRequest, WorkflowError> {
+        self.check_comment(comment.as_deref())?;
+        let Some(user_id) = self.user_of(approver).await? else {
+            return Err(WorkflowError::forbidden(
+                "not_an_approver",
+                format!("no Identity Center user has the email {}", approver.email),
+            ));
+        };
         let rules = &self.deps.rules;
-        let max_duration = self.deps.requests.max_duration;
-        let (request, changed) = self
-            .modify_request(id, |request, now| {
-                let email = &approver.email;
-                if request.status != RequestStatus::Pending {
-                    if request.has_approval_from(email) {
-                        return Ok(Change::Unchanged);
-                    }
-                    return Err(WorkflowError::conflict(
-                        "not_pending",
-                        format!("the request is {}, not pending", request.status.as_str()),
-                    ));
-                }
-                let requester =
-                    Self::requester_of(&request.requester.email, &request.requester_groups);
-                let target = request.target.policy_target();
-                if !liftgate_policy::approver_permitted(rules, &target, &requester, email) {
-                    let message = if email == &request.requester.email {
-                        "you may not approve your own request"
-                    } else {
-                        "you are not an approver of this request"
-                    };
-                    return Err(WorkflowError::forbidden("not_an_approver", message));
-                }
-                if request.has_approval_from(email) {
-                    return Ok(Change::Unchanged);
-                }
-                // The rules may have changed since the request was made: the stricter count wins.
-                let current = liftgate_policy::evaluate(rules, &target, &requester, max_duration);
-                let required = request.required_approvals.max(current.required_approvals);
-                request.required_approvals = required;
-                request.approvals.push(Approval {
-                    approver: approver.clone(),
-                    at: now,
-                    channel,
-                    comment: comment.clone(),
-                });
-                let counted = request.approvals.len() as u32;
-                request.push_history(
-                    now,
-                    RequestEvent::Approved,
-                    channel,
-                    Some(email),
-                    Some(format!("{counted} of {required}")),
-                );
-                if counted >= required {
-                    request.status = RequestStatus::Approved;
-                    request.next_reminder_at = None;
-                }
-                Ok(Change::Write(self.event_messages(
-                    now,
-                    request,
-                    None,
-                    &[Event {
-                        event: RequestEvent::Approved,
-                        channel,
-                        actor: Some(approver),
-                        reason: None,
-                    }],
-                    Some(NoticeKind::Updated),
-                )))
-            })
+        let timing = self.timing();
+        let (request, approved) = self
+            .transact(
+                None,
+                || self.read_request(id),
+                |snapshot, now| {
+                    let request = snapshot
+                        .request(id)
+                        .ok_or_else(|| WorkflowError::NotFound {
+                            message: format!("there is no request {id}"),
+                        })?;
+                    let key = AccessKey::of(
+                        &lifecycle::grant_target(&request.target),
+                        &request.principal_id,
+                    );
+                    let decided = request.approve(
+                        Approver {
+                            person: approver,
+                            user_id: &user_id,
+                            channel,
+                            comment: comment.clone(),
+                        },
+                        rules,
+                        snapshot.ledger(&key),
+                        now,
+                        &timing,
+                    )?;
+                    Ok(match decided {
+                        None => Outcome::Done((request.clone(), false)),
+                        Some(transition) => {
+                            let updated = transition
+                                .request(id)
+                                .map(super::commit::as_stored)
+                                .unwrap_or_else(|| request.clone());
+                            Outcome::Write(transition, (updated, true))
+                        }
+                    })
+                },
+            )
             .await?;
-        if !changed {
+        if !approved {
             return Ok(request);
         }
         self.deps.metrics.inc("liftgate_approvals_total", &[]);
-        if request.status == RequestStatus::Approved {
-            self.deps
-                .metrics
-                .inc("liftgate_transitions_total", &[("status", "approved")]);
-            self.activate_logged(&request.id).await;
+        if request.status() == RequestStatus::Approved {
+            self.after_approval(&request.id).await;
             return self.get(&request.id).await;
         }
         Ok(request)
@@ -196,16 +184,9 @@ impl AccessService {
         channel: Channel,
         comment: Option<String>,
     ) -> Result<AccessRequest, WorkflowError> {
-        let (request, changed) = self
-            .close_pending(id, actor, channel, comment, RequestStatus::Denied)
-            .await?;
-        if changed {
-            self.deps.metrics.inc(
-                "liftgate_transitions_total",
-                &[("status", request.status.as_str())],
-            );
-        }
-        Ok(request)
+        self.check_comment(comment.as_deref())?;
+        self.close_pending(id, actor, channel, comment, RequestStatus::Denied)
+            .await
     }
 
     /// Withdraws a pending request. The requester may cancel; so may an approver (a deny).
@@ -216,16 +197,8 @@ impl AccessService {
         actor: &Person,
         channel: Channel,
     ) -> Result<AccessRequest, WorkflowError> {
-        let (request, changed) = self
-            .close_pending(id, actor, channel, None, RequestStatus::Cancelled)
-            .await?;
-        if changed {
-            self.deps.metrics.inc(
-                "liftgate_transitions_total",
-                &[("status", request.status.as_str())],
-            );
-        }
-        Ok(request)
+        self.close_pending(id, actor, channel, None, RequestStatus::Cancelled)
+            .await
     }
 
     async fn close_pending(
@@ -235,70 +208,56 @@ impl AccessService {
         channel: Channel,
         comment: Option<String>,
         wanted: RequestStatus,
-    ) -> Result<(AccessRequest, bool), WorkflowError> {
+    ) -> Result<AccessRequest, WorkflowError> {
+        let user_id = self.user_of(actor).await?;
         let rules = &self.deps.rules;
-        self.modify_request(id, |request, now| {
-            let email = &actor.email;
-            let is_requester = email == &request.requester.email;
-            // The requester withdrawing is always a cancel, whatever they clicked.
-            let status = if is_requester {
-                RequestStatus::Cancelled
-            } else {
-                wanted
-            };
-            if request.status != RequestStatus::Pending {
-                let repeated = request.status == status
-                    && request
-                        .history
-                        .last()
-                        .is_some_and(|entry| entry.actor.as_ref() == Some(email));
-                if repeated {
-                    return Ok(Change::Unchanged);
-                }
-                return Err(WorkflowError::conflict(
-                    "not_pending",
-                    format!("the request is {}, not pending", request.status.as_str()),
-                ));
-            }
-            let requester = Self::requester_of(&request.requester.email, &request.requester_groups);
-            if !liftgate_policy::may_deny(rules, &request.target.policy_target(), &requester, email)
-            {
-                return Err(WorkflowError::forbidden(
-                    "not_an_approver",
-                    "only an approver of this request, or its requester, can deny or cancel it",
-                ));
-            }
-            let (event, verb) = match status {
-                RequestStatus::Cancelled => (RequestEvent::Cancelled, "cancelled"),
-                _ => (RequestEvent::Denied, "denied"),
-            };
-            let mut reason = format!("{verb} by {email}");
-            if let Some(comment) = comment.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-                reason.push_str(": ");
-                reason.push_str(comment);
-            }
-            request.status = status;
-            request.status_reason = Some(reason.clone());
-            request.next_reminder_at = None;
-            request.push_history(now, event, channel, Some(email), comment.clone());
-            Ok(Change::Write(self.event_messages(
-                now,
-                request,
-                None,
-                &[Event {
-                    event,
-                    channel,
-                    actor: Some(actor),
-                    reason: None,
-                }],
-                Some(NoticeKind::Updated),
-            )))
-        })
+        self.transact(
+            None,
+            || async { self.read_one(id).await },
+            |snapshot, now| {
+                let request = snapshot
+                    .request(id)
+                    .ok_or_else(|| WorkflowError::NotFound {
+                        message: format!("there is no request {id}"),
+                    })?;
+                Ok(
+                    match request.close(
+                        Closer {
+                            person: actor,
+                            user_id: user_id.as_deref(),
+                            channel,
+                            comment: comment.as_deref(),
+                        },
+                        wanted,
+                        rules,
+                        now,
+                    )? {
+                        None => Outcome::Done(request.clone()),
+                        Some(transition) => {
+                            let updated = transition
+                                .request(id)
+                                .map(super::commit::as_stored)
+                                .unwrap_or_else(|| request.clone());
+                            Outcome::Write(transition, updated)
+                        }
+                    },
+                )
+            },
+        )
         .await
     }
 
+    async fn read_one(&self, id: &RequestId) -> Result<super::commit::Snapshot, WorkflowError> {
+        let mut snapshot = super::commit::Snapshot::default();
+        let request = self.get(id).await?;
+        snapshot.requests.insert(id.clone(), request);
+        Ok(snapshot)
+    }
+
     /// Ends an active grant early (or calls off an approved one that has not started). The
-    /// requester may end their own; any approver of the request may end it.
+    /// requester may end their own; any approver of the request may end it. Answers with what
+    /// is stored: `ended` (or `cancelled`) once the access is settled, else the request still
+    /// `active` with [`AccessRequest::is_ending`] true, which the sweeper completes.
     #[tracing::instrument(skip_all, fields(request_id = %id, actor = %actor.email))]
     pub async fn revoke(
         &self,
@@ -308,18 +267,23 @@ impl AccessService {
     ) -> Result<AccessRequest, WorkflowError> {
         let request = self.get(id).await?;
         let requester = Self::requester_of(&request.requester.email, &request.requester_groups);
-        if !liftgate_policy::may_deny(
-            &self.deps.rules,
-            &request.target.policy_target(),
-            &requester,
-            &actor.email,
-        ) {
+        let user_id = self.user_of(actor).await?;
+        let is_requester = actor.email == request.requester.email
+            || user_id.as_deref() == Some(request.principal_id.as_str());
+        if !is_requester
+            && !liftgate_policy::may_deny(
+                &self.deps.rules,
+                &request.target.policy_target(),
+                &requester,
+                &actor.email,
+            )
+        {
             return Err(WorkflowError::forbidden(
                 "not_an_approver",
                 "only the requester or an approver of this request can revoke it",
             ));
         }
-        match request.status {
+        match request.status() {
             RequestStatus::Active | RequestStatus::Approved => {}
             RequestStatus::Ended => return Ok(request),
             RequestStatus::Pending => {
@@ -336,12 +300,70 @@ impl AccessService {
             }
         }
         let Some(grant_id) = request.grant_id.clone() else {
+            // An approved extension that has not applied yet: calling it off is a cancel.
             return Err(WorkflowError::conflict(
                 "not_active",
                 "the request has no grant yet; try again in a moment",
             ));
         };
-        self.end_grant(&grant_id, Some((actor, channel))).await?;
+        let end = GrantEnd {
+            channel,
+            actor: Some(actor.clone()),
+            reason: format!("revoked early by {}", actor.email),
+            abandoned: false,
+            failed: false,
+        };
+        self.end(&grant_id, end, REVOKE_SETTLE_WAIT).await?;
         self.get(id).await
+    }
+
+    /// Asks for the end of a grant and settles its access, waiting up to `wait` for the
+    /// access key's lease. Returns what the settle did (the grant is final once it counted it,
+    /// or once any settle did).
+    pub(crate) async fn end(
+        &self,
+        grant_id: &crate::domain::GrantId,
+        end: GrantEnd,
+        wait: std::time::Duration,
+    ) -> Result<SettleReport, WorkflowError> {
+        let key = self
+            .transact(
+                None,
+                || self.read_grant(grant_id),
+                |snapshot, now| {
+                    let grant = snapshot.grant(grant_id).ok_or_else(|| {
+                        WorkflowError::Unavailable(format!("grant {grant_id} is missing"))
+                    })?;
+                    let key = grant.access_key();
+                    let requests = snapshot.requests_of(grant);
+                    Ok(
+                        match lifecycle::end_grant(
+                            grant,
+                            &requests,
+                            snapshot.ledger(&key),
+                            end.clone(),
+                            now,
+                        ) {
+                            Some(transition) => Outcome::Write(transition, key),
+                            None => Outcome::Done(key),
+                        },
+                    )
+                },
+            )
+            .await?;
+        self.settle(&key, wait).await
+    }
+
+    fn check_comment(&self, comment: Option<&str>) -> Result<(), WorkflowError> {
+        let limit = self.deps.requests.max_comment_length as usize;
+        if let Some(comment) = comment
+            && comment.trim().chars().count() > limit
+        {
+            return Err(WorkflowError::invalid(
+                "comment_too_long",
+                format!("the comment is longer than {limit} characters"),
+            ));
+        }
+        Ok(())
     }
 }

@@ -65,6 +65,19 @@ impl WorkflowError {
     }
 }
 
+impl From<crate::domain::Refusal> for WorkflowError {
+    fn from(refusal: crate::domain::Refusal) -> Self {
+        use crate::domain::RefusalKind;
+        let (code, message) = (refusal.code, refusal.message);
+        match refusal.kind {
+            RefusalKind::Invalid => WorkflowError::Invalid { code, message },
+            RefusalKind::Unprocessable => WorkflowError::Unprocessable { code, message },
+            RefusalKind::Forbidden => WorkflowError::Forbidden { code, message },
+            RefusalKind::Conflict => WorkflowError::Conflict { code, message },
+        }
+    }
+}
+
 impl From<StoreError> for WorkflowError {
     fn from(error: StoreError) -> Self {
         WorkflowError::Unavailable(format!("state store: {error}"))

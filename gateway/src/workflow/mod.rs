@@ -1,18 +1,21 @@
-//! The request lifecycle (SPEC §6): create → approve → grant → revoke, with deny, cancel,
-//! expiry, extension and failure. Every transition is a compare-and-set in the state store
-//! together with its audit records and chat notices (one [`WriteBatch`]), so concurrent or
-//! redelivered calls never grant twice and a crash never loses a step. Slow work (AWS) runs
-//! after the state that makes it resumable is stored; the sweeper finishes anything a crash
-//! interrupted.
+//! The request lifecycle (docs/reference.md, "Lifecycle"): create → approve → grant →
+//! revoke, with deny, cancel, expiry, extension and failure. The moves themselves are pure
+//! transitions in [`crate::domain::lifecycle`]; this module reads what they need, commits them
+//! through one compare-and-set loop ([`commit`]) together with their audit records and chat
+//! notices, and carries out their AWS effects under the access key's lease ([`settle`]). A
+//! crash at any point leaves every grant revoked on time or still tracked; the sweeper finishes
+//! anything a crash interrupted.
 
 mod catalog;
+mod commit;
 mod create;
 mod decide;
 mod error;
-mod grant;
+pub mod lease;
 mod outbox;
 mod reconcile;
 mod records;
+mod settle;
 mod sweeper;
 
 use std::sync::Arc;
@@ -21,13 +24,16 @@ use liftgate_policy::{Duration, Email, Rules};
 use time::OffsetDateTime;
 
 pub use catalog::RequesterFacts;
+pub use decide::Action;
 pub use error::WorkflowError;
+pub use lease::{HeldLease, LeaseError, Leases};
 pub use outbox::OutboxDispatcher;
 pub use reconcile::{
     Finding, FindingOutcome, PASS_LEASE, PruningStrategy, ReconcileError, ReconcileReport,
-    Reconciler, ReconcilerTuning, SCHEDULE_LEASE, ScopeSummary,
+    Reconciler, ReconcilerTuning, SCHEDULE_DOCUMENT, ScopeSummary,
 };
 pub use records::{AUDIT_TOPIC_PREFIX, DRIFT_TOPIC_PREFIX, NOTIFY_TOPIC_PREFIX, NoticePayload};
+pub use settle::{ACCESS_LEASE_TTL, SettleReport, Settled};
 pub use sweeper::SweepReport;
 
 use crate::config::RequestSettings;
@@ -78,29 +84,49 @@ pub struct Dependencies {
     pub metrics: Arc<Metrics>,
 }
 
-/// The request workflow. Cheap to clone; every channel adapter holds one.
+/// The request workflow of one replica. Cheap to clone; every channel adapter holds one.
 #[derive(Debug, Clone)]
 pub struct AccessService {
     deps: Arc<Dependencies>,
-    /// Identifies this replica in leases.
-    owner: Arc<str>,
+    /// This replica's leases (each acquisition has its own owner).
+    leases: Arc<Leases>,
     /// When the sweeper last recounted the active grants for the metrics gauge.
-    gauges_refreshed_at: Arc<std::sync::Mutex<Option<OffsetDateTime>>>,
+    gauges_refreshed_at: Arc<parking_lot::Mutex<Option<OffsetDateTime>>>,
 }
 
-/// How many times a compare-and-set loop re-reads and retries before giving up. Contention on
-/// one request is bounded by its number of approvers, so this is never reached in practice.
-const CAS_ATTEMPTS: usize = 32;
+/// How long a create or an approval waits for the access key's lease before answering with
+/// what is stored (the grant then completes in the background or on the next sweep).
+const REQUEST_SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// How long a replica may hold a grant or an access key before another may take over.
-const LEASE: time::Duration = time::Duration::seconds(120);
+/// How long a revoke waits for the access key's lease (an end asked for while the access is
+/// being created is carried out by the task creating it).
+const REVOKE_SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl AccessService {
     pub fn new(deps: Dependencies) -> AccessService {
+        let replica = format!("replica-{}", uuid::Uuid::new_v4());
+        let leases = Leases::new(Arc::clone(&deps.store), Arc::clone(&deps.clock), replica);
         AccessService {
             deps: Arc::new(deps),
-            owner: format!("replica-{}", uuid::Uuid::new_v4()).into(),
-            gauges_refreshed_at: Arc::new(std::sync::Mutex::new(None)),
+            leases: Arc::new(leases),
+            gauges_refreshed_at: Arc::new(parking_lot::Mutex::new(None)),
+        }
+    }
+
+    /// This replica's leases, for other components that must act alone (reconciliation,
+    /// keeping chat messages current).
+    pub fn leases(&self) -> &Arc<Leases> {
+        &self.leases
+    }
+
+    fn timing(&self) -> crate::domain::lifecycle::Timing {
+        let requests = &self.deps.requests;
+        crate::domain::lifecycle::Timing {
+            max_duration: requests.max_duration,
+            expiration: requests.expiration,
+            reminders: requests.reminders,
+            reminder_initial_wait: requests.reminder_initial_wait,
+            reminder_backoff: requests.reminder_backoff,
         }
     }
 

@@ -26,7 +26,14 @@ const BATCH: usize = 100;
 enum Failure {
     Retry(String),
     Drop(String),
+    /// The row cannot be read by this version (a newer replica wrote it, or it is corrupt):
+    /// it is kept, retried slowly and alarmed, never deleted.
+    Unreadable(String),
 }
+
+/// How long an unreadable row waits between attempts: a replica that can read it (a newer
+/// version) takes it meanwhile.
+const UNREADABLE_RETRY: time::Duration = time::Duration::minutes(5);
 
 #[derive(Debug, Clone)]
 pub struct OutboxDispatcher {
@@ -38,6 +45,19 @@ pub struct OutboxDispatcher {
     /// Whether the backlog gauge was set yet; after that it is only recounted when a pass
     /// handled messages, the only time the backlog can have changed from this replica's view.
     backlog_counted: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The bounded metric label of a topic: its family (`audit`, `notify`, `drift`, or `other`).
+fn topic_family(topic: &str) -> &'static str {
+    if topic.starts_with(AUDIT_TOPIC_PREFIX) {
+        "audit"
+    } else if topic.starts_with(NOTIFY_TOPIC_PREFIX) {
+        "notify"
+    } else if topic.starts_with(DRIFT_TOPIC_PREFIX) {
+        "drift"
+    } else {
+        "other"
+    }
 }
 
 fn backoff(attempts: u32) -> time::Duration {
@@ -109,6 +129,17 @@ impl OutboxDispatcher {
                     tracing::error!(topic = %consumer, %error, "Outbox message dropped.");
                     self.store.complete_outbox(message.id).await?;
                 }
+                Err(Failure::Unreadable(error)) => {
+                    self.metrics.inc(
+                        "liftgate_outbox_unreadable_total",
+                        &[("consumer", topic_family(&consumer))],
+                    );
+                    tracing::error!(topic = %consumer, message_id = %message.id, %error, "Outbox message unreadable; kept for a replica that can read it.");
+                    let retry_at = self.clock.now() + UNREADABLE_RETRY;
+                    self.store
+                        .retry_outbox(message.id, retry_at, &error)
+                        .await?;
+                }
             }
         }
         // Counting the backlog is a query of its own (paginated on DynamoDB): not on every idle
@@ -127,8 +158,10 @@ impl OutboxDispatcher {
 
     async fn deliver(&self, message: &OutboxMessage) -> Result<(), Failure> {
         if let Some(sink_name) = message.topic.strip_prefix(AUDIT_TOPIC_PREFIX) {
-            let record: AuditRecord = serde_json::from_value(message.payload.clone())
-                .map_err(|error| Failure::Drop(format!("unreadable audit record: {error}")))?;
+            let record: AuditRecord =
+                serde_json::from_value(message.payload.clone()).map_err(|error| {
+                    Failure::Unreadable(format!("unreadable audit record: {error}"))
+                })?;
             // A sink removed from the config keeps its records waiting rather than losing them.
             let sink = self.sinks.get(sink_name).ok_or_else(|| {
                 Failure::Retry(format!("no audit sink named {sink_name} is configured"))
@@ -145,7 +178,7 @@ impl OutboxDispatcher {
                 )));
             };
             let payload: NoticePayload = serde_json::from_value(message.payload.clone())
-                .map_err(|error| Failure::Drop(format!("unreadable notice: {error}")))?;
+                .map_err(|error| Failure::Unreadable(format!("unreadable notice: {error}")))?;
             let request = self
                 .store
                 .get_request(&payload.request_id)
@@ -176,14 +209,16 @@ impl OutboxDispatcher {
                     "no chat notifier named {notifier_name} is enabled"
                 )));
             };
-            let notice: DriftNotice = serde_json::from_value(message.payload.clone())
-                .map_err(|error| Failure::Drop(format!("unreadable drift notice: {error}")))?;
+            let notice: DriftNotice =
+                serde_json::from_value(message.payload.clone()).map_err(|error| {
+                    Failure::Unreadable(format!("unreadable drift notice: {error}"))
+                })?;
             return notifier.drift(&notice).await.map_err(|error| match error {
                 NotifyError::Retryable(message) => Failure::Retry(message),
                 NotifyError::Permanent(message) => Failure::Drop(message),
             });
         }
-        Err(Failure::Drop(format!(
+        Err(Failure::Unreadable(format!(
             "unknown outbox topic {}",
             message.topic
         )))

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::AccessService;
 use crate::audit::AuditRecord;
-use crate::domain::{AccessRequest, Channel, Grant, Person, RequestEvent, RequestId};
+use crate::domain::RequestId;
 use crate::ports::{DriftNotice, NoticeKind, OutboxMessage};
 
 pub const AUDIT_TOPIC_PREFIX: &str = "audit:";
@@ -22,18 +22,19 @@ pub struct NoticePayload {
     pub kind: NoticeKind,
 }
 
-/// What one transition reports.
-pub(crate) struct Event<'a> {
-    pub event: RequestEvent,
-    pub channel: Channel,
-    pub actor: Option<&'a Person>,
-    /// Overrides the request's reason in the audit record.
-    pub reason: Option<&'a str>,
+/// A value as an outbox payload. Every payload type is plain serde data that cannot fail to
+/// serialise; if one ever did, the row keeps the error text instead of disappearing, so the
+/// dispatcher alarms on it rather than losing it.
+fn payload<T: Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or_else(|error| {
+        tracing::error!(%error, "An outbox payload could not be serialised.");
+        serde_json::json!({ "unserialisable": error.to_string() })
+    })
 }
 
 impl AccessService {
     pub(crate) fn audit_messages(&self, record: &AuditRecord) -> Vec<OutboxMessage> {
-        let payload = serde_json::to_value(record).unwrap_or(serde_json::Value::Null);
+        let payload = payload(record);
         self.deps
             .audit_sinks
             .iter()
@@ -53,11 +54,10 @@ impl AccessService {
         request_id: &RequestId,
         kind: NoticeKind,
     ) -> Vec<OutboxMessage> {
-        let payload = NoticePayload {
+        let payload = payload(&NoticePayload {
             request_id: request_id.clone(),
             kind,
-        };
-        let payload = serde_json::to_value(&payload).unwrap_or(serde_json::Value::Null);
+        });
         self.deps
             .notifiers
             .iter()
@@ -73,7 +73,7 @@ impl AccessService {
 
     /// One drift warning per chat notifier.
     pub(crate) fn drift_messages(&self, notice: &DriftNotice) -> Vec<OutboxMessage> {
-        let payload = serde_json::to_value(notice).unwrap_or(serde_json::Value::Null);
+        let payload = payload(notice);
         self.deps
             .notifiers
             .iter()
@@ -85,33 +85,5 @@ impl AccessService {
                 attempts: 0,
             })
             .collect()
-    }
-
-    /// Audit records for `events` plus one notice of `notice` kind, in that order.
-    pub(crate) fn event_messages(
-        &self,
-        at: OffsetDateTime,
-        request: &AccessRequest,
-        grant: Option<&Grant>,
-        events: &[Event<'_>],
-        notice: Option<NoticeKind>,
-    ) -> Vec<OutboxMessage> {
-        let mut messages = Vec::new();
-        for event in events {
-            let record = AuditRecord::for_request(
-                at,
-                event.event,
-                event.channel,
-                request,
-                grant,
-                event.actor,
-                event.reason,
-            );
-            messages.extend(self.audit_messages(&record));
-        }
-        if let Some(kind) = notice {
-            messages.extend(self.notice_messages(at, &request.id, kind));
-        }
-        messages
     }
 }

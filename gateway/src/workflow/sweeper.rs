@@ -1,21 +1,28 @@
-//! The sweeper: one pass over everything that is due. It revokes grants whose end has come,
-//! starts deferred grants, expires and reminds pending requests, and resumes whatever a crash
-//! or an AWS outage interrupted. Several replicas may sweep at once: every step is a
-//! compare-and-set under a lease, so none is done twice.
+//! The sweeper: one pass over everything that is due. It ends grants whose end has come,
+//! starts deferred grants, settles every access the ledger says is unsettled (work a crash, an
+//! outage or a busy lease left behind), plans grants for approved requests that have none,
+//! and expires and reminds pending requests. Several replicas may sweep at once: every step is
+//! a compare-and-set, and AWS changes happen only under the access key's lease.
 
-use super::records::Event;
+use std::time::Duration;
+
+use super::commit::Outcome;
+use super::settle::{SettleReport, Settled};
 use super::{AccessService, WorkflowError};
-use crate::domain::{Channel, GrantStatus, RequestEvent, RequestStatus};
-use crate::ports::{GrantQuery, NoticeKind, RequestQuery};
+use crate::domain::lifecycle::{self, SCHEDULED_REVOCATION};
+use crate::domain::{Channel, GrantEnd, GrantStatus, RequestId, RequestStatus};
+use crate::ports::{AccessQuery, GrantQuery, RequestQuery};
 
 /// What one pass did, for logs and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SweepReport {
+    /// Grants whose end this pass carried out.
     pub revoked: usize,
+    /// Accesses this pass settled (granted, handed over, or removed).
     pub provisioned: usize,
     pub expired: usize,
     pub reminded: usize,
-    /// Steps that failed and will be retried on a later pass.
+    /// Steps that failed or were busy and will be retried on a later pass.
     pub deferred: usize,
 }
 
@@ -23,29 +30,28 @@ const BATCH: usize = 200;
 
 const GAUGE_REFRESH: time::Duration = time::Duration::minutes(1);
 
-/// What a sweep step was for, in its report.
-#[derive(Clone, Copy)]
-enum Step {
-    Revoke,
-    Provision,
-}
+/// The sweeper does not wait for a lease someone else holds: that holder is working on it, or
+/// is dead and its lease frees on a later pass.
+const NO_WAIT: Duration = Duration::ZERO;
 
 impl SweepReport {
-    /// Counts one step: done by this pass, left alone (another replica holds it, or it was
-    /// already done), or deferred to a later pass.
-    fn count(
+    /// Counts what one settle did: grants it made active or final, and whether work was left.
+    fn settled(
         &mut self,
-        outcome: Result<bool, WorkflowError>,
-        id: &dyn std::fmt::Display,
-        step: Step,
+        outcome: Result<SettleReport, WorkflowError>,
+        what: &dyn std::fmt::Display,
     ) {
-        match (outcome, step) {
-            (Ok(true), Step::Revoke) => self.revoked += 1,
-            (Ok(true), Step::Provision) => self.provisioned += 1,
-            (Ok(false), _) => {}
-            (Err(error), _) => {
+        match outcome {
+            Ok(report) => {
+                self.provisioned += report.activated;
+                self.revoked += report.ended;
+                if report.outcome != Settled::Done {
+                    self.deferred += 1;
+                }
+            }
+            Err(error) => {
                 self.deferred += 1;
-                tracing::warn!(id = %id, %error, "Step deferred to the next sweep.");
+                tracing::warn!(id = %what, %error, "Step deferred to the next sweep.");
             }
         }
     }
@@ -59,48 +65,108 @@ impl AccessService {
         let store = &self.deps.store;
         let now = self.now();
 
+        // Grants whose end has come, whatever state they are in: on time for active ones,
+        // too late for those that never became active.
         let due = store
             .query_grants(GrantQuery::EndingBy {
-                statuses: vec![GrantStatus::Active],
+                statuses: vec![
+                    GrantStatus::Active,
+                    GrantStatus::Provisioning,
+                    GrantStatus::Scheduled,
+                ],
                 before: now,
                 limit: BATCH,
             })
             .await?;
         for grant in due {
-            let outcome = self.end_grant(&grant.id, None).await;
-            report.count(outcome, &grant.id, Step::Revoke);
+            let end = match grant.status() {
+                GrantStatus::Active => GrantEnd {
+                    channel: Channel::Scheduler,
+                    actor: None,
+                    reason: SCHEDULED_REVOCATION.to_owned(),
+                    abandoned: false,
+                    failed: false,
+                },
+                _ => GrantEnd {
+                    channel: Channel::Scheduler,
+                    actor: None,
+                    reason: "its end came before the access could be granted".to_owned(),
+                    abandoned: true,
+                    failed: true,
+                },
+            };
+            let outcome = self.end(&grant.id, end, NO_WAIT).await;
+            report.settled(outcome, &grant.id);
         }
 
-        let unfinished = store
+        // Deferred grants whose start has come.
+        let scheduled = store
             .query_grants(GrantQuery::Status {
-                statuses: vec![
-                    GrantStatus::Revoking,
-                    GrantStatus::Provisioning,
-                    GrantStatus::Scheduled,
-                ],
+                statuses: vec![GrantStatus::Scheduled],
                 limit: BATCH,
             })
             .await?;
-        for grant in unfinished {
-            let lease_free = grant.lease_until.is_none_or(|until| until <= now);
-            match grant.status {
-                GrantStatus::Revoking if lease_free => {
-                    let outcome = self.end_grant(&grant.id, None).await;
-                    report.count(outcome, &grant.id, Step::Revoke);
+        for grant in scheduled.into_iter().filter(|g| g.starts_at <= now) {
+            let key = grant.access_key();
+            let started = self
+                .transact(
+                    None,
+                    || self.read_grant(&grant.id),
+                    |snapshot, now| {
+                        let Some(current) = snapshot.grant(&grant.id) else {
+                            return Ok(Outcome::Done(()));
+                        };
+                        Ok(
+                            match lifecycle::start_grant(current, snapshot.ledger(&key), now) {
+                                Some(transition) => Outcome::Write(transition, ()),
+                                None => Outcome::Done(()),
+                            },
+                        )
+                    },
+                )
+                .await;
+            match started {
+                Ok(()) => report.settled(self.settle(&key, NO_WAIT).await, &grant.id),
+                Err(error) => {
+                    report.deferred += 1;
+                    tracing::warn!(grant_id = %grant.id, %error, "Start deferred.");
                 }
-                GrantStatus::Provisioning if lease_free => {
-                    let outcome = self.provision(&grant.id).await;
-                    report.count(outcome, &grant.id, Step::Provision);
-                }
-                GrantStatus::Scheduled if grant.starts_at <= now => {
-                    let outcome = self.provision(&grant.id).await;
-                    report.count(outcome, &grant.id, Step::Provision);
-                }
-                _ => {}
             }
         }
 
-        // Approved requests whose grant row was never written (a crash right after approval).
+        // Every access with something left to do: joiners to grant, leavers to settle,
+        // extensions to apply, retries whose backoff has passed, leases of dead holders.
+        let unsettled = store
+            .query_access(AccessQuery::Unsettled { limit: BATCH })
+            .await?;
+        for record in unsettled {
+            if record
+                .retry()
+                .is_some_and(|retry| retry.next_attempt_at > now)
+            {
+                continue;
+            }
+            let outcome = self.settle(&record.key, NO_WAIT).await;
+            report.settled(outcome, &record.key);
+        }
+
+        // Grants that may hold access but are in no ledger record (written before the ledger
+        // existed): reading their key adopts them, and settling it finishes them.
+        let orphans = store
+            .query_grants(GrantQuery::Status {
+                statuses: vec![GrantStatus::Provisioning, GrantStatus::Revoking],
+                limit: BATCH,
+            })
+            .await?;
+        for grant in orphans {
+            let key = grant.access_key();
+            if store.get_access(&key).await?.is_none() {
+                let outcome = self.adopt_and_settle(&key).await;
+                report.settled(outcome, &key);
+            }
+        }
+
+        // Approved requests without a grant (older versions, extensions whose grant ended).
         let approved = store
             .query_requests(RequestQuery::Status {
                 status: RequestStatus::Approved,
@@ -112,7 +178,7 @@ impl AccessService {
             .filter(|request| request.grant_id.is_none())
         {
             let outcome = self.activate(&request.id).await;
-            report.count(outcome, &request.id, Step::Provision);
+            report.settled(outcome, &request.id);
         }
 
         let pending = store
@@ -124,24 +190,21 @@ impl AccessService {
         self.deps
             .metrics
             .set_gauge("liftgate_requests_pending", pending.len() as f64);
+        let timing = self.timing();
         for request in pending {
-            if request.expires_at <= now {
-                match self.expire(&request.id).await {
-                    Ok(true) => report.expired += 1,
-                    Ok(false) => {}
-                    Err(error) => {
-                        report.deferred += 1;
-                        tracing::warn!(request_id = %request.id, %error, "Expiry deferred.");
-                    }
-                }
-            } else if request.next_reminder_at.is_some_and(|at| at <= now) {
-                match self.remind(&request.id).await {
-                    Ok(true) => report.reminded += 1,
-                    Ok(false) => {}
-                    Err(error) => {
-                        report.deferred += 1;
-                        tracing::warn!(request_id = %request.id, %error, "Reminder deferred.");
-                    }
+            let expiring = request.expires_at <= now;
+            let reminding = request.next_reminder_at.is_some_and(|at| at <= now);
+            if !expiring && !reminding {
+                continue;
+            }
+            let outcome = self.timer_move(&request.id, &timing).await;
+            match outcome {
+                Ok(Some(RequestStatus::Expired)) => report.expired += 1,
+                Ok(Some(_)) => report.reminded += 1,
+                Ok(None) => {}
+                Err(error) => {
+                    report.deferred += 1;
+                    tracing::warn!(request_id = %request.id, %error, "Expiry or reminder deferred.");
                 }
             }
         }
@@ -160,130 +223,66 @@ impl AccessService {
         Ok(report)
     }
 
+    /// Writes the adopted record of grants from before the ledger, then settles it.
+    async fn adopt_and_settle(
+        &self,
+        key: &crate::domain::AccessKey,
+    ) -> Result<SettleReport, WorkflowError> {
+        self.transact(
+            None,
+            || self.read_access(key),
+            |snapshot, _| {
+                Ok(match snapshot.ledger(key) {
+                    Some(record) if record.version == 0 => Outcome::Write(
+                        lifecycle::ledger_step(record, crate::domain::TransitionKind::GrantStarted),
+                        (),
+                    ),
+                    _ => Outcome::Done(()),
+                })
+            },
+        )
+        .await?;
+        self.settle(key, NO_WAIT).await
+    }
+
+    /// Expires or reminds a pending request. Returns the status it moved to (pending for a
+    /// reminder), or `None` when nothing was due any more.
+    async fn timer_move(
+        &self,
+        id: &RequestId,
+        timing: &lifecycle::Timing,
+    ) -> Result<Option<RequestStatus>, WorkflowError> {
+        self.transact(
+            None,
+            || self.read_request(id),
+            |snapshot, now| {
+                let Some(request) = snapshot.request(id) else {
+                    return Ok(Outcome::Done(None));
+                };
+                let transition = request
+                    .expire(now, timing)
+                    .or_else(|| request.remind(now, timing));
+                Ok(match transition {
+                    Some(transition) => {
+                        let status = transition.request(id).map(|r| r.status());
+                        Outcome::Write(transition, status)
+                    }
+                    None => Outcome::Done(None),
+                })
+            },
+        )
+        .await
+    }
+
     /// Counting active grants reads every one of them: a dashboard figure does not need it
     /// on every pass, so it is recounted at most once a minute.
     fn gauge_refresh_due(&self, now: time::OffsetDateTime) -> bool {
-        let Ok(mut last) = self.gauges_refreshed_at.lock() else {
-            return false;
-        };
+        let mut last = self.gauges_refreshed_at.lock();
         let due = last.is_none_or(|at| now - at >= GAUGE_REFRESH);
         if due {
             *last = Some(now);
         }
         due
-    }
-
-    /// Expires a pending request whose time is up. Returns whether it did.
-    async fn expire(&self, id: &crate::domain::RequestId) -> Result<bool, WorkflowError> {
-        let expiration = self.deps.requests.expiration;
-        let (_, changed) = self
-            .modify_request_for_timer(id, |request, now| {
-                if request.status != RequestStatus::Pending || request.expires_at > now {
-                    return None;
-                }
-                let reason = format!("expired after {expiration} without enough approvals");
-                request.status = RequestStatus::Expired;
-                request.status_reason = Some(reason.clone());
-                request.next_reminder_at = None;
-                request.push_history(
-                    now,
-                    RequestEvent::Expired,
-                    Channel::Scheduler,
-                    None,
-                    Some(reason),
-                );
-                Some(vec![(RequestEvent::Expired, NoticeKind::Updated)])
-            })
-            .await?;
-        if changed {
-            self.deps
-                .metrics
-                .inc("liftgate_transitions_total", &[("status", "expired")]);
-        }
-        Ok(changed)
-    }
-
-    /// Reminds approvers of a pending request, backing off exponentially.
-    async fn remind(&self, id: &crate::domain::RequestId) -> Result<bool, WorkflowError> {
-        let settings = self.deps.requests.clone();
-        let (_, changed) = self
-            .modify_request_for_timer(id, |request, now| {
-                if request.status != RequestStatus::Pending
-                    || request.next_reminder_at.is_none_or(|at| at > now)
-                {
-                    return None;
-                }
-                request.reminders_sent += 1;
-                let factor = settings
-                    .reminder_backoff
-                    .powi(request.reminders_sent.min(30) as i32);
-                let wait = settings.reminder_initial_wait.as_secs() as f64 * factor;
-                let next = now + time::Duration::seconds_f64(wait.min(30.0 * 86_400.0));
-                request.next_reminder_at = (next < request.expires_at).then_some(next);
-                Some(vec![])
-            })
-            .await?;
-        if changed {
-            let now = self.now();
-            let messages = self.notice_messages(now, id, NoticeKind::Reminder);
-            let batch = crate::ports::WriteBatch {
-                outbox: messages,
-                ..Default::default()
-            };
-            self.deps.store.commit(batch).await?;
-        }
-        Ok(changed)
-    }
-
-    /// A compare-and-set loop for timer-driven changes: `apply` returns `None` when there is
-    /// nothing to do any more, or the audit events (with a notice kind) to write.
-    async fn modify_request_for_timer<F>(
-        &self,
-        id: &crate::domain::RequestId,
-        mut apply: F,
-    ) -> Result<(crate::domain::AccessRequest, bool), WorkflowError>
-    where
-        F: FnMut(
-            &mut crate::domain::AccessRequest,
-            time::OffsetDateTime,
-        ) -> Option<Vec<(RequestEvent, NoticeKind)>>,
-    {
-        for _ in 0..super::CAS_ATTEMPTS {
-            let mut request = self.get(id).await?;
-            let version = request.version;
-            let now = self.now();
-            let Some(events) = apply(&mut request, now) else {
-                return Ok((request, false));
-            };
-            let mut outbox = Vec::new();
-            for (event, notice) in events {
-                outbox.extend(self.event_messages(
-                    now,
-                    &request,
-                    None,
-                    &[Event {
-                        event,
-                        channel: Channel::Scheduler,
-                        actor: None,
-                        reason: None,
-                    }],
-                    Some(notice),
-                ));
-            }
-            let batch = crate::ports::WriteBatch {
-                requests: vec![crate::ports::Put::update(request.clone(), version)],
-                grants: Vec::new(),
-                outbox,
-            };
-            match self.deps.store.commit(batch).await {
-                Ok(()) => return Ok((request, true)),
-                Err(crate::ports::StoreError::Conflict) => continue,
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Err(WorkflowError::Unavailable(
-            "too much contention on this request".to_owned(),
-        ))
     }
 
     /// Sweeps every `interval` until `shutdown` turns true.

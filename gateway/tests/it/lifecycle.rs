@@ -53,7 +53,7 @@ async fn approval_grants_and_the_end_revokes_on_time_with_a_full_audit_trail() {
         .create(account_request("requester@corp.com", PROD, "Admin", 2))
         .await
         .unwrap();
-    assert_eq!(request.status, RequestStatus::Pending);
+    assert_eq!(request.status(), RequestStatus::Pending);
     assert_eq!(request.approvers.len(), 3);
     assert_eq!(h.identity.assignment_count(PROD, "Admin", "u-requester"), 0);
 
@@ -62,12 +62,15 @@ async fn approval_grants_and_the_end_revokes_on_time_with_a_full_audit_trail() {
         .approve(&request.id, &person("alice@corp.com"), Channel::Slack, None)
         .await
         .unwrap();
-    assert_eq!(approved.status, RequestStatus::Active);
+    assert_eq!(approved.status(), RequestStatus::Active);
     assert_eq!(h.identity.assignment_count(PROD, "Admin", "u-requester"), 1);
     let grant = h.grant_of(&request.id).await;
-    assert_eq!(grant.status, GrantStatus::Active);
+    assert_eq!(grant.status(), GrantStatus::Active);
     assert_eq!(grant.ends_at - grant.starts_at, time::Duration::hours(2));
-    assert_eq!(h.scheduler.timers().get(&grant.id), Some(&grant.ends_at));
+    assert_eq!(
+        h.scheduler.timers().get(&grant.access_key()),
+        Some(&grant.ends_at)
+    );
 
     // Just before the end nothing happens; at the end the sweeper revokes.
     h.advance(2 * HOUR - StdDuration::from_secs(1));
@@ -76,7 +79,7 @@ async fn approval_grants_and_the_end_revokes_on_time_with_a_full_audit_trail() {
     assert_eq!(h.sweep().await.revoked, 1);
     assert_eq!(h.identity.assignment_count(PROD, "Admin", "u-requester"), 0);
     let ended = h.request(&request.id).await;
-    assert_eq!(ended.status, RequestStatus::Ended);
+    assert_eq!(ended.status(), RequestStatus::Ended);
     assert!(h.scheduler.timers().is_empty());
 
     h.deliver_outbox().await;
@@ -130,14 +133,14 @@ async fn self_approval_and_approval_not_required_grant_at_once() {
         .await
         .unwrap();
     assert_eq!(own.decision.as_str(), "self_approval");
-    assert_eq!(own.status, RequestStatus::Active);
+    assert_eq!(own.status(), RequestStatus::Active);
     let anyone = h
         .service
         .create(account_request("dave@corp.com", DEV, "ReadOnly", 1))
         .await
         .unwrap();
     assert_eq!(anyone.decision.as_str(), "approval_not_required");
-    assert_eq!(anyone.status, RequestStatus::Active);
+    assert_eq!(anyone.status(), RequestStatus::Active);
     assert_eq!(h.identity.assignment_count(DEV, "ReadOnly", "u-dave"), 1);
     h.deliver_outbox().await;
     assert_eq!(
@@ -157,7 +160,7 @@ async fn refusals_by_rule_are_recorded_as_denied_and_grant_nothing() {
         .await
         .unwrap();
     assert_eq!(nobody.decision.as_str(), "no_approvers");
-    assert_eq!(nobody.status, RequestStatus::Denied);
+    assert_eq!(nobody.status(), RequestStatus::Denied);
     assert_eq!(
         nobody.status_reason.as_deref(),
         Some("nobody can approve this request")
@@ -168,7 +171,7 @@ async fn refusals_by_rule_are_recorded_as_denied_and_grant_nothing() {
         .await
         .unwrap();
     assert_eq!(uncovered.decision.as_str(), "no_statements");
-    assert_eq!(uncovered.status, RequestStatus::Denied);
+    assert_eq!(uncovered.status(), RequestStatus::Denied);
     assert_eq!(h.identity.calls("create_assignment"), 0);
     h.deliver_outbox().await;
     assert_eq!(h.audit.events_for(&uncovered.id), ["requested", "denied"]);
@@ -187,7 +190,7 @@ async fn quorum_needs_distinct_approvers_and_never_counts_the_requester() {
         .await
         .unwrap();
     assert_eq!(
-        request.status,
+        request.status(),
         RequestStatus::Pending,
         "multi-party control disables self-approval"
     );
@@ -223,7 +226,7 @@ async fn quorum_needs_distinct_approvers_and_never_counts_the_requester() {
         )
         .await
         .unwrap();
-    assert_eq!(once.status, RequestStatus::Pending);
+    assert_eq!(once.status(), RequestStatus::Pending);
     let twice = h
         .service
         .approve(
@@ -235,7 +238,7 @@ async fn quorum_needs_distinct_approvers_and_never_counts_the_requester() {
         .await
         .unwrap();
     assert_eq!(
-        twice.status,
+        twice.status(),
         RequestStatus::Pending,
         "the same person twice counts once"
     );
@@ -247,7 +250,7 @@ async fn quorum_needs_distinct_approvers_and_never_counts_the_requester() {
         .approve(&request.id, &person("bob@corp.com"), Channel::Teams, None)
         .await
         .unwrap();
-    assert_eq!(done.status, RequestStatus::Active);
+    assert_eq!(done.status(), RequestStatus::Active);
     assert_eq!(done.approvals.len(), 2);
     assert_eq!(h.identity.assignment_count(PROD, "Admin", "u-requester"), 1);
     h.deliver_outbox().await;
@@ -296,7 +299,7 @@ async fn concurrent_approvals_grant_exactly_once_and_lose_no_approval() {
         assert!(result.is_ok(), "{result:?}");
     }
     let done = h.request(&request.id).await;
-    assert_eq!(done.status, RequestStatus::Active);
+    assert_eq!(done.status(), RequestStatus::Active);
     assert_eq!(
         done.approvals.len(),
         3,
@@ -320,7 +323,10 @@ async fn deny_and_cancel_are_limited_to_approvers_and_the_requester() {
         .deny(&request.id, &person("dave@corp.com"), Channel::Slack, None)
         .await;
     assert!(matches!(stranger, Err(WorkflowError::Forbidden { .. })));
-    assert_eq!(h.request(&request.id).await.status, RequestStatus::Pending);
+    assert_eq!(
+        h.request(&request.id).await.status(),
+        RequestStatus::Pending
+    );
 
     let denied = h
         .service
@@ -332,7 +338,7 @@ async fn deny_and_cancel_are_limited_to_approvers_and_the_requester() {
         )
         .await
         .unwrap();
-    assert_eq!(denied.status, RequestStatus::Denied);
+    assert_eq!(denied.status(), RequestStatus::Denied);
     assert_eq!(
         denied.status_reason.as_deref(),
         Some("denied by bob@corp.com: not during the freeze")
@@ -368,7 +374,7 @@ async fn deny_and_cancel_are_limited_to_approvers_and_the_requester() {
         .cancel(&second.id, &person("requester@corp.com"), Channel::Webhook)
         .await
         .unwrap();
-    assert_eq!(cancelled.status, RequestStatus::Cancelled);
+    assert_eq!(cancelled.status(), RequestStatus::Cancelled);
     h.deliver_outbox().await;
     assert_eq!(h.audit.events_for(&second.id), ["requested", "cancelled"]);
 }
@@ -403,7 +409,7 @@ async fn pending_requests_expire_and_remind_with_backoff() {
     let report = h.sweep().await;
     assert_eq!(report.expired, 1);
     let expired = h.request(&request.id).await;
-    assert_eq!(expired.status, RequestStatus::Expired);
+    assert_eq!(expired.status(), RequestStatus::Expired);
     let late = h
         .service
         .approve(&request.id, &person("alice@corp.com"), Channel::Slack, None)
@@ -438,7 +444,7 @@ async fn early_revoke_by_the_requester_or_an_approver_only() {
         .revoke(&request.id, &person("requester@corp.com"), Channel::Slack)
         .await
         .unwrap();
-    assert_eq!(ended.status, RequestStatus::Ended);
+    assert_eq!(ended.status(), RequestStatus::Ended);
     assert_eq!(
         ended.status_reason.as_deref(),
         Some("revoked early by requester@corp.com")
@@ -449,7 +455,7 @@ async fn early_revoke_by_the_requester_or_an_approver_only() {
         .revoke(&request.id, &person("requester@corp.com"), Channel::Slack)
         .await
         .unwrap();
-    assert_eq!(again.status, RequestStatus::Ended);
+    assert_eq!(again.status(), RequestStatus::Ended);
     h.deliver_outbox().await;
     let records = h.audit.records();
     let revoked = records
@@ -493,14 +499,15 @@ async fn revoking_one_of_two_overlapping_grants_keeps_the_access() {
     let second_grant = h.grant_of(&second.id).await;
     assert!(!second_grant.preexisting);
     let first_grant = h.grant_of(&first.id).await;
-    assert!(
-        !h.scheduler.timers().contains_key(&first_grant.id),
-        "only the grant ending last keeps a timer"
+    assert_eq!(
+        h.scheduler.timers().into_iter().collect::<Vec<_>>(),
+        [(first_grant.access_key(), second_grant.ends_at)],
+        "one timer for the access, at the latest end"
     );
 
     h.advance(HOUR);
     assert_eq!(h.sweep().await.revoked, 1);
-    assert_eq!(h.request(&first.id).await.status, RequestStatus::Ended);
+    assert_eq!(h.request(&first.id).await.status(), RequestStatus::Ended);
     assert_eq!(
         h.identity.assignment_count(PROD, "Admin", "u-requester"),
         1,
@@ -739,17 +746,20 @@ async fn an_extension_moves_the_end_without_a_gap() {
         ..account_request("requester@corp.com", PROD, "Admin", 1)
     };
     let extension = h.service.create(extension).await.unwrap();
-    assert_eq!(extension.status, RequestStatus::Pending);
+    assert_eq!(extension.status(), RequestStatus::Pending);
     let extended = h
         .service
         .approve(&extension.id, &person("bob@corp.com"), Channel::Slack, None)
         .await
         .unwrap();
-    assert_eq!(extended.status, RequestStatus::Active);
+    assert_eq!(extended.status(), RequestStatus::Active);
     let moved = h.grant_of(&original.id).await;
     assert_eq!(moved.id, grant.id, "the same grant, no second assignment");
     assert_eq!(moved.ends_at, grant.ends_at + time::Duration::hours(1));
-    assert_eq!(h.scheduler.timers().get(&grant.id), Some(&moved.ends_at));
+    assert_eq!(
+        h.scheduler.timers().get(&grant.access_key()),
+        Some(&moved.ends_at)
+    );
     assert_eq!(h.identity.calls("create_assignment"), 1);
     assert_eq!(h.request(&original.id).await.ends_at, Some(moved.ends_at));
 
@@ -762,8 +772,11 @@ async fn an_extension_moves_the_end_without_a_gap() {
     assert_eq!(h.identity.assignment_count(PROD, "Admin", "u-requester"), 1);
     h.advance(HOUR);
     assert_eq!(h.sweep().await.revoked, 1);
-    assert_eq!(h.request(&original.id).await.status, RequestStatus::Ended);
-    assert_eq!(h.request(&extension.id).await.status, RequestStatus::Ended);
+    assert_eq!(h.request(&original.id).await.status(), RequestStatus::Ended);
+    assert_eq!(
+        h.request(&extension.id).await.status(),
+        RequestStatus::Ended
+    );
     assert_eq!(h.identity.assignment_count(PROD, "Admin", "u-requester"), 0);
 }
 
@@ -781,14 +794,17 @@ async fn a_deferred_start_grants_at_the_start() {
         .approve(&request.id, &person("alice@corp.com"), Channel::Slack, None)
         .await
         .unwrap();
-    assert_eq!(approved.status, RequestStatus::Approved);
-    assert_eq!(h.grant_of(&request.id).await.status, GrantStatus::Scheduled);
+    assert_eq!(approved.status(), RequestStatus::Approved);
+    assert_eq!(
+        h.grant_of(&request.id).await.status(),
+        GrantStatus::Scheduled
+    );
     assert_eq!(h.identity.calls("create_assignment"), 0);
     h.advance(2 * HOUR);
     assert_eq!(h.sweep().await.provisioned, 0);
     h.advance(HOUR);
     assert_eq!(h.sweep().await.provisioned, 1);
-    assert_eq!(h.request(&request.id).await.status, RequestStatus::Active);
+    assert_eq!(h.request(&request.id).await.status(), RequestStatus::Active);
     assert_eq!(
         h.grant_of(&request.id).await.ends_at,
         start + time::Duration::hours(1)
@@ -813,17 +829,23 @@ async fn an_aws_outage_while_granting_is_retried_until_it_works() {
         .await
         .unwrap();
     assert_eq!(
-        approved.status,
+        approved.status(),
         RequestStatus::Approved,
         "approved, grant still to come"
     );
     let grant = h.grant_of(&request.id).await;
-    assert_eq!(grant.status, GrantStatus::Provisioning);
-    assert_eq!(grant.attempts, 1);
+    assert_eq!(grant.status(), GrantStatus::Provisioning);
+    let record = h
+        .store
+        .get_access(&grant.access_key())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.retry().map(|retry| retry.attempts), Some(1));
     assert_eq!(h.sweep().await.provisioned, 0, "backing off");
     h.advance(StdDuration::from_secs(11));
     assert_eq!(h.sweep().await.provisioned, 1);
-    assert_eq!(h.request(&request.id).await.status, RequestStatus::Active);
+    assert_eq!(h.request(&request.id).await.status(), RequestStatus::Active);
     assert_eq!(h.identity.assignment_count(PROD, "Admin", "u-requester"), 1);
 }
 
@@ -844,10 +866,10 @@ async fn a_failed_grant_fails_the_request_and_leaves_nothing_behind() {
         .approve(&request.id, &person("alice@corp.com"), Channel::Slack, None)
         .await
         .unwrap();
-    assert_eq!(approved.status, RequestStatus::Failed);
+    assert_eq!(approved.status(), RequestStatus::Failed);
     assert!(approved.status_reason.as_deref().unwrap().contains("quota"));
     let grant = h.grant_of(&request.id).await;
-    assert_eq!(grant.status, GrantStatus::Failed);
+    assert_eq!(grant.status(), GrantStatus::Failed);
     assert!(h.scheduler.timers().is_empty(), "its timer is gone too");
     h.deliver_outbox().await;
     assert_eq!(
@@ -872,7 +894,7 @@ async fn a_timer_that_cannot_be_created_means_no_grant() {
         .approve(&request.id, &person("alice@corp.com"), Channel::Slack, None)
         .await
         .unwrap();
-    assert_eq!(approved.status, RequestStatus::Failed);
+    assert_eq!(approved.status(), RequestStatus::Failed);
     assert_eq!(
         h.identity.calls("create_assignment"),
         0,
@@ -899,7 +921,10 @@ async fn a_revocation_that_fails_is_retried_until_the_access_is_gone() {
     h.advance(HOUR);
     let report = h.sweep().await;
     assert_eq!((report.revoked, report.deferred), (0, 1));
-    assert_eq!(h.grant_of(&request.id).await.status, GrantStatus::Revoking);
+    assert_eq!(
+        h.grant_of(&request.id).await.status(),
+        GrantStatus::Revoking
+    );
     // Backing off: 10 s after the first failure, 20 s after the second.
     h.advance(StdDuration::from_secs(9));
     assert_eq!(h.sweep().await, Default::default());
@@ -908,7 +933,7 @@ async fn a_revocation_that_fails_is_retried_until_the_access_is_gone() {
     h.advance(StdDuration::from_secs(21));
     assert_eq!(h.sweep().await.revoked, 1);
     assert_eq!(h.identity.assignment_count(PROD, "Admin", "u-requester"), 0);
-    assert_eq!(h.request(&request.id).await.status, RequestStatus::Ended);
+    assert_eq!(h.request(&request.id).await.status(), RequestStatus::Ended);
 }
 
 #[tokio::test]
@@ -928,7 +953,7 @@ async fn an_audit_sink_outage_delays_records_but_loses_none() {
     h.deliver_outbox().await;
     assert!(h.audit.records().is_empty());
     assert_eq!(
-        h.request(&request.id).await.status,
+        h.request(&request.id).await.status(),
         RequestStatus::Active,
         "the grant did not wait for the sink"
     );
@@ -1011,7 +1036,7 @@ async fn a_grant_whose_end_passed_during_an_outage_is_never_made() {
     h.sweep().await;
     assert_eq!(h.identity.assignment_count(PROD, "Admin", "u-requester"), 0);
     let failed = h.request(&request.id).await;
-    assert_eq!(failed.status, RequestStatus::Failed);
+    assert_eq!(failed.status(), RequestStatus::Failed);
 }
 
 #[tokio::test]
@@ -1077,7 +1102,7 @@ async fn replicas_sweeping_one_store_at_once_revoke_each_grant_exactly_once() {
         "each assignment deleted exactly once"
     );
     for (index, id) in requests.iter().enumerate() {
-        assert_eq!(h.request(id).await.status, RequestStatus::Ended);
+        assert_eq!(h.request(id).await.status(), RequestStatus::Ended);
         assert_eq!(
             h.identity
                 .assignment_count(PROD, "Admin", &format!("u-user{index}")),

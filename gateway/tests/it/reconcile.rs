@@ -8,8 +8,8 @@ use std::time::Duration as StdDuration;
 use liftgate_gateway::config::{ReconciliationMode, ReconciliationSettings};
 use liftgate_gateway::domain::{Channel, GrantStatus, RequestStatus};
 use liftgate_gateway::ports::{
-    AccessInventory, Clock, DriftAction, DriftMode, DriftTarget, IdentityCenter, Notice, Notifier,
-    NotifyError, StateStore,
+    AccessInventory, Clock, DriftAction, DriftMode, DriftTarget, IdentityCenter, LeaseState,
+    Notice, Notifier, NotifyError, StateStore,
 };
 use liftgate_gateway::testing::{
     DEV, FakeAccessInventory, FakeFailure, Harness, HarnessOptions, OPS_GROUP, PROD, person,
@@ -222,7 +222,7 @@ async fn access_that_a_grant_explains_is_not_drift_including_preexisting_access_
             .create(request("requester@corp.com", PROD, "Admin"))
             .await
             .unwrap();
-    assert_eq!(granted.status, RequestStatus::Active);
+    assert_eq!(granted.status(), RequestStatus::Active);
     // Carol held Admin before Liftgate; her grant finds it pre-existing and keeps it at the end.
     w.h.identity.add_assignment(PROD, "Admin", "u-carol");
     let carol =
@@ -533,14 +533,17 @@ async fn a_grant_made_between_the_listing_and_the_action_is_never_revoked() {
             .create(request("bob@corp.com", PROD, "Admin"))
             .await
             .unwrap();
-    assert_eq!(granted.status, RequestStatus::Active);
+    assert_eq!(granted.status(), RequestStatus::Active);
     pause.release();
 
     let report = pass.await.unwrap().unwrap();
     assert_eq!(outcomes(&report), [&FindingOutcome::ExplainedMeanwhile]);
     assert_eq!(w.h.identity.assignment_count(PROD, "Admin", "u-bob"), 1);
     assert_eq!(w.h.identity.calls("delete_assignment"), 0);
-    assert_eq!(w.h.grant_of(&granted.id).await.status, GrantStatus::Active);
+    assert_eq!(
+        w.h.grant_of(&granted.id).await.status(),
+        GrantStatus::Active
+    );
     w.h.deliver_outbox().await;
     assert!(w.drift_events().is_empty());
 }
@@ -551,17 +554,19 @@ async fn access_the_workflow_is_changing_is_left_for_the_next_pass() {
     w.h.identity.add_assignment(PROD, "Admin", "u-bob");
     let key = format!("access:account:{PROD}:Admin:u-bob");
     let now = w.h.clock.now();
-    assert!(
+    assert!(matches!(
         w.h.store
-            .try_lease(
+            .acquire_lease(
                 &key,
                 "replica-workflow",
+                None,
                 now,
-                now + time::Duration::minutes(2)
+                time::Duration::minutes(2)
             )
             .await
-            .unwrap()
-    );
+            .unwrap(),
+        LeaseState::Acquired { .. }
+    ));
 
     let report = w.pass(ReconciliationMode::Revoke).await;
     assert!(matches!(
@@ -818,17 +823,19 @@ async fn only_one_pass_runs_at_a_time() {
     let w = world(json!([self_service(PROD, "Admin")]), json!([]));
     w.h.identity.add_assignment(PROD, "Admin", "u-bob");
     let now = w.h.clock.now();
-    assert!(
+    assert!(matches!(
         w.h.store
-            .try_lease(
+            .acquire_lease(
                 PASS_LEASE,
                 "another-replica",
+                None,
                 now,
-                now + time::Duration::minutes(10)
+                time::Duration::minutes(10)
             )
             .await
-            .unwrap()
-    );
+            .unwrap(),
+        LeaseState::Acquired { .. }
+    ));
     let reconciler = w.reconciler(ReconciliationMode::Revoke);
     assert!(matches!(
         reconciler.run_once(false).await,

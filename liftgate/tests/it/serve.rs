@@ -593,13 +593,16 @@ async fn production_backends_dynamodb_eventbridge_and_s3_work_end_to_end() {
         1
     );
 
-    // The grant's one-time schedule exists in the group, at its end, and targets Identity Center.
-    let grant_id = active["grant_id"].as_str().unwrap().to_owned();
+    // The access's one-time schedule exists in the group, at its end, and targets Identity
+    // Center.
+    let schedule_name = liftgate_aws::scheduler::schedule_name(
+        &liftgate_gateway::domain::AccessKey::account(&org.production, "Admin", &org.dev_id),
+    );
     let schedule = clients
         .scheduler
         .get_schedule()
         .group_name("liftgate")
-        .name(format!("liftgate-{grant_id}"))
+        .name(&schedule_name)
         .send()
         .await
         .unwrap();
@@ -637,7 +640,7 @@ async fn production_backends_dynamodb_eventbridge_and_s3_work_end_to_end() {
         .scheduler
         .get_schedule()
         .group_name("liftgate")
-        .name(format!("liftgate-{grant_id}"))
+        .name(&schedule_name)
         .send()
         .await;
     assert!(

@@ -149,7 +149,7 @@ pub(crate) fn status_text(
     grant: Option<&Grant>,
     mentions: &Mentions,
 ) -> String {
-    match request.status {
+    match request.status() {
         RequestStatus::Pending => waiting(request, mentions),
         RequestStatus::Approved => {
             let next = match request.start_at {
@@ -283,7 +283,7 @@ pub(crate) fn approval_message(
         ));
     }
     let mut blocks = vec![
-        json!({ "type": "header", "text": plain(&format!("{} {}", emoji(request.status), title(request))) }),
+        json!({ "type": "header", "text": plain(&format!("{} {}", emoji(request.status()), title(request))) }),
         json!({ "type": "section", "fields": fields }),
         section(&format!(
             "*Reason*\n{}",
@@ -294,7 +294,7 @@ pub(crate) fn approval_message(
             status_text(request, grant, mentions)
         )),
     ];
-    if request.status == RequestStatus::Pending {
+    if request.status() == RequestStatus::Pending {
         let approvers: Vec<&Email> = request
             .approvers
             .iter()
@@ -352,7 +352,7 @@ pub(crate) fn approval_message(
 
 /// The status in words for notification fallbacks (no markup).
 fn plain_status(request: &AccessRequest) -> &'static str {
-    match request.status {
+    match request.status() {
         RequestStatus::Pending => "Waiting for approval.",
         RequestStatus::Approved => "Approved.",
         RequestStatus::Active => "Granted.",
@@ -381,7 +381,7 @@ pub(crate) fn requester_step(request: &AccessRequest) -> String {
         .unwrap_or_default();
     format!(
         "{}:{}:{ends}",
-        request.status.as_str(),
+        request.status().as_str(),
         request.approvals.len()
     )
 }
@@ -401,7 +401,7 @@ pub(crate) fn requester_message(
     } else {
         what
     };
-    let (text, buttons) = match request.status {
+    let (text, buttons) = match request.status() {
         RequestStatus::Pending if request.approvals.is_empty() => {
             let approvers = request
                 .approvers

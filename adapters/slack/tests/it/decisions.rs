@@ -22,7 +22,7 @@ async fn a_deny_updates_the_message_without_buttons_and_tells_the_requester() {
     app.settle().await;
 
     let request = app.harness.request(&request.id).await;
-    assert_eq!(request.status, RequestStatus::Denied);
+    assert_eq!(request.status(), RequestStatus::Denied);
     let message = app.approval_message();
     assert!(buttons(&message).is_empty());
     assert!(
@@ -53,7 +53,7 @@ async fn the_requester_can_cancel_from_the_message_or_their_dm() {
     app.driver.click("UREQ", &dm, "cancel").await;
     app.settle().await;
     assert_eq!(
-        app.harness.request(&first.id).await.status,
+        app.harness.request(&first.id).await.status(),
         RequestStatus::Cancelled
     );
     let message = app.approval_message();
@@ -93,7 +93,7 @@ async fn quorum_needs_two_approvers_and_the_message_counts_them() {
     app.settle().await;
     let message = app.approval_message();
     assert_eq!(
-        app.harness.request(&request.id).await.status,
+        app.harness.request(&request.id).await.status(),
         RequestStatus::Pending
     );
     assert!(
@@ -124,7 +124,7 @@ async fn quorum_needs_two_approvers_and_the_message_counts_them() {
         .await;
     app.settle().await;
     let request = app.harness.request(&request.id).await;
-    assert_eq!(request.status, RequestStatus::Active);
+    assert_eq!(request.status(), RequestStatus::Active);
     let message = app.approval_message();
     assert!(
         rendered(&message.blocks).contains("approved by <@UALICE>, <@UCAROL>"),
@@ -160,7 +160,7 @@ async fn self_approval_is_refused_and_the_clicker_is_told_privately() {
         .await;
     app.settle().await;
     assert_eq!(
-        app.harness.request(&request.id).await.status,
+        app.harness.request(&request.id).await.status(),
         RequestStatus::Pending
     );
     assert!(app.harness.request(&request.id).await.approvals.is_empty());
@@ -188,7 +188,7 @@ async fn someone_who_is_not_an_approver_cannot_approve_or_deny() {
         .await;
     app.settle().await;
     assert_eq!(
-        app.harness.request(&request.id).await.status,
+        app.harness.request(&request.id).await.status(),
         RequestStatus::Pending
     );
     let told: Vec<String> = app
@@ -219,7 +219,7 @@ async fn a_click_on_a_decided_request_is_refused_politely() {
     app.driver.click("UBOB", &stale, "approve").await;
     app.settle().await;
     assert_eq!(
-        app.harness.request(&request.id).await.status,
+        app.harness.request(&request.id).await.status(),
         RequestStatus::Denied
     );
     let told = app.fake.ephemerals_to("UBOB");
@@ -241,7 +241,7 @@ async fn a_button_value_that_is_not_a_request_id_is_ignored() {
     );
     app.settle().await;
     assert_eq!(
-        app.harness.request(&request.id).await.status,
+        app.harness.request(&request.id).await.status(),
         RequestStatus::Pending
     );
     assert_eq!(

@@ -96,7 +96,7 @@ async fn a_slack_outage_neither_blocks_nor_loses_a_grant_or_a_revocation() {
         .await
         .unwrap();
     assert_eq!(
-        app.harness.request(&request.id).await.status,
+        app.harness.request(&request.id).await.status(),
         RequestStatus::Active
     );
     assert_eq!(
@@ -195,7 +195,7 @@ async fn without_the_email_scope_people_are_told_and_nothing_is_decided() {
         .await;
     app.settle().await;
     assert_eq!(
-        app.harness.request(&request.id).await.status,
+        app.harness.request(&request.id).await.status(),
         RequestStatus::Pending
     );
     let told = app.fake.ephemerals_to("UALICE");
@@ -222,7 +222,7 @@ async fn a_deactivated_slack_user_cannot_decide() {
         .await;
     app.settle().await;
     assert_eq!(
-        app.harness.request(&request.id).await.status,
+        app.harness.request(&request.id).await.status(),
         RequestStatus::Pending
     );
     assert!(

@@ -84,7 +84,7 @@ async fn a_group_request_goes_through_the_group_form() {
     app.driver.click("UALICE", &message, "approve").await;
     app.settle().await;
     assert_eq!(
-        app.harness.request(&request.id).await.status,
+        app.harness.request(&request.id).await.status(),
         RequestStatus::Active
     );
     assert!(app.harness.identity.is_member(OPS_GROUP, "u-requester"));

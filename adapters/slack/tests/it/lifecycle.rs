@@ -26,7 +26,7 @@ async fn an_unanswered_request_expires_and_the_message_says_so() {
     app.settle().await;
 
     assert_eq!(
-        app.harness.request(&request.id).await.status,
+        app.harness.request(&request.id).await.status(),
         RequestStatus::Expired
     );
     let message = app.approval_message();
@@ -94,7 +94,7 @@ async fn a_grant_that_runs_out_is_shown_as_ended() {
     assert_eq!(app.harness.sweep().await.revoked, 1);
     app.settle().await;
     assert_eq!(
-        app.harness.request(&request.id).await.status,
+        app.harness.request(&request.id).await.status(),
         RequestStatus::Ended
     );
     let message = app.approval_message();
@@ -143,7 +143,7 @@ async fn extend_opens_a_small_form_and_the_approved_extension_moves_the_end() {
         .find(|candidate| candidate.id != request.id)
         .unwrap();
     assert_eq!(extension.extends.as_ref(), Some(&grant.id));
-    assert_eq!(extension.status, RequestStatus::Pending);
+    assert_eq!(extension.status(), RequestStatus::Pending);
     let messages = app.fake.messages_in(APPROVALS);
     assert_eq!(messages.len(), 2);
     let extension_message = messages.last().unwrap().clone();
@@ -156,7 +156,7 @@ async fn extend_opens_a_small_form_and_the_approved_extension_moves_the_end() {
     let grant = app.harness.grant_of(&request.id).await;
     assert_eq!(grant.ends_at, original_end + time::Duration::hours(2));
     assert_eq!(
-        app.harness.request(&extension.id).await.status,
+        app.harness.request(&extension.id).await.status(),
         RequestStatus::Active
     );
     // The requester hears that the original access now lasts longer.
@@ -313,7 +313,7 @@ async fn an_automatically_granted_request_is_shown_as_granted() {
     let request = app
         .request_access("UREQ", "ReadOnly", "1h", "read the dashboards")
         .await;
-    assert_eq!(request.status, RequestStatus::Active);
+    assert_eq!(request.status(), RequestStatus::Active);
     let message = app.approval_message();
     assert!(buttons(&message).is_empty());
     assert!(
@@ -352,7 +352,7 @@ async fn a_failed_grant_shows_the_reason_in_the_channel_and_the_dm() {
         .await;
     app.settle().await;
     assert_eq!(
-        app.harness.request(&request.id).await.status,
+        app.harness.request(&request.id).await.status(),
         RequestStatus::Failed
     );
     let message = app.approval_message();

@@ -47,7 +47,7 @@ async fn a_shortcut_request_is_approved_granted_and_ended_early_with_messages_at
     app.settle().await;
 
     let request = app.only_request().await;
-    assert_eq!(request.status, RequestStatus::Pending);
+    assert_eq!(request.status(), RequestStatus::Pending);
     assert_eq!(request.requester.email.as_str(), "requester@corp.com");
     assert_eq!(request.requester.slack_id.as_deref(), Some("UREQ"));
     assert_eq!(request.reason, "Deploy the <hotfix> & check logs");
@@ -80,7 +80,7 @@ async fn a_shortcut_request_is_approved_granted_and_ended_early_with_messages_at
     app.settle().await;
 
     let request = app.harness.request(&request.id).await;
-    assert_eq!(request.status, RequestStatus::Active);
+    assert_eq!(request.status(), RequestStatus::Active);
     assert_eq!(
         request.approvals[0].approver.slack_id.as_deref(),
         Some("UALICE")
@@ -109,9 +109,9 @@ async fn a_shortcut_request_is_approved_granted_and_ended_early_with_messages_at
     app.settle().await;
 
     let request = app.harness.request(&request.id).await;
-    assert_eq!(request.status, RequestStatus::Ended);
+    assert_eq!(request.status(), RequestStatus::Ended);
     assert_eq!(
-        app.harness.grant_of(&request.id).await.status,
+        app.harness.grant_of(&request.id).await.status(),
         GrantStatus::Revoked
     );
     assert_eq!(

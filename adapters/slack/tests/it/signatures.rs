@@ -182,7 +182,7 @@ async fn a_forged_approval_changes_nothing() {
     );
     app.settle().await;
     assert_eq!(
-        app.harness.request(&request.id).await.status,
+        app.harness.request(&request.id).await.status(),
         RequestStatus::Pending
     );
     assert!(app.harness.request(&request.id).await.approvals.is_empty());

@@ -498,7 +498,7 @@ impl Bot {
         if request.requester.email != caller.person.email {
             return responses::message("Only the person holding this access can extend it.");
         }
-        if request.grant_id.is_none() || request.status != RequestStatus::Active {
+        if request.grant_id.is_none() || request.status() != RequestStatus::Active {
             return responses::message("Only active access can be extended.");
         }
         self.form_again(

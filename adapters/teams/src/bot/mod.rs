@@ -38,8 +38,6 @@ pub(crate) struct Bot {
     pub(crate) default_service_url: String,
     /// How long an invoke waits for the workflow before answering "in progress".
     pub(crate) invoke_timeout: Duration,
-    /// Identifies this replica in store leases.
-    pub(crate) owner: String,
 }
 
 /// Runs workflow work in its own task and waits at most `timeout` for it. Teams gives an

@@ -177,7 +177,7 @@ impl Bot {
         let headline = format!(
             "Your request for {}: {}",
             request.target.describe(),
-            request.status.as_str()
+            request.status().as_str()
         );
         let message = card_message(&card, &headline);
         let existing = self

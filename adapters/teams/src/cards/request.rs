@@ -93,7 +93,7 @@ fn status_line(request: &AccessRequest, grant: Option<&Grant>) -> String {
         .status_reason
         .as_deref()
         .unwrap_or("no reason recorded");
-    match request.status {
+    match request.status() {
         RequestStatus::Pending if request.required_approvals > 1 => format!(
             "Waiting for approval: {} of {} approvals so far.",
             request.approvals.len(),
@@ -101,7 +101,7 @@ fn status_line(request: &AccessRequest, grant: Option<&Grant>) -> String {
         ),
         RequestStatus::Pending => "Waiting for approval.".to_owned(),
         RequestStatus::Approved => match grant {
-            Some(grant) if grant.status == GrantStatus::Scheduled => {
+            Some(grant) if grant.status() == GrantStatus::Scheduled => {
                 format!(
                     "Approved {}. Access starts at {}.",
                     approved_by(request),
@@ -148,7 +148,7 @@ fn status_line(request: &AccessRequest, grant: Option<&Grant>) -> String {
 }
 
 fn status_block(request: &AccessRequest, grant: Option<&Grant>) -> Value {
-    let color = match request.status {
+    let color = match request.status() {
         RequestStatus::Active | RequestStatus::Approved => "Good",
         RequestStatus::Denied | RequestStatus::Failed | RequestStatus::Expired => "Attention",
         RequestStatus::Pending => "Accent",
@@ -221,7 +221,7 @@ pub(crate) fn approval_card(
     }
     body.push(facts(&list));
     body.push(status_block(request, grant));
-    let actions = if request.status == RequestStatus::Pending {
+    let actions = if request.status() == RequestStatus::Pending {
         let data = json!({ field::REQUEST_ID: request.id.as_str() });
         vec![
             execute("Approve", verb::APPROVE, data.clone(), Some("positive")),
@@ -250,7 +250,7 @@ pub(crate) fn requester_card(
         body.push(note_block(note));
     }
     let mut list = request_facts(request, false);
-    if request.status == RequestStatus::Pending {
+    if request.status() == RequestStatus::Pending {
         list.push((
             "Approvers",
             join_emails(request.approvers.iter().map(|email| email.as_str())),
@@ -259,14 +259,14 @@ pub(crate) fn requester_card(
     body.push(facts(&list));
     body.push(status_block(request, grant));
     let data = json!({ field::REQUEST_ID: request.id.as_str() });
-    let actions = match request.status {
+    let actions = match request.status() {
         RequestStatus::Pending => vec![execute("Cancel request", verb::CANCEL, data, None)],
         RequestStatus::Active => vec![
             execute("I'm done", verb::REVOKE, data.clone(), Some("destructive")),
             execute("Extend", verb::EXTEND, data, None),
         ],
         RequestStatus::Approved
-            if grant.is_some_and(|grant| grant.status == GrantStatus::Scheduled) =>
+            if grant.is_some_and(|grant| grant.status() == GrantStatus::Scheduled) =>
         {
             vec![execute("Call off", verb::REVOKE, data, Some("destructive"))]
         }
@@ -281,7 +281,7 @@ pub(crate) fn submitted_card(request: &AccessRequest, grant: Option<&Grant>) -> 
     let mut body = vec![title("Request sent")];
     body.push(facts(&request_facts(request, false)));
     body.push(status_block(request, grant));
-    if !request.status.is_final() {
+    if !request.status().is_final() {
         body.push(text("I'll tell you here as it moves on."));
     }
     card(body, Vec::new())
@@ -295,7 +295,7 @@ pub(crate) fn state_key(request: &AccessRequest) -> String {
         .unwrap_or_default();
     format!(
         "{}:{}:{ends}",
-        request.status.as_str(),
+        request.status().as_str(),
         request.approvals.len()
     )
 }

@@ -64,7 +64,7 @@ async fn an_approval_grants_and_every_card_shows_it() {
     );
 
     let stored = bed.h.request(&request.id).await;
-    assert_eq!(stored.status, RequestStatus::Active);
+    assert_eq!(stored.status(), RequestStatus::Active);
     assert_eq!(
         stored.approvals[0].approver.email.as_str(),
         "alice@corp.com"
@@ -160,7 +160,7 @@ async fn refusals_are_shown_to_the_clicker_and_change_nothing() {
     insta::assert_json_snapshot!("approval_refused", redacted(&answer));
 
     let stored = bed.h.request(&request.id).await;
-    assert_eq!(stored.status, RequestStatus::Pending);
+    assert_eq!(stored.status(), RequestStatus::Pending);
     assert!(stored.approvals.is_empty());
     bed.deliver().await;
     assert_eq!(
@@ -240,7 +240,7 @@ async fn a_failed_grant_is_reported_on_the_card() {
     click(&bed, "alice", "approve", &request.id).await;
     bed.deliver().await;
     assert_eq!(
-        bed.h.request(&request.id).await.status,
+        bed.h.request(&request.id).await.status(),
         RequestStatus::Failed
     );
     let card = bed.approval_card(&request.id).await.card().unwrap().clone();
@@ -264,7 +264,7 @@ async fn the_requester_ends_their_access_early() {
             .contains("Only the requester or an approver of this request can revoke it.")
     );
     assert_eq!(
-        bed.h.request(&request.id).await.status,
+        bed.h.request(&request.id).await.status(),
         RequestStatus::Active
     );
 
@@ -301,7 +301,7 @@ async fn access_ends_on_schedule_and_the_card_says_so() {
     bed.h.sweep().await;
     bed.deliver().await;
     assert_eq!(
-        bed.h.request(&request.id).await.status,
+        bed.h.request(&request.id).await.status(),
         RequestStatus::Ended
     );
     let card = bed.approval_card(&request.id).await.card().unwrap().clone();

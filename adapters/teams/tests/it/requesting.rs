@@ -127,7 +127,7 @@ async fn submitting_the_form_creates_one_request_for_the_verified_requester() {
     assert_eq!(request.requester.email.as_str(), "requester@corp.com");
     assert_eq!(request.requester.teams_id.as_deref(), Some("29:requester"));
     assert_eq!(request.channel, Channel::Teams);
-    assert_eq!(request.status, RequestStatus::Pending);
+    assert_eq!(request.status(), RequestStatus::Pending);
     assert!(
         matches!(&request.target, RequestTarget::Account { account_id, permission_set, .. }
         if account_id == PROD && permission_set == "Admin")

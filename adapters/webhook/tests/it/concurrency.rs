@@ -41,7 +41,7 @@ async fn twenty_simultaneous_approvals_make_exactly_one_grant() {
         }
     }
     let stored = api.stored(&id).await;
-    assert_eq!(stored.status.as_str(), "active");
+    assert_eq!(stored.status().as_str(), "active");
     assert_eq!(stored.approvals.len(), 2, "{:?}", stored.approvals);
     assert_ne!(
         stored.approvals[0].approver.email,
@@ -107,7 +107,7 @@ async fn racing_approvals_and_denials_settle_on_one_outcome() {
         .harness
         .identity
         .assignment_count(PROD, "Admin", "u-requester");
-    match stored.status.as_str() {
+    match stored.status().as_str() {
         "active" => assert_eq!(assignments, 1),
         "denied" => assert_eq!(assignments, 0),
         other => panic!("unexpected final status {other}"),

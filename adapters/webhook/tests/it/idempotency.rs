@@ -186,7 +186,7 @@ async fn retried_decisions_are_answered_with_the_current_state() {
         );
         assert_eq!(reply.body["approvals"].as_array().unwrap().len(), 1);
     }
-    assert_eq!(api.stored(&id).await.status.as_str(), "active");
+    assert_eq!(api.stored(&id).await.status().as_str(), "active");
     assert_eq!(
         api.harness
             .identity
@@ -204,7 +204,7 @@ async fn retried_decisions_are_answered_with_the_current_state() {
         assert!(reply.status < 500, "{}", reply.body);
     }
     assert!(replies.iter().any(|reply| reply.status == 200));
-    assert_eq!(api.stored(&id).await.status.as_str(), "ended");
+    assert_eq!(api.stored(&id).await.status().as_str(), "ended");
     assert_eq!(
         api.harness
             .identity

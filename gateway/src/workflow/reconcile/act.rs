@@ -1,6 +1,8 @@
 //! Acting on one finding: under the workflow's lease on the access key, check again that no
-//! grant explains it, then warn (and in `revoke` mode remove it), writing the audit records and
-//! the chat warning through the outbox.
+//! grant or ledger record explains it, then warn (and in `revoke` mode remove it), writing the
+//! audit records and the chat warning through the outbox. In `revoke` mode the
+//! `drift_detected` record is written before anything is removed, so no removal happens
+//! without its record.
 
 use time::OffsetDateTime;
 
@@ -10,7 +12,7 @@ use super::{FindingOutcome, Names, Reconciler};
 use crate::audit::AuditRecord;
 use crate::domain::RequestEvent;
 use crate::ports::{DriftAction, DriftMode, DriftNotice, IdentityError, StoreError, WriteBatch};
-use crate::workflow::LEASE;
+use crate::workflow::ACCESS_LEASE_TTL;
 
 /// The audit reason of a `drift_detected` record.
 pub(crate) const DRIFT_REASON: &str = "no active grant explains this access";
@@ -55,12 +57,11 @@ impl Reconciler {
         if self.mode() == DriftMode::Warn && already_reported {
             return FindingOutcome::AlreadyReported.into();
         }
-        let store = self.service.store();
-        let lease = format!("access:{}", observed.key);
-        let now = self.service.clock().now();
-        match store.try_lease(&lease, &self.owner, now, now + LEASE).await {
-            Ok(true) => {}
-            Ok(false) => {
+        let leases = self.service.leases();
+        let lease = observed.key.lease_name();
+        let held = match leases.try_acquire(&lease, ACCESS_LEASE_TTL).await {
+            Ok(Some(held)) => held,
+            Ok(None) => {
                 return FindingOutcome::Deferred {
                     reason: "Liftgate is changing this access right now".to_owned(),
                 }
@@ -74,14 +75,17 @@ impl Reconciler {
                     error: Some(format!("could not lock {}: {error}", observed.key)),
                 };
             }
+        };
+        let work = self.act_locked(observed, already_reported, names, calls);
+        match leases.run_held(held, ACCESS_LEASE_TTL, work).await {
+            Ok(acted) => acted,
+            Err(error) => Acted {
+                outcome: FindingOutcome::Deferred {
+                    reason: format!("lost the lock on the access: {error}"),
+                },
+                error: Some(format!("lost the lock on {}: {error}", observed.key)),
+            },
         }
-        let acted = self
-            .act_locked(observed, already_reported, names, calls)
-            .await;
-        if let Err(error) = store.release_lease(&lease, &self.owner).await {
-            tracing::warn!(access_key = %observed.key, %error, "Could not release an access lock; it expires by itself.");
-        }
-        acted
     }
 
     async fn act_locked(
@@ -115,7 +119,7 @@ impl Reconciler {
             DriftMode::Warn => {
                 let at = self.service.clock().now();
                 match self
-                    .publish(at, observed, names, &[detected], DriftAction::Warned)
+                    .publish(at, observed, names, &[detected], Some(DriftAction::Warned))
                     .await
                 {
                     Ok(()) => {
@@ -130,58 +134,69 @@ impl Reconciler {
                     },
                 }
             }
-            DriftMode::Revoke => match self.remove(observed, calls).await {
-                Ok(request_id) => {
+            DriftMode::Revoke => {
+                // The finding is on record before anything is removed.
+                if !already_reported {
                     let at = self.service.clock().now();
-                    let revoked = Event {
-                        event: RequestEvent::Revoked,
-                        reason: AUTOMATED_REVOCATION,
-                        sso_request_id: request_id.as_deref(),
-                    };
-                    let events: Vec<Event<'_>> = if already_reported {
-                        vec![revoked]
-                    } else {
-                        vec![detected, revoked]
-                    };
-                    tracing::warn!(access_key = %observed.key, "Drift revoked: access that no grant explains was removed.");
-                    let error = self
-                        .publish(at, observed, names, &events, DriftAction::Revoked)
-                        .await
-                        .err()
-                        .map(|error| {
-                            tracing::error!(access_key = %observed.key, user_id = %observed.user_id, %error, "Access was revoked but its audit record could not be written.");
-                            format!(
-                                "{} was revoked but its audit record could not be written: {error}",
-                                observed.key
-                            )
-                        });
-                    Acted {
-                        outcome: FindingOutcome::Revoked,
-                        error,
+                    if let Err(error) = self.publish(at, observed, names, &[detected], None).await {
+                        return Acted {
+                            outcome: FindingOutcome::Deferred {
+                                reason: format!("could not record the finding: {error}"),
+                            },
+                            error: Some(format!("could not record {}: {error}", observed.key)),
+                        };
                     }
                 }
-                Err(failure) => {
-                    let message = failure.to_string();
-                    tracing::warn!(access_key = %observed.key, error = %message, "Could not revoke drifted access; the next pass tries again.");
-                    let mut error = None;
-                    if !already_reported {
+                match self.remove(observed, calls).await {
+                    Ok(request_id) => {
                         let at = self.service.clock().now();
-                        let action = DriftAction::RevocationFailed {
-                            error: message.clone(),
+                        let revoked = Event {
+                            event: RequestEvent::Revoked,
+                            reason: AUTOMATED_REVOCATION,
+                            sso_request_id: request_id.as_deref(),
                         };
-                        if let Err(store_error) =
-                            self.publish(at, observed, names, &[detected], action).await
-                        {
-                            error =
-                                Some(format!("could not record {}: {store_error}", observed.key));
+                        tracing::warn!(access_key = %observed.key, "Drift revoked: access that no grant explains was removed.");
+                        let error = self
+                            .publish(at, observed, names, &[revoked], Some(DriftAction::Revoked))
+                            .await
+                            .err()
+                            .map(|error| {
+                                tracing::error!(access_key = %observed.key, user_id = %observed.user_id, %error, "Access was revoked but its revocation record could not be written (its detection record was).");
+                                format!(
+                                    "{} was revoked but its audit record could not be written: {error}",
+                                    observed.key
+                                )
+                            });
+                        Acted {
+                            outcome: FindingOutcome::Revoked,
+                            error,
                         }
                     }
-                    Acted {
-                        outcome: FindingOutcome::RevocationFailed { error: message },
-                        error,
+                    Err(failure) => {
+                        let message = failure.to_string();
+                        tracing::warn!(access_key = %observed.key, error = %message, "Could not revoke drifted access; the next pass tries again.");
+                        let mut error = None;
+                        if !already_reported {
+                            let at = self.service.clock().now();
+                            let action = DriftAction::RevocationFailed {
+                                error: message.clone(),
+                            };
+                            if let Err(store_error) =
+                                self.publish(at, observed, names, &[], Some(action)).await
+                            {
+                                error = Some(format!(
+                                    "could not record {}: {store_error}",
+                                    observed.key
+                                ));
+                            }
+                        }
+                        Acted {
+                            outcome: FindingOutcome::RevocationFailed { error: message },
+                            error,
+                        }
                     }
                 }
-            },
+            }
         }
     }
 
@@ -222,14 +237,15 @@ impl Reconciler {
         }
     }
 
-    /// Writes the audit records and the chat warning of a finding in one batch.
+    /// Writes the audit records and (with an `action`) the chat warning of a finding in one
+    /// batch.
     async fn publish(
         &self,
         at: OffsetDateTime,
         observed: &Observed,
         names: &Names,
         events: &[Event<'_>],
-        action: DriftAction,
+        action: Option<DriftAction>,
     ) -> Result<(), StoreError> {
         let user = names.users.get(&observed.user_id);
         let email = user.and_then(|user| user.email.clone());
@@ -249,18 +265,21 @@ impl Reconciler {
             );
             outbox.extend(self.service.audit_messages(&record));
         }
-        let notice = DriftNotice {
-            id: uuid::Uuid::new_v4(),
-            detected_at: at,
-            access_key: observed.key.clone(),
-            target: names.drift_target(&observed.target),
-            user_id: observed.user_id.clone(),
-            user_email: email,
-            user_name: user.and_then(|user| user.display_name.clone().or(user.user_name.clone())),
-            mode: self.mode(),
-            action,
-        };
-        outbox.extend(self.service.drift_messages(&notice));
+        if let Some(action) = action {
+            let notice = DriftNotice {
+                id: uuid::Uuid::new_v4(),
+                detected_at: at,
+                access_key: observed.key.to_string(),
+                target: names.drift_target(&observed.target),
+                user_id: observed.user_id.clone(),
+                user_email: email,
+                user_name: user
+                    .and_then(|user| user.display_name.clone().or(user.user_name.clone())),
+                mode: self.mode(),
+                action,
+            };
+            outbox.extend(self.service.drift_messages(&notice));
+        }
         let mut attempt = 0;
         loop {
             let batch = WriteBatch {

@@ -43,21 +43,24 @@ use self::memory::{Memory, Remembered};
 use self::scan::{Observed, ObservedTarget, ScanResult};
 use self::scope::Scope;
 use super::AccessService;
+use super::lease::LeaseError;
 use crate::config::ReconciliationSettings;
-use crate::domain::GrantStatus;
+use crate::domain::{AccessKey, GrantStatus};
 use crate::ports::{
-    AccessInventory, DriftMode, DriftTarget, GrantQuery, IdentityError, StoreError, UserDetails,
+    AccessInventory, AccessQuery, DriftMode, DriftTarget, GrantQuery, IdentityError, StoreError,
+    UserDetails,
 };
 
-/// The lease that picks the one replica running the periodic pass, held for the interval.
-pub const SCHEDULE_LEASE: &str = "reconcile";
+/// The document (namespace, key) recording when the last periodic pass started, so replicas
+/// run one pass per interval between them.
+pub const SCHEDULE_DOCUMENT: (&str, &str) = ("reconcile", "schedule");
 /// The lease held while a pass runs, so a pass started from the CLI never overlaps the periodic
 /// one (which would warn twice).
 pub const PASS_LEASE: &str = "reconcile:pass";
 
-/// How long the pass lease lasts before it must be renewed (a crashed pass frees it by then).
-const PASS_LEASE_TTL: time::Duration = time::Duration::minutes(10);
-const PASS_LEASE_RENEW: Duration = Duration::from_secs(120);
+/// How long the pass lease lives without renewal (renewed every quarter of it while the pass
+/// runs); a crashed pass frees it this long after another replica first looks.
+const PASS_LEASE_TTL: Duration = Duration::from_secs(60);
 
 /// Grants that may hold access are loaded at once up to this many; beyond it every found access
 /// is checked on its own.
@@ -116,10 +119,6 @@ pub struct Reconciler {
     inventory: Arc<dyn AccessInventory>,
     settings: ReconciliationSettings,
     tuning: ReconcilerTuning,
-    /// Identifies this replica in leases.
-    owner: String,
-    /// Held during a pass: the store lease cannot tell two passes of one owner apart.
-    running: tokio::sync::Mutex<()>,
 }
 
 /// Names for what a pass acts on.
@@ -176,8 +175,6 @@ impl Reconciler {
             inventory,
             settings,
             tuning: ReconcilerTuning::default(),
-            owner: format!("reconciler-{}", uuid::Uuid::new_v4()),
-            running: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -205,9 +202,11 @@ impl Reconciler {
         self.with_pass_lease(self.pass(false)).await?
     }
 
-    /// Runs a pass every `reconciliation.interval` on whichever replica takes the schedule
-    /// lease (`reconcile`, held for the interval), until `shutdown`. Returns at once when
-    /// `reconciliation.enabled` is false.
+    /// Runs a pass every `reconciliation.interval`, on one replica at a time: each replica
+    /// looks every `poll_interval` whether the last pass (by any replica, recorded in the
+    /// store) is an interval old, and the one that takes the pass lease runs it. Returns at
+    /// once when `reconciliation.enabled` is false, and when `shutdown` turns true (a pass in
+    /// progress is dropped where it stands and its lease given back).
     pub async fn run_periodically(&self, mut shutdown: watch::Receiver<bool>) {
         if !self.settings.enabled {
             tracing::info!("Periodic reconciliation is disabled.");
@@ -223,38 +222,84 @@ impl Reconciler {
             if *shutdown.borrow() {
                 return;
             }
-            let now = self.service.clock().now();
-            let store = self.service.store();
-            let wait = match store
-                .try_lease(SCHEDULE_LEASE, &self.owner, now, now + interval)
-                .await
-            {
-                Ok(true) => {
-                    tokio::select! {
-                        outcome = self.run_once(false) => self.log_outcome(outcome),
-                        _ = shutdown.changed() => {
-                            // The pass is dropped mid-way (a pass can outlast the shutdown
-                            // grace); everything it did is recorded, the rest is redone by the
-                            // next pass. Free the pass lease so that pass need not wait for it.
-                            tracing::info!("Reconciliation pass interrupted by shutdown.");
-                            if let Err(error) = store.release_lease(PASS_LEASE, &self.owner).await {
-                                tracing::warn!(%error, "Could not release the reconciliation pass lease; it expires by itself.");
+            match self.pass_due(interval).await {
+                Ok(true) => match self
+                    .service
+                    .leases()
+                    .try_acquire(PASS_LEASE, PASS_LEASE_TTL)
+                    .await
+                {
+                    Ok(Some(held)) => {
+                        let leases = self.service.leases();
+                        let scheduled = async {
+                            // Checked again under the lease: another replica may just have run.
+                            match self.pass_due(interval).await {
+                                Ok(true) => {
+                                    self.record_pass_start().await;
+                                    Some(self.pass(false).await)
+                                }
+                                Ok(false) => None,
+                                Err(error) => Some(Err(ReconcileError::Store(error))),
                             }
-                            return;
+                        };
+                        tokio::select! {
+                            outcome = leases.run_held(held.clone(), PASS_LEASE_TTL, scheduled) => match outcome {
+                                Ok(Some(outcome)) => self.log_outcome(outcome),
+                                Ok(None) => {}
+                                Err(error) => tracing::error!(%error, "Reconciliation pass stopped."),
+                            },
+                            _ = shutdown.changed() => {
+                                // Everything the pass did is recorded; the rest is redone by
+                                // the next pass, which need not wait for this lease.
+                                tracing::info!("Reconciliation pass interrupted by shutdown.");
+                                leases.release(&held).await;
+                                return;
+                            }
                         }
                     }
-                    interval
-                }
-                Ok(false) => poll,
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, "Could not take the reconciliation pass lease; retrying.");
+                    }
+                },
+                Ok(false) => {}
                 Err(error) => {
                     tracing::warn!(%error, "Could not check the reconciliation schedule; retrying.");
-                    poll
                 }
-            };
+            }
             tokio::select! {
-                () = tokio::time::sleep(wait) => {}
+                () = tokio::time::sleep(poll) => {}
                 _ = shutdown.changed() => return,
             }
+        }
+    }
+
+    /// Whether the last pass started at least `interval` ago (or never).
+    async fn pass_due(&self, interval: Duration) -> Result<bool, StoreError> {
+        let (namespace, key) = SCHEDULE_DOCUMENT;
+        let last = self
+            .service
+            .store()
+            .get_document(namespace, key)
+            .await?
+            .and_then(|document| document.get("started_at").and_then(|v| v.as_i64()))
+            .and_then(|seconds| time::OffsetDateTime::from_unix_timestamp(seconds).ok());
+        let now = self.service.clock().now();
+        let interval = time::Duration::try_from(interval).unwrap_or(time::Duration::MAX);
+        Ok(last.is_none_or(|at| now - at >= interval))
+    }
+
+    async fn record_pass_start(&self) {
+        let (namespace, key) = SCHEDULE_DOCUMENT;
+        let now = self.service.clock().now();
+        let document = serde_json::json!({ "started_at": now.unix_timestamp() });
+        if let Err(error) = self
+            .service
+            .store()
+            .put_document(namespace, key, &document)
+            .await
+        {
+            tracing::warn!(%error, "Could not record the reconciliation schedule; another replica may run a pass early.");
         }
     }
 
@@ -278,35 +323,17 @@ impl Reconciler {
 
     /// Runs `work` holding the pass lease, renewing it while the work runs.
     async fn with_pass_lease<F: Future>(&self, work: F) -> Result<F::Output, ReconcileError> {
-        let Ok(_running) = self.running.try_lock() else {
+        let leases = self.service.leases();
+        let Some(held) = leases.try_acquire(PASS_LEASE, PASS_LEASE_TTL).await? else {
             return Err(ReconcileError::Busy);
         };
-        let store = self.service.store();
-        let now = self.service.clock().now();
-        if !store
-            .try_lease(PASS_LEASE, &self.owner, now, now + PASS_LEASE_TTL)
-            .await?
-        {
-            return Err(ReconcileError::Busy);
-        }
-        let mut work = std::pin::pin!(work);
-        let mut renew = tokio::time::interval(PASS_LEASE_RENEW);
-        renew.tick().await;
-        let output = loop {
-            tokio::select! {
-                output = &mut work => break output,
-                _ = renew.tick() => {
-                    let now = self.service.clock().now();
-                    if let Err(error) = store.try_lease(PASS_LEASE, &self.owner, now, now + PASS_LEASE_TTL).await {
-                        tracing::warn!(%error, "Could not renew the reconciliation pass lease.");
-                    }
-                }
-            }
-        };
-        if let Err(error) = store.release_lease(PASS_LEASE, &self.owner).await {
-            tracing::warn!(%error, "Could not release the reconciliation pass lease; it expires by itself.");
-        }
-        Ok(output)
+        leases
+            .run_held(held, PASS_LEASE_TTL, work)
+            .await
+            .map_err(|error| match error {
+                LeaseError::Store(error) => ReconcileError::Store(error),
+                LeaseError::Lost(_) => ReconcileError::Busy,
+            })
     }
 
     async fn pass(&self, dry_run: bool) -> Result<ReconcileReport, ReconcileError> {
@@ -365,8 +392,9 @@ impl Reconciler {
         // Only what is acted on (or would be) is named: known findings in `warn` mode are not
         // looked up again on every pass.
         let mode = self.mode();
-        let needs_action =
-            |observed: &Observed| mode == DriftMode::Revoke || !memory.contains(&observed.key);
+        let needs_action = |observed: &Observed| {
+            mode == DriftMode::Revoke || !memory.contains(observed.key.as_str())
+        };
         let to_name: Vec<&Observed> = candidates
             .iter()
             .copied()
@@ -380,7 +408,7 @@ impl Reconciler {
                 .map(|observed| {
                     let outcome = FindingOutcome::DryRun {
                         would: mode,
-                        already_reported: memory.contains(&observed.key),
+                        already_reported: memory.contains(observed.key.as_str()),
                     };
                     (*observed, act::Acted::from(outcome))
                 })
@@ -393,7 +421,7 @@ impl Reconciler {
                     let (memory, names, calls) = (&memory, &names, &calls);
                     let observed = candidates[index];
                     async move {
-                        let already = memory.contains(&observed.key);
+                        let already = memory.contains(observed.key.as_str());
                         (index, self.act(observed, already, names, calls).await)
                     }
                 })
@@ -426,7 +454,7 @@ impl Reconciler {
                 errors.push(error);
             }
             findings.push(Finding {
-                access_key: observed.key.clone(),
+                access_key: observed.key.to_string(),
                 target: names.drift_target(&observed.target),
                 user_id: observed.user_id.clone(),
                 user: names.users.get(&observed.user_id).cloned(),
@@ -523,7 +551,7 @@ impl Reconciler {
 
     /// The access keys of every grant that may hold access now, or `None` when there are too
     /// many to load at once (each finding is then checked on its own).
-    async fn explained_snapshot(&self) -> Result<Option<HashSet<String>>, StoreError> {
+    async fn explained_snapshot(&self) -> Result<Option<HashSet<AccessKey>>, StoreError> {
         let grants = self
             .service
             .store()
@@ -539,25 +567,44 @@ impl Reconciler {
         if grants.len() >= GRANT_SNAPSHOT_LIMIT {
             return Ok(None);
         }
-        Ok(Some(
-            grants
-                .iter()
-                .filter(|grant| grant.status.may_hold_access())
-                .map(|grant| grant.access_key())
-                .collect(),
-        ))
+        let mut keys: HashSet<AccessKey> = grants
+            .iter()
+            .filter(|grant| grant.status().may_hold_access())
+            .map(|grant| grant.access_key())
+            .collect();
+        // Every access the ledger tracks is explained, whatever state its grants are in.
+        let store = self.service.store();
+        let mut after = None;
+        loop {
+            let page = store
+                .query_access(AccessQuery::All {
+                    after: after.clone(),
+                    limit: 1000,
+                })
+                .await?;
+            let done = page.len() < 1000;
+            after = page.last().map(|record| record.key.clone());
+            keys.extend(page.into_iter().map(|record| record.key));
+            if done || keys.len() >= GRANT_SNAPSHOT_LIMIT {
+                break;
+            }
+        }
+        if keys.len() >= GRANT_SNAPSHOT_LIMIT {
+            return Ok(None);
+        }
+        Ok(Some(keys))
     }
 
-    /// Whether a grant may hold this access right now.
-    async fn explained_now(&self, key: &str) -> Result<bool, StoreError> {
-        let grants = self
-            .service
-            .store()
-            .query_grants(GrantQuery::AccessKey {
-                key: key.to_owned(),
-            })
+    /// Whether the ledger tracks this access, or a grant may hold it, right now.
+    async fn explained_now(&self, key: &AccessKey) -> Result<bool, StoreError> {
+        let store = self.service.store();
+        if store.get_access(key).await?.is_some() {
+            return Ok(true);
+        }
+        let grants = store
+            .query_grants(GrantQuery::AccessKey { key: key.clone() })
             .await?;
-        Ok(grants.iter().any(|grant| grant.status.may_hold_access()))
+        Ok(grants.iter().any(|grant| grant.status().may_hold_access()))
     }
 
     /// Users (DescribeUser, rate-limited), account and group names (directory) of `observed`.
@@ -644,14 +691,14 @@ impl Reconciler {
             match acted.outcome {
                 FindingOutcome::Warned | FindingOutcome::RevocationFailed { .. } => {
                     entries
-                        .entry(observed.key.clone())
+                        .entry(observed.key.to_string())
                         .or_insert_with(|| Remembered {
                             unit: observed.unit.clone(),
                             reported_at: now,
                         });
                 }
                 FindingOutcome::Revoked => {
-                    entries.remove(&observed.key);
+                    entries.remove(observed.key.as_str());
                 }
                 _ => {}
             }
@@ -665,7 +712,7 @@ impl Reconciler {
         entries.retain(|key, remembered| {
             let out_of_scope = !in_scope.contains(&remembered.unit);
             let gone = scanned.complete_units.contains(&remembered.unit)
-                && !scanned.observed.contains_key(key);
+                && !scanned.observed.contains_key(key.as_str());
             !(out_of_scope || gone)
         });
         let forgotten = memory

@@ -8,7 +8,7 @@ use futures_util::stream;
 
 use super::calls::Calls;
 use super::scope::{Pair, PruningStrategy, Scope};
-use crate::domain::GrantTarget;
+use crate::domain::{AccessKey, GrantTarget};
 use crate::ports::{AccessInventory, AssignedPrincipal, IdentityError, Page};
 
 /// A listing that keeps answering with more pages is cut off here (a broken token loop).
@@ -64,7 +64,7 @@ pub(crate) fn unit_of_group(group_id: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Observed {
     /// The same key as [`crate::domain::Grant::access_key`] of a grant for this access.
-    pub(crate) key: String,
+    pub(crate) key: AccessKey,
     pub(crate) unit: String,
     pub(crate) user_id: String,
     pub(crate) target: ObservedTarget,
@@ -109,21 +109,21 @@ impl ObservedTarget {
     }
 }
 
-/// `Grant::access_key` for an account assignment.
-pub(crate) fn account_key(account_id: &str, permission_set: &str, user_id: &str) -> String {
-    format!("account:{account_id}:{permission_set}:{user_id}")
+/// The access key of an account assignment, the same as a grant's for it.
+pub(crate) fn account_key(account_id: &str, permission_set: &str, user_id: &str) -> AccessKey {
+    AccessKey::account(account_id, permission_set, user_id)
 }
 
-/// `Grant::access_key` for a group membership.
-pub(crate) fn group_key(group_id: &str, user_id: &str) -> String {
-    format!("group:{group_id}:{user_id}")
+/// The access key of a group membership, the same as a grant's for it.
+pub(crate) fn group_key(group_id: &str, user_id: &str) -> AccessKey {
+    AccessKey::group(group_id, user_id)
 }
 
 /// What a scan found.
 #[derive(Debug, Default)]
 pub(crate) struct ScanResult {
     /// Access by key (duplicates merged).
-    pub(crate) observed: BTreeMap<String, Observed>,
+    pub(crate) observed: BTreeMap<AccessKey, Observed>,
     /// Units listed completely (including pairs pruned as not provisioned).
     pub(crate) complete_units: BTreeSet<String>,
     /// Problems of single units or pruning queries, for the report.
@@ -279,7 +279,7 @@ pub(crate) async fn scan(
     result
 }
 
-fn merge(observed: &mut BTreeMap<String, Observed>, found: Observed) {
+fn merge(observed: &mut BTreeMap<AccessKey, Observed>, found: Observed) {
     match observed.get_mut(&found.key) {
         Some(existing) => {
             if let (
