@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use liftgate_gateway::config::LoadedConfig;
-use liftgate_gateway::http::{ServerState, start_admin_server, start_public_server, start_server};
+use liftgate_gateway::http::{
+    ServerState, start_admin_server, start_public_server, start_server,
+};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::compose;
