@@ -77,8 +77,8 @@ audit:
 #   clients:
 #     - id: ci-bot
 #       act_for: ["*"]
-#       # secret comes from LIFTGATE__WEBHOOK__CLIENTS__0__SECRET, or write it here from a
-#       # secret store.
+#       # secret: at least 32 random characters. Environment overrides cannot reach list
+#       # items, so it is written here: keep this file out of version control then.
 
 # What people may ask for, and how long requests wait for approval.
 requests:
