@@ -98,6 +98,9 @@ def main(rendered, config_out):
         endpoints = monitor["spec"]["endpoints"]
         check(all(e["port"] == "admin" and e["path"] == "/metrics" for e in endpoints), "the ServiceMonitor must scrape /metrics on the admin port")
         check(monitor["apiVersion"] == "monitoring.coreos.com/v1", "ServiceMonitor apiVersion")
+        wanted = monitor["spec"]["selector"]["matchLabels"]
+        selected = [n for n, s in services.items() if all(s["metadata"]["labels"].get(k) == v for k, v in wanted.items())]
+        check(selected == [admin[0]["metadata"]["name"]], f"the ServiceMonitor selects {selected}, not the admin Service")
 
     policies = by_kind.get("NetworkPolicy", [])
     gateway_policies = [p for p in policies if p["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/component") == "gateway"]
