@@ -17,7 +17,8 @@ locals {
   s3_audit          = local.audit_bucket_name != null
   audit_kms_key_arn = var.audit_kms_key_arn == null ? "" : var.audit_kms_key_arn
 
-  dead_letter_queue_arn = var.dead_letter_queue_arn != null ? var.dead_letter_queue_arn : (var.enable_eventbridge_scheduler && var.create_dead_letter_queue ? aws_sqs_queue.revocations_dlq[0].arn : "")
+  create_dead_letter_queue = var.enable_eventbridge_scheduler && var.create_dead_letter_queue && var.dead_letter_queue_arn == null
+  dead_letter_queue_arn    = var.dead_letter_queue_arn != null ? var.dead_letter_queue_arn : (local.create_dead_letter_queue ? aws_sqs_queue.revocations_dlq[0].arn : "")
 
   # The features whose statements the roles get (deploy/iam/actions.yaml).
   features = compact([

@@ -6,7 +6,7 @@ resource "aws_scheduler_schedule_group" "revocations" {
 }
 
 resource "aws_sqs_queue" "revocations_dlq" {
-  count = var.enable_eventbridge_scheduler && var.create_dead_letter_queue && var.dead_letter_queue_arn == null ? 1 : 0
+  count = local.create_dead_letter_queue ? 1 : 0
 
   name                      = "${var.name}-revocations-dlq"
   message_retention_seconds = 1209600 # 14 days: time to notice and revoke by hand
@@ -15,7 +15,7 @@ resource "aws_sqs_queue" "revocations_dlq" {
 }
 
 data "aws_iam_policy_document" "revocations_dlq" {
-  count = length(aws_sqs_queue.revocations_dlq)
+  count = local.create_dead_letter_queue ? 1 : 0
 
   statement {
     sid     = "SchedulerRoleOnly"
@@ -46,7 +46,7 @@ data "aws_iam_policy_document" "revocations_dlq" {
 }
 
 resource "aws_sqs_queue_policy" "revocations_dlq" {
-  count = length(aws_sqs_queue.revocations_dlq)
+  count = local.create_dead_letter_queue ? 1 : 0
 
   queue_url = aws_sqs_queue.revocations_dlq[0].id
   policy    = data.aws_iam_policy_document.revocations_dlq[0].json
