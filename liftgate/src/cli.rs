@@ -61,7 +61,7 @@ pub enum MigrateCommand {
 
 #[derive(Debug, Args)]
 pub struct SsoElevatorArgs {
-    /// The module's variables: a .tfvars file, or a .tf file with the module block.
+    /// The module's variables: a .tfvars or .tfvars.json file, or a .tf file with the module.
     #[arg(long, value_name = "FILE", required_unless_present = "approval_config")]
     pub tfvars: Option<PathBuf>,
     /// The module's approval-config.json ({"statements": [...], "group_statements": [...]}).

@@ -217,6 +217,34 @@ fn a_module_block_is_read_and_what_terraform_evaluates_needs_input() {
 }
 
 #[test]
+fn tfvars_json_is_read_too() {
+    let directory = tempfile::tempdir().unwrap();
+    std::fs::write(
+        directory.path().join("terraform.tfvars.json"),
+        r#"{"slack_channel_id": "C1", "permission_duration_list_override": ["02:00", "00:45"],
+            "config": [{"ResourceType": "Account", "Resource": "111111111111",
+                        "PermissionSet": "ReadOnlyAccess", "ApprovalIsNotRequired": "true"}]}"#,
+    )
+    .unwrap();
+    let output = liftgate(
+        &[
+            "migrate",
+            "sso-elevator",
+            "--tfvars",
+            "terraform.tfvars.json",
+        ],
+        directory.path(),
+        &[],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let written = std::fs::read_to_string(directory.path().join("liftgate.yaml")).unwrap();
+    assert!(written.contains("durations: [2h, 45m]"), "{written}");
+    assert!(written.contains("ApprovalIsNotRequired: true"), "{written}");
+    let check = liftgate(&["check-config"], directory.path(), &SECRETS);
+    assert!(check.status.success(), "{}", text(&check.stderr));
+}
+
+#[test]
 fn missing_aws_values_are_placeholders_that_check_config_refuses() {
     let directory = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -163,6 +163,12 @@ fn read_text(path: &Path) -> anyhow::Result<String> {
 /// sso-elevator when the file is Terraform code.
 fn read_tfvars(path: &Path) -> anyhow::Result<Vec<(String, Var)>> {
     let text = read_text(path)?;
+    if path
+        .extension()
+        .is_some_and(|extension| extension == "json")
+    {
+        return read_tfvars_json(path, &text);
+    }
     let body = hcl::parse(&text).map_err(|error| {
         let message = error.to_string().replace('\n', " ");
         anyhow::anyhow!("{} is not valid HCL: {}", path.display(), message.trim())
@@ -197,6 +203,22 @@ fn read_tfvars(path: &Path) -> anyhow::Result<Vec<(String, Var)>> {
         );
     }
     Ok(vars)
+}
+
+/// `terraform.tfvars.json`: one object of variables.
+fn read_tfvars_json(path: &Path, text: &str) -> anyhow::Result<Vec<(String, Var)>> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|error| anyhow::anyhow!("{} is not valid JSON: {error}", path.display()))?;
+    let Value::Object(map) = value else {
+        anyhow::bail!("{} is not an object of variables", path.display());
+    };
+    if map.is_empty() {
+        anyhow::bail!("{} has no variables", path.display());
+    }
+    Ok(map
+        .into_iter()
+        .map(|(name, value)| (name, Var::Literal(value)))
+        .collect())
 }
 
 /// `approval-config.json`: `{"statements": [...], "group_statements": [...]}` as the module
