@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks everything that deploys Liftgate with the validators platform teams run, offline:
-#   IAM        every SDK call allowed and nothing more (deploy/iam/iam.py), parliament
+#   IAM        every SDK call allowed and nothing more (deploy/iam/iam.py, with a selftest),
+#              parliament
 #   Helm       helm lint --strict, helm template of every helm/liftgate/ci/*-values.yaml, the
 #              chart's promises (deploy/ci/chart_checks.py), what it must refuse, each rendered
 #              config through `liftgate check-config`, kubernetes-validate --strict for
@@ -78,6 +79,7 @@ check() {
 
 # --- IAM ------------------------------------------------------------------------------------
 check "iam (code ↔ deploy/iam/actions.yaml ↔ manifests/iam, terraform)" "$PY" deploy/iam/iam.py check
+check "iam check catches what it must (selftest)" "$PY" deploy/iam/iam.py selftest
 check "parliament (IAM Service Authorization Reference, community auditors)" "$PY" deploy/iam/iam.py parliament
 
 # --- Helm -----------------------------------------------------------------------------------

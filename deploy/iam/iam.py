@@ -210,8 +210,9 @@ def client_crates(path, text):
 NOT_OPERATIONS = {"clone", "config", "from_conf", "new", "as_ref", "to_owned"}
 
 
-def scan(config):
+def scan(config, root=None):
     """Every AWS action the code calls: a list of (action, via, file, line, what)."""
+    root = root or ROOT
     versions = locked_versions()
     operations = {}
 
@@ -228,10 +229,10 @@ def scan(config):
     literal_target = re.compile(r'"arn:[^"]*:scheduler:::aws-sdk:([a-z0-9]+):([A-Za-z0-9]+)"')
     item_builders = re.compile(r"\b(Put|Delete|Update|ConditionCheck)::builder\s*\(")
     per_item = {"Put": "PutItem", "Delete": "DeleteItem", "Update": "UpdateItem", "ConditionCheck": "ConditionCheckItem"}
-    for root in config["scan"]:
-        for path in sorted((ROOT / root).rglob("*.rs")):
+    for directory in config["scan"]:
+        for path in sorted((root / directory).rglob("*.rs")):
             text = strip_comments(path.read_text())
-            relative = str(path.relative_to(ROOT))
+            relative = str(path.relative_to(root))
             line_of = lambda offset: text.count("\n", 0, offset) + 1  # noqa: E731
             for match in receiver.finditer(text):
                 name, op = match.group(1), match.group(2)
@@ -310,11 +311,26 @@ def check(config):
             errors.append(f"{path.relative_to(ROOT)} is out of date: run python3 deploy/iam/iam.py generate")
 
     calls = scan(config)
+    entries = all_entries(config)
+    errors += coverage_errors(config, calls, entries)
+    if errors:
+        raise Problem("\n".join(errors))
+    return calls, entries
+
+
+def all_entries(config):
     entries = []  # (role, statement, entry)
     for role in config["roles"]:
         for statement in statements(config, role):
             for entry in statement["actions"]:
                 entries.append((role, statement, entry))
+    return entries
+
+
+def coverage_errors(config, calls, entries):
+    """Calls no entry allows, entries nothing calls, actions IAM does not have."""
+    errors = []
+    source = SOURCE.relative_to(ROOT)
 
     # Every call is allowed by an entry that names its file.
     for action, via, file, line, what in calls:
@@ -363,9 +379,41 @@ def check(config):
                 errors.append(f"{source}: roles.{role} {statement['sid']}: unknown feature {statement['feature']}")
             if not statement.get("resources"):
                 errors.append(f"{source}: roles.{role} {statement['sid']}: no resources")
-    if errors:
-        raise Problem("\n".join(errors))
-    return calls, entries
+    return errors
+
+
+def selftest(config):
+    """The check itself, on a copy of the code with a new SDK call, a call moved to another
+    file, and an allowed action no longer called: each must be named with its code site."""
+    import shutil  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch)
+        for directory in config["scan"]:
+            shutil.copytree(ROOT / directory, copy / directory)
+        (copy / "Cargo.lock").write_text((ROOT / "Cargo.lock").read_text())
+        probe = copy / "aws/src/probe.rs"
+        probe.write_text(
+            "pub struct Probe { client: aws_sdk_kms::Client }\n"
+            "impl Probe {\n"
+            "    async fn sign(&self) { self.client.sign().send().await; }\n"
+            "    async fn list(&self) { self.clients.sso_admin.list_account_assignments().send().await; }\n"
+            "}\n"
+        )
+        users = copy / "aws/src/identity/users.rs"
+        users.write_text(users.read_text().replace(".get_user_id()", ".get_user_id_renamed()"))
+        calls = [c for c in scan(config, copy)]
+        errors = "\n".join(coverage_errors(config, calls, all_entries(config)))
+    expected = [
+        "aws/src/probe.rs:3 calls client.sign(): IAM action kms:Sign is allowed by no policy",
+        "aws/src/probe.rs:4 calls sso_admin.list_account_assignments() (IAM action sso:ListAccountAssignments), but",
+        "identitystore:GetUserId: aws/src/identity/users.rs does not call it",
+    ]
+    missing = [e for e in expected if e not in errors]
+    if missing:
+        raise Problem("the IAM check missed:\n" + "\n".join(missing) + "\nit said:\n" + errors)
+    return len(expected)
 
 
 def run_parliament(config):
@@ -407,6 +455,10 @@ def main(argv):
                 f"iam: {len(calls)} SDK calls and schedule targets in the code, each allowed; "
                 f"{len(entries)} allowed actions, each called or implied; generated files up to date"
             )
+            return 0
+        if command == "selftest":
+            count = selftest(config)
+            print(f"iam selftest: a new SDK call, a call in an unlisted file and a call that went away are each named ({count})")
             return 0
         if command == "parliament":
             count = run_parliament(config)
