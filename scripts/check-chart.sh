@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Lints the Helm chart, renders it with each scenario in helm/liftgate/ci/, and validates the
-# liftgate.yaml each rendering would mount with `liftgate check-config`.
+# liftgate.yaml each rendering would mount with `liftgate check-config`. scripts/check-deploy.sh
+# runs the rest: the chart's promises, kubernetes-validate, checkov and the values table.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$LIFTGATE_ROOT"
@@ -24,7 +25,10 @@ PY
   # Secrets come from the environment (a Kubernetes Secret) in a real deployment.
   secrets=()
   if grep -q '^slack:' "$work/$name-liftgate.yaml"; then
-    secrets+=(LIFTGATE__SLACK__SIGNING_SECRET=x LIFTGATE__SLACK__BOT_TOKEN=xoxb-x)
+    secrets+=(LIFTGATE__SLACK__SIGNING_SECRET=x LIFTGATE__SLACK__BOT_TOKEN=xoxb-x LIFTGATE__SLACK__APP_TOKEN=xapp-x)
+  fi
+  if grep -q '^teams:' "$work/$name-liftgate.yaml"; then
+    secrets+=(LIFTGATE__TEAMS__APP_PASSWORD=x)
   fi
   env "${secrets[@]}" "$(liftgate_bin)" check-config --config "$work/$name-liftgate.yaml" >/dev/null
 

@@ -24,6 +24,7 @@ cargo test --workspace --locked
 
 log "helm chart: lint, render, and check the rendered configs with liftgate check-config"
 scripts/check-chart.sh "$HELM"
+scripts/check-deploy.sh
 
 log "demo (the README's run command), with a short grant"
 DEMO_GRANT_DURATION=5s scripts/demo.sh

@@ -33,6 +33,52 @@ pub enum Command {
         #[command(subcommand)]
         command: StateCommand,
     },
+    /// Write a commented starter configuration on the embedded defaults.
+    Init(InitArgs),
+    /// Convert another tool's configuration into liftgate.yaml.
+    Migrate {
+        #[command(subcommand)]
+        command: MigrateCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write it (`-` for stdout).
+    #[arg(long, short, value_name = "FILE", default_value = "liftgate.yaml")]
+    pub output: PathBuf,
+    /// Replace the file if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Convert a terraform-aws-sso-elevator configuration (its module variables and/or its
+    /// approval-config.json), reporting what mapped, changed or is unsupported.
+    SsoElevator(SsoElevatorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SsoElevatorArgs {
+    /// The module's variables: a .tfvars or .tfvars.json file, or a .tf file with the module.
+    #[arg(long, value_name = "FILE", required_unless_present = "approval_config")]
+    pub tfvars: Option<PathBuf>,
+    /// The module's approval-config.json ({"statements": [...], "group_statements": [...]}).
+    #[arg(long, value_name = "FILE")]
+    pub approval_config: Option<PathBuf>,
+    /// aws.region (the module takes it from its provider).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// aws.identity_store_id, when the module's identity_store_id was left empty.
+    #[arg(long, value_name = "ID")]
+    pub identity_store_id: Option<String>,
+    /// Where to write liftgate.yaml (`-` for stdout).
+    #[arg(long, short, value_name = "FILE", default_value = "liftgate.yaml")]
+    pub output: PathBuf,
+    /// Replace the file if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

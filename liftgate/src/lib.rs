@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use liftgate_gateway::config::ConfigSource;
 
-use crate::cli::{Cli, Command, PolicyCommand, StateCommand};
+use crate::cli::{Cli, Command, MigrateCommand, PolicyCommand, StateCommand};
 
 /// Runs one command. `Ok` carries the exit code; `Err` is printed as one sentence, exit 1.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -55,6 +55,28 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             };
             runtime()?.block_on(commands::state::init(&loaded, stdout))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Init(args) => {
+            commands::init::run(&args.output, args.force, stdout, stderr)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate {
+            command: MigrateCommand::SsoElevator(args),
+        } => {
+            let inputs = commands::migrate::sso_elevator::Inputs {
+                tfvars: args.tfvars,
+                approval_config: args.approval_config,
+                region: args.region,
+                identity_store_id: args.identity_store_id,
+            };
+            commands::migrate::sso_elevator::run(
+                &inputs,
+                &args.output,
+                args.force,
+                stdout,
+                stderr,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Reconcile(args) => {

@@ -4,11 +4,17 @@
 # Developer Portal (or sideload it).
 #
 #   manifests/teams/package.sh --bot-app-id GUID --domain liftgate.example.com \
-#       [--teams-app-id GUID] [--version 1.0.0] [--out DIR]
+#       [--teams-app-id GUID] [--version 1.0.0] [--out DIR] \
+#       [--website-url URL] [--privacy-url URL] [--terms-url URL]
 #
 # --bot-app-id is the Azure Bot's Microsoft App ID (teams.app_id). --teams-app-id identifies
 # the Teams app itself; it defaults to the bot's id, which is the usual choice. Keep it stable
 # across versions, or Teams treats a new upload as a different app.
+# The developer links Teams shows on the app's page (https only) default to the pages the
+# gateway serves, https://DOMAIN/teams/privacy and https://DOMAIN/teams/terms (the website
+# link to the privacy page); point them at your own pages with the options or with the
+# environment variables LIFTGATE_TEAMS_WEBSITE_URL, LIFTGATE_TEAMS_PRIVACY_URL and
+# LIFTGATE_TEAMS_TERMS_URL.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,9 +24,12 @@ teams_app_id=""
 domain=""
 version="1.0.0"
 out="$root/dist"
+website_url="${LIFTGATE_TEAMS_WEBSITE_URL:-}"
+privacy_url="${LIFTGATE_TEAMS_PRIVACY_URL:-}"
+terms_url="${LIFTGATE_TEAMS_TERMS_URL:-}"
 
 usage() {
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
@@ -31,6 +40,9 @@ while [ $# -gt 0 ]; do
     --domain) domain="${2:-}"; shift 2 ;;
     --version) version="${2:-}"; shift 2 ;;
     --out) out="${2:-}"; shift 2 ;;
+    --website-url) website_url="${2:-}"; shift 2 ;;
+    --privacy-url) privacy_url="${2:-}"; shift 2 ;;
+    --terms-url) terms_url="${2:-}"; shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "package.sh: unknown argument $1" >&2; usage 1 ;;
   esac
@@ -44,10 +56,22 @@ teams_app_id="${teams_app_id:-$bot_app_id}"
 [ -n "$domain" ] || { echo "package.sh: --domain is required (the gateway's public host, e.g. liftgate.example.com)" >&2; exit 1; }
 [[ "$domain" =~ ^[A-Za-z0-9.-]+$ ]] || { echo "package.sh: --domain is a host name only (no scheme, port or path), got $domain" >&2; exit 1; }
 [[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "package.sh: --version must look like 1.2.3, got $version" >&2; exit 1; }
+privacy_url="${privacy_url:-https://$domain/teams/privacy}"
+terms_url="${terms_url:-https://$domain/teams/terms}"
+website_url="${website_url:-$privacy_url}"
+for pair in "privacy-url:$privacy_url" "terms-url:$terms_url" "website-url:$website_url"; do
+  name="${pair%%:*}" url="${pair#*:}"
+  [[ "$url" =~ ^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[^[:space:]\"]*)?$ ]] \
+    || { echo "package.sh: --$name must be an https URL (Teams refuses others), got $url" >&2; exit 1; }
+done
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+escape() { printf '%s' "$1" | sed -e 's/[\/&|]/\\&/g'; }
 sed -e "s/{{BOT_APP_ID}}/$bot_app_id/g" \
+    -e "s|{{WEBSITE_URL}}|$(escape "$website_url")|g" \
+    -e "s|{{PRIVACY_URL}}|$(escape "$privacy_url")|g" \
+    -e "s|{{TERMS_URL}}|$(escape "$terms_url")|g" \
     -e "s/{{TEAMS_APP_ID}}/$teams_app_id/g" \
     -e "s/{{DOMAIN}}/$domain/g" \
     -e "s/\"version\": \"1.0.0\"/\"version\": \"$version\"/" \

@@ -2,6 +2,8 @@
 
 pub mod check_config;
 pub mod explain;
+pub mod init;
+pub mod migrate;
 pub mod reconcile;
 
 pub mod serve;

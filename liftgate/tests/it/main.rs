@@ -7,5 +7,7 @@
 )]
 
 mod cli;
+mod init;
+mod migrate;
 mod reconcile;
 mod serve;
