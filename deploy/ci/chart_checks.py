@@ -103,7 +103,10 @@ def main(rendered, config_out):
         check(selected == [admin[0]["metadata"]["name"]], f"the ServiceMonitor selects {selected}, not the admin Service")
 
     policies = by_kind.get("NetworkPolicy", [])
-    gateway_policies = [p for p in policies if p["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/component") == "gateway"]
+    # The gateway's pods are selected by name and instance (the selector chart 0.1.0 had); the
+    # test pod by its component.
+    gateway_selector = deployment["spec"]["selector"]["matchLabels"]
+    gateway_policies = [p for p in policies if p["spec"]["podSelector"]["matchLabels"] == gateway_selector]
     test_policies = [p for p in policies if p["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/component") == "test"]
     check(len(gateway_policies) + len(test_policies) == len(policies), "a NetworkPolicy selects neither the gateway nor the test pod")
     for policy in test_policies:
@@ -123,6 +126,11 @@ def main(rendered, config_out):
 
     for test in by_kind.get("Pod", []):
         check(test["metadata"]["annotations"].get("helm.sh/hook") == "test", "a Pod that is not a helm test")
+        labels = test["metadata"].get("labels", {})
+        check(
+            not all(labels.get(k) == v for k, v in gateway_selector.items()),
+            "the test pod carries the gateway's selector labels (Services would route to it)",
+        )
         command = " ".join(test["spec"]["containers"][0]["command"])
         check(f"-admin:{ports.get('admin')}/readyz" in command, f"the helm test does not call /readyz on the admin Service: {command}")
         check(test["spec"].get("automountServiceAccountToken") is False, "the test pod mounts a token")

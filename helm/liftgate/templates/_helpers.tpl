@@ -20,10 +20,21 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
+{{/* The gateway pods' selector. Unchanged since chart 0.1.0: Kubernetes cannot change a
+Deployment's selector in place, so a new label here would break upgrades. */}}
 {{- define "liftgate.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "liftgate.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/component: gateway
+{{- end -}}
+
+{{/* Labels of the helm test pod: a name of its own, so no gateway selector matches it. */}}
+{{- define "liftgate.testLabels" -}}
+app.kubernetes.io/name: {{ include "liftgate.name" . }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: test
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
 {{- define "liftgate.serviceAccountName" -}}
