@@ -282,7 +282,14 @@ async fn revoke(
         .service
         .revoke(&id, &Person::from_email(actor), Channel::Webhook)
         .await?;
-    Ok(answer(StatusCode::OK, &updated))
+    // Only what is stored: ended (200), or the end recorded and still being carried out (202,
+    // with `revocation.state: in_progress`; poll the request to see it finish).
+    let status = if updated.is_ending() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok(answer(status, &updated))
 }
 
 #[derive(Debug, Deserialize)]

@@ -39,7 +39,20 @@ pub struct RequestView {
     pub status_reason: Option<String>,
     pub grant_id: Option<String>,
     pub extends: Option<String>,
+    /// Set while an end that was asked for is being carried out (the access is being
+    /// removed); `null` otherwise. The status says `ended` only once it is done.
+    pub revocation: Option<RevocationView>,
     pub history: Vec<HistoryView>,
+}
+
+/// An end in progress.
+#[derive(Debug, Clone, Serialize)]
+pub struct RevocationView {
+    /// Always `in_progress`: a finished revocation shows as status `ended`.
+    pub state: &'static str,
+    #[serde(with = "time::serde::rfc3339")]
+    pub requested_at: OffsetDateTime,
+    pub by: Option<Email>,
 }
 
 /// `account_id`, `account_name`, `permission_set`; or `group_id`, `group_name`.
@@ -144,6 +157,15 @@ impl From<&AccessRequest> for RequestView {
             status_reason: request.status_reason.clone(),
             grant_id: request.grant_id.as_ref().map(ToString::to_string),
             extends: request.extends.as_ref().map(ToString::to_string),
+            revocation: request
+                .ending
+                .as_ref()
+                .filter(|_| request.is_ending())
+                .map(|ending| RevocationView {
+                    state: "in_progress",
+                    requested_at: ending.requested_at,
+                    by: ending.by.clone(),
+                }),
             history: request.history.iter().map(HistoryView::from).collect(),
         }
     }

@@ -2,7 +2,7 @@
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
-use liftgate_gateway::ports::{LeaseState, StoreError};
+use liftgate_gateway::ports::{LeaseSighting, LeaseState, StoreError};
 use time::OffsetDateTime;
 
 use super::layout::{self, Item};
@@ -99,18 +99,21 @@ impl DynamoStore {
         &self,
         name: &str,
         owner: &str,
-        stale_token: Option<u64>,
+        stale: Option<&LeaseSighting>,
         now: OffsetDateTime,
         ttl: time::Duration,
     ) -> Result<LeaseState, StoreError> {
         let until = now + ttl;
-        let (condition, token) = match stale_token {
+        let (condition, token) = match stale {
             // Items written before tokens existed have none: token 0.
-            Some(0) => (
-                "attribute_not_exists(#pk) OR attribute_not_exists(#token) OR #token = :stale",
+            Some(seen) if seen.token == 0 => (
+                "attribute_not_exists(#pk) OR (#owner = :stale_owner AND (attribute_not_exists(#token) OR #token = :stale))",
                 1,
             ),
-            Some(stale) => ("attribute_not_exists(#pk) OR #token = :stale", stale + 1),
+            Some(seen) => (
+                "attribute_not_exists(#pk) OR (#owner = :stale_owner AND #token = :stale)",
+                seen.token + 1,
+            ),
             None => ("attribute_not_exists(#pk)", 1),
         };
         let mut request = self
@@ -121,10 +124,12 @@ impl DynamoStore {
             .condition_expression(condition)
             .expression_attribute_names("#pk", layout::PK)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if let Some(stale) = stale_token {
+        if let Some(seen) = stale {
             request = request
                 .expression_attribute_names("#token", layout::TOKEN)
-                .expression_attribute_values(":stale", layout::n(stale));
+                .expression_attribute_names("#owner", layout::OWNER)
+                .expression_attribute_values(":stale", layout::n(seen.token))
+                .expression_attribute_values(":stale_owner", layout::s(&seen.owner));
         }
         let error = match request.send().await {
             Ok(_) => return Ok(LeaseState::Acquired { token }),

@@ -242,7 +242,7 @@ pub(crate) fn ledger_item(record: &AccessRecord) -> Result<Item, StoreError> {
         ACCESS_SETTLED
     };
     item.insert(STATUS_KEY.to_owned(), s(status));
-    item.insert(ORDER_KEY.to_owned(), n(0));
+    item.insert(ORDER_KEY.to_owned(), n(record.due_at().map_or(0, millis)));
     Ok(item)
 }
 

@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use liftgate_gateway::config::StateSettings;
 use liftgate_gateway::domain::{AccessKey, AccessRecord, AccessRequest, Grant, GrantId, RequestId};
 use liftgate_gateway::ports::{
-    AccessQuery, Clock, GrantQuery, LeaseState, OutboxMessage, RequestQuery, StateStore,
-    StoreError, SystemClock, WriteBatch,
+    AccessQuery, Clock, GrantQuery, LeaseSighting, LeaseState, OutboxMessage, RequestQuery,
+    StateStore, StoreError, SystemClock, WriteBatch,
 };
 use time::OffsetDateTime;
 
@@ -187,11 +187,11 @@ impl StateStore for DynamoStore {
         &self,
         name: &str,
         owner: &str,
-        stale_token: Option<u64>,
+        stale: Option<&LeaseSighting>,
         now: OffsetDateTime,
         ttl: time::Duration,
     ) -> Result<LeaseState, StoreError> {
-        self.take_lease(name, owner, stale_token, now, ttl).await
+        self.take_lease(name, owner, stale, now, ttl).await
     }
 
     async fn renew_lease(

@@ -227,14 +227,21 @@ impl DynamoStore {
         &self,
         query: AccessQuery,
     ) -> Result<Vec<AccessRecord>, StoreError> {
-        let (partitions, after, limit): (&[&str], Option<AccessKey>, usize) = match query {
-            AccessQuery::Unsettled { limit } => (&[layout::ACCESS_UNSETTLED], None, limit),
-            AccessQuery::All { after, limit } => (
-                &[layout::ACCESS_UNSETTLED, layout::ACCESS_SETTLED],
-                after,
-                limit,
-            ),
-        };
+        let (partitions, due_by, after, limit): (&[&str], Option<i64>, Option<AccessKey>, usize) =
+            match query {
+                AccessQuery::Unsettled { due_by, limit } => (
+                    &[layout::ACCESS_UNSETTLED],
+                    Some(layout::millis(due_by)),
+                    None,
+                    limit,
+                ),
+                AccessQuery::All { after, limit } => (
+                    &[layout::ACCESS_UNSETTLED, layout::ACCESS_SETTLED],
+                    None,
+                    after,
+                    limit,
+                ),
+            };
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -243,7 +250,7 @@ impl DynamoStore {
             // The index is eventually consistent: read each record itself again, strongly.
             let wanted = if after.is_some() { usize::MAX } else { limit };
             for item in self
-                .status_partition((*partition).to_owned(), None, wanted)
+                .status_partition((*partition).to_owned(), due_by, wanted)
                 .await?
             {
                 let indexed: AccessRecord = layout::document(&item)?;

@@ -89,8 +89,9 @@ pub enum Origin {
     Predated {
         #[serde(with = "time::serde::rfc3339")]
         checked_at: OffsetDateTime,
-        /// The grant whose provisioning made the check.
-        checked_for: GrantId,
+        /// The grant whose provisioning made the check (it may have left meanwhile).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        checked_for: Option<GrantId>,
     },
     /// Liftgate found no access and creates it: it is removed once no grant holds it.
     Liftgate {
@@ -106,9 +107,9 @@ pub struct Holding {
     pub ends_at: OffsetDateTime,
     /// The access was verified present for this grant and the grant committed active.
     pub active: bool,
-    /// An approved extension waiting to be applied: the timer moves first, then the end.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub extension: Option<PendingExtension>,
+    /// Approved extensions waiting to be applied: the timer moves first, then the end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<PendingExtension>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,11 +120,12 @@ pub struct PendingExtension {
 }
 
 impl Holding {
-    /// The latest end this holding may need covered, counting a pending extension.
+    /// The latest end this holding may need covered, counting pending extensions.
     pub fn covered_until(&self) -> OffsetDateTime {
-        self.extension
-            .as_ref()
-            .map_or(self.ends_at, |extension| extension.until.max(self.ends_at))
+        self.extensions
+            .iter()
+            .map(|extension| extension.until)
+            .fold(self.ends_at, OffsetDateTime::max)
     }
 }
 
@@ -164,9 +166,23 @@ pub struct AccessRecord {
     /// Identity Center's request id of the last create or delete, for audit `request_id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sso_request_id: Option<String>,
+    /// When the last grant of access Liftgate created left and the access was removed. The
+    /// record is kept for [`QUARANTINE`] and the removal verified once more before it goes: a
+    /// lease holder that stalled past its lease may still land a late call, and a later grant
+    /// on the key must never mistake that for access that predates Liftgate.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    retired_at: Option<OffsetDateTime>,
     #[serde(default)]
     pub version: u64,
 }
+
+/// How long a retired record of Liftgate-made access is kept before its final check: far past
+/// the longest AWS call a stalled holder could still have in flight.
+pub const QUARANTINE: time::Duration = time::Duration::minutes(10);
 
 /// What the current lease holder learned from AWS during its tenure. The stored `present` may
 /// be stale after a crash; only facts observed under the current lease are trusted for
@@ -201,6 +217,20 @@ pub enum Step {
     Idle,
 }
 
+impl Step {
+    /// Whether the step is an AWS call (which no fence can guard).
+    pub fn touches_aws(&self) -> bool {
+        matches!(
+            self,
+            Step::CheckExisting
+                | Step::SetTimer(_)
+                | Step::EnsurePresent
+                | Step::Remove
+                | Step::CancelTimer
+        )
+    }
+}
+
 /// What a verification or creation found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Presence {
@@ -227,6 +257,7 @@ impl AccessRecord {
             timer: None,
             retry: None,
             sso_request_id: None,
+            retired_at: None,
             version: 0,
         }
     }
@@ -246,7 +277,7 @@ impl AccessRecord {
         record.origin = match predated {
             Some((checked_for, checked_at)) => Origin::Predated {
                 checked_at,
-                checked_for,
+                checked_for: Some(checked_for),
             },
             None => Origin::Liftgate { since: now },
         };
@@ -300,6 +331,33 @@ impl AccessRecord {
         }
     }
 
+    /// When the record is next worth settling: after a retry's backoff, or at the end of its
+    /// quarantine; `None` when at once.
+    pub fn due_at(&self) -> Option<OffsetDateTime> {
+        let retry = self.retry.as_ref().map(|retry| retry.next_attempt_at);
+        let quarantine = self.retired_at.map(|at| at + QUARANTINE);
+        retry.max(quarantine)
+    }
+
+    pub fn retired_at(&self) -> Option<OffsetDateTime> {
+        self.retired_at
+    }
+
+    /// Retires an empty record of Liftgate-made access (see [`Self::retired_at`]). Returns
+    /// whether it may be deleted now (its quarantine is over).
+    pub fn retire(&mut self, now: OffsetDateTime) -> bool {
+        if !matches!(self.origin, Origin::Liftgate { .. }) {
+            return true;
+        }
+        match self.retired_at {
+            Some(at) => now >= at + QUARANTINE,
+            None => {
+                self.retired_at = Some(now);
+                false
+            }
+        }
+    }
+
     /// Whether anything is left to settle (the sweeper's question).
     pub fn unsettled(&self) -> bool {
         !self.leaving.is_empty()
@@ -307,39 +365,59 @@ impl AccessRecord {
             || self
                 .holders
                 .values()
-                .any(|holding| !holding.active || holding.extension.is_some())
+                .any(|holding| !holding.active || !holding.extensions.is_empty())
     }
 
     pub fn join(&mut self, grant: GrantId, ends_at: OffsetDateTime) {
         self.leaving.remove(&grant);
+        // Held again: no longer retired (its origin stays what was decided).
+        self.retired_at = None;
         self.holders.entry(grant).or_insert(Holding {
             ends_at,
             active: false,
-            extension: None,
+            extensions: Vec::new(),
         });
     }
 
-    /// The grant no longer covers the access. Returns the pending extension it had, which can
+    /// The grant no longer covers the access. Returns the pending extensions it had, which can
     /// no longer apply.
-    pub fn leave(&mut self, grant: &GrantId) -> Option<PendingExtension> {
+    pub fn leave(&mut self, grant: &GrantId) -> Vec<PendingExtension> {
         let holding = self.holders.remove(grant);
         self.leaving.insert(grant.clone());
-        holding.and_then(|holding| holding.extension)
+        holding
+            .map(|holding| holding.extensions)
+            .unwrap_or_default()
     }
 
     /// Records an approved extension; it applies once the timer covers it.
     pub fn request_extension(&mut self, grant: &GrantId, extension: PendingExtension) -> bool {
         match self.holders.get_mut(grant) {
             Some(holding) if holding.active => {
-                holding.extension = Some(extension);
+                if !holding
+                    .extensions
+                    .iter()
+                    .any(|pending| pending.request_id == extension.request_id)
+                {
+                    holding.extensions.push(extension);
+                }
                 true
             }
             _ => false,
         }
     }
 
+    /// What this tenure verified about the access, if it can still be trusted at `now`: once
+    /// the timer's time has come, EventBridge may have removed the access behind Liftgate's
+    /// back, so presence must be verified again. Absence stays true: only Liftgate creates.
+    pub fn verified_presence(&self, tenure: &Tenure, now: OffsetDateTime) -> Option<bool> {
+        tenure
+            .present
+            .filter(|present| !present || self.timer.is_none_or(|at| at > now))
+    }
+
     /// The next step (see [`Step`]). `now` decides which joiners are too late.
     pub fn next_step(&self, now: OffsetDateTime, tenure: &Tenure) -> Step {
+        let present = self.verified_presence(tenure, now);
         let expired: Vec<GrantId> = self
             .holders
             .iter()
@@ -350,8 +428,12 @@ impl AccessRecord {
             return Step::ExpireJoiners(expired);
         }
         if self.holders.is_empty() {
+            // Retired: nothing to do until the quarantine ends and the removal is checked.
+            if self.leaving.is_empty() && self.retired_at.is_some_and(|at| now < at + QUARANTINE) {
+                return Step::Idle;
+            }
             if matches!(self.origin, Origin::Liftgate { .. }) {
-                if tenure.present != Some(false) {
+                if present != Some(false) {
                     return Step::Remove;
                 }
                 if !tenure.timer_cancelled {
@@ -370,7 +452,7 @@ impl AccessRecord {
                 {
                     return Step::SetTimer(desired);
                 }
-                if joining && tenure.present != Some(true) {
+                if joining && present != Some(true) {
                     return Step::EnsurePresent;
                 }
                 if let Some(desired) = self.desired_timer()
@@ -381,13 +463,13 @@ impl AccessRecord {
                 }
             }
             Origin::Predated { .. } => {
-                if joining && tenure.present != Some(true) {
+                if joining && present != Some(true) {
                     return Step::EnsurePresent;
                 }
             }
         }
-        let extending = self.holders.values().any(|h| h.extension.is_some());
-        if (joining && tenure.present == Some(true)) || extending || !self.leaving.is_empty() {
+        let extending = self.holders.values().any(|h| !h.extensions.is_empty());
+        if (joining && present == Some(true)) || extending || !self.leaving.is_empty() {
             return Step::Finish;
         }
         Step::Idle
@@ -404,13 +486,21 @@ impl AccessRecord {
         if self.origin != Origin::Undecided {
             return;
         }
-        let checked_for = self.holders.keys().next().cloned();
-        self.origin = match (exists, checked_for) {
-            (true, Some(checked_for)) => Origin::Predated {
+        // Whatever joined or left since the check started, access found then was not made by
+        // Liftgate: nothing is created before the origin is decided and stored.
+        let checked_for = self
+            .holders
+            .keys()
+            .chain(self.leaving.iter())
+            .next()
+            .cloned();
+        self.origin = if exists {
+            Origin::Predated {
                 checked_at: now,
                 checked_for,
-            },
-            _ => Origin::Liftgate { since: now },
+            }
+        } else {
+            Origin::Liftgate { since: now }
         };
         self.present = Some(exists);
         if exists
@@ -516,13 +606,13 @@ impl AccessRecord {
         let covered = |until: OffsetDateTime| !needs_timer || timer.is_some_and(|t| t >= until);
         let mut extended = Vec::new();
         for (id, holding) in &mut self.holders {
-            if let Some(extension) = holding.extension.take() {
-                if covered(extension.until) {
-                    holding.ends_at = holding.ends_at.max(extension.until);
-                    extended.push((id.clone(), extension));
-                } else {
-                    holding.extension = Some(extension);
-                }
+            let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut holding.extensions)
+                .into_iter()
+                .partition(|extension| covered(extension.until));
+            holding.extensions = waiting;
+            for extension in ready {
+                holding.ends_at = holding.ends_at.max(extension.until);
+                extended.push((id.clone(), extension));
             }
         }
         extended
@@ -533,11 +623,12 @@ impl AccessRecord {
         (self.activate_joiners(), self.apply_extensions())
     }
 
-    /// Drops a pending extension that cannot apply (its timer cannot be moved).
-    pub fn drop_extension(&mut self, grant: &GrantId) -> Option<PendingExtension> {
+    /// Drops the pending extensions that cannot apply (their timer cannot be moved).
+    pub fn drop_extensions(&mut self, grant: &GrantId) -> Vec<PendingExtension> {
         self.holders
             .get_mut(grant)
-            .and_then(|holding| holding.extension.take())
+            .map(|holding| std::mem::take(&mut holding.extensions))
+            .unwrap_or_default()
     }
 
     /// Takes the leaving grants: they become final in the same commit.
@@ -631,6 +722,18 @@ mod tests {
     }
 
     #[test]
+    fn access_found_by_a_check_is_predated_even_if_its_grant_left_meanwhile() {
+        // Simulation seed 103: the only grant left while its existence check ran.
+        let mut record = record();
+        let grant = GrantId::generate();
+        record.join(grant.clone(), at(3600));
+        record.leave(&grant);
+        record.record_checked(true, None, at(0));
+        assert!(record.predated());
+        assert_eq!(record.next_step(at(0), &Tenure::default()), Step::Finish);
+    }
+
+    #[test]
     fn a_later_joiner_moves_the_one_timer_and_an_earlier_leaver_moves_it_back() {
         let mut record = record();
         let (first, second) = (GrantId::generate(), GrantId::generate());
@@ -672,6 +775,28 @@ mod tests {
     }
 
     #[test]
+    fn removed_access_is_retired_and_checked_again_after_its_quarantine() {
+        let mut record = record();
+        let grant = GrantId::generate();
+        record.join(grant.clone(), at(3600));
+        record.record_checked(false, None, at(0));
+        record.leave(&grant);
+        record.take_leaving();
+        assert!(!record.retire(at(100)), "kept for its quarantine");
+        let tenure = Tenure::default();
+        assert_eq!(record.next_step(at(101), &tenure), Step::Idle);
+        assert_eq!(record.due_at(), Some(at(100) + QUARANTINE));
+        let later = at(100) + QUARANTINE;
+        assert_eq!(record.next_step(later, &tenure), Step::Remove);
+        assert!(record.retire(later), "deleted once the quarantine is over");
+        // A new grant before then keeps the origin Liftgate decided: never "pre-existing".
+        let mut again = record.clone();
+        again.join(GrantId::generate(), at(7200));
+        assert_eq!(again.retired_at(), None);
+        assert!(matches!(again.origin(), Origin::Liftgate { .. }));
+    }
+
+    #[test]
     fn joiners_past_their_end_leave_before_anything_is_created() {
         let mut record = record();
         let grant = GrantId::generate();
@@ -707,6 +832,30 @@ mod tests {
     }
 
     #[test]
+    fn two_extensions_of_one_grant_both_apply() {
+        // Simulation seed 1477: a second extension replaced the first, which stayed approved
+        // forever.
+        let mut record = record();
+        let grant = GrantId::generate();
+        record.join(grant.clone(), at(3600));
+        record.record_checked(false, None, at(0));
+        record.record_timer(at(3600));
+        record.settle_holders();
+        for until in [at(7200), at(5400)] {
+            let extension = PendingExtension {
+                request_id: RequestId::generate(),
+                until,
+            };
+            assert!(record.request_extension(&grant, extension));
+        }
+        assert_eq!(record.desired_timer(), Some(at(7200)));
+        record.record_timer(at(7200));
+        let (_, extended) = record.settle_holders();
+        assert_eq!(extended.len(), 2);
+        assert_eq!(record.holders()[&grant].ends_at, at(7200));
+    }
+
+    #[test]
     fn predated_access_that_vanished_becomes_liftgates_to_create_and_remove() {
         let mut record = record();
         let grant = GrantId::generate();
@@ -718,6 +867,42 @@ mod tests {
             record.next_step(at(5), &Tenure::default()),
             Step::SetTimer(at(3600))
         );
+    }
+
+    #[test]
+    fn presence_verified_before_the_timer_came_is_verified_again() {
+        // Simulation seed 5094: the timer fired (EventBridge removed the access) while the
+        // lease holder still trusted what it had verified; a new joiner was made active
+        // without the access.
+        let mut record = record();
+        let first = GrantId::generate();
+        record.join(first.clone(), at(3600));
+        record.record_checked(false, None, at(0));
+        record.record_timer(at(3600));
+        record.settle_holders();
+        record.leave(&first);
+        record.take_leaving();
+        record.join(GrantId::generate(), at(7200));
+        record.record_timer(at(7200));
+        let tenure = Tenure {
+            present: Some(true),
+            timer_cancelled: false,
+        };
+        assert_eq!(
+            record.next_step(at(100), &tenure),
+            Step::Finish,
+            "trusted before"
+        );
+        record.record_timer(at(3600));
+        assert_eq!(
+            record.next_step(at(3600), &tenure),
+            Step::SetTimer(at(7200)),
+            "the timer's time came: move it, then verify again"
+        );
+        record.record_timer(at(7200));
+        let mut stale = record.clone();
+        stale.record_timer(at(3000));
+        assert_eq!(stale.verified_presence(&tenure, at(3600)), None);
     }
 
     #[test]

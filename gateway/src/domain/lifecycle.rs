@@ -846,7 +846,7 @@ pub fn end_grant(
     ended.status = GrantStatus::Revoking;
     let ending = ended.end.clone();
     if let Some(mut record) = ledger {
-        if let Some(extension) = record.leave(&grant.id) {
+        for extension in record.leave(&grant.id) {
             // The grant ends before its extension applied: the extension is called off.
             if let Some(extension_request) = requests.iter().find(|r| r.id == extension.request_id)
             {
@@ -1176,7 +1176,7 @@ pub fn settle(
         finish_grant(&mut transition, ending, &covered.requests, now);
     }
     record.clear_retry();
-    transition.access = Some(if record.is_empty() {
+    transition.access = Some(if record.is_empty() && record.retire(now) {
         AccessWrite::Delete(record)
     } else {
         AccessWrite::Put(record)
@@ -1200,13 +1200,11 @@ pub fn expire_joiners(
     now: OffsetDateTime,
 ) -> Transition {
     let mut transition = Transition::default();
-    let mut ledger = Some(record);
+    let mut ledger = record;
     for id in expired {
         let Some(grant) = covered.grants.iter().find(|grant| &grant.id == id) else {
             // A joiner without a grant row cannot become active; it leaves the ledger.
-            if let Some(record) = ledger.as_mut() {
-                record.leave(id);
-            }
+            ledger.leave(id);
             continue;
         };
         let end = GrantEnd {
@@ -1216,16 +1214,43 @@ pub fn expire_joiners(
             abandoned: true,
             failed: true,
         };
-        if let Some(mut ended) = end_grant(grant, &covered.requests, ledger.take(), end, now) {
-            ledger = match ended.access.take() {
-                Some(AccessWrite::Put(record) | AccessWrite::Delete(record)) => Some(record),
-                None => None,
-            };
-            merge(&mut transition, ended);
+        leave_ledger(
+            &mut transition,
+            &mut ledger,
+            grant,
+            &covered.requests,
+            end,
+            now,
+        );
+    }
+    transition.access = Some(AccessWrite::Put(ledger));
+    transition
+}
+
+/// Ends `grant` into `transition`, taking it out of `ledger` in every case: a grant the
+/// snapshot already shows ending (read after the ledger) still leaves, so the ledger never
+/// keeps a holder whose grant is on its way out.
+fn leave_ledger(
+    transition: &mut Transition,
+    ledger: &mut AccessRecord,
+    grant: &Grant,
+    requests: &[AccessRequest],
+    end: GrantEnd,
+    now: OffsetDateTime,
+) {
+    match end_grant(grant, requests, Some(ledger.clone()), end, now) {
+        Some(mut ended) => {
+            if let Some(AccessWrite::Put(record) | AccessWrite::Delete(record)) =
+                ended.access.take()
+            {
+                *ledger = record;
+            }
+            merge(transition, ended);
+        }
+        None => {
+            ledger.leave(&grant.id);
         }
     }
-    transition.access = ledger.map(AccessWrite::Put);
-    transition
 }
 
 /// Joiners whose access cannot be made (a permanent AWS error) leave, failed with the error.
@@ -1242,12 +1267,10 @@ pub fn fail_joiners(
         .map(|(id, _)| id.clone())
         .collect();
     let mut transition = Transition::default();
-    let mut ledger = Some(record);
+    let mut ledger = record;
     for id in &joiners {
         let Some(grant) = covered.grants.iter().find(|grant| &grant.id == id) else {
-            if let Some(record) = ledger.as_mut() {
-                record.leave(id);
-            }
+            ledger.leave(id);
             continue;
         };
         let end = GrantEnd {
@@ -1257,15 +1280,16 @@ pub fn fail_joiners(
             abandoned: true,
             failed: true,
         };
-        if let Some(mut ended) = end_grant(grant, &covered.requests, ledger.take(), end, now) {
-            ledger = match ended.access.take() {
-                Some(AccessWrite::Put(record) | AccessWrite::Delete(record)) => Some(record),
-                None => None,
-            };
-            merge(&mut transition, ended);
-        }
+        leave_ledger(
+            &mut transition,
+            &mut ledger,
+            grant,
+            &covered.requests,
+            end,
+            now,
+        );
     }
-    transition.access = ledger.map(AccessWrite::Put);
+    transition.access = Some(AccessWrite::Put(ledger));
     transition
 }
 

@@ -12,6 +12,8 @@ mod request;
 
 pub use access::{AccessKey, AccessRecord};
 pub use grant::{Grant, GrantEnd, GrantStatus, GrantTarget};
+#[cfg(any(test, feature = "test-util"))]
+pub use ids::seed_ids_for_tests;
 pub use ids::{GrantId, RequestId};
 pub use lifecycle::{Refusal, RefusalKind, Transition, TransitionKind};
 pub use person::{Channel, Person};

@@ -21,6 +21,6 @@ pub use notifier::{
 };
 pub use scheduler::{RevocationScheduler, SchedulerError};
 pub use store::{
-    AccessPut, AccessQuery, Expect, Fence, GrantQuery, LeaseState, OutboxMessage, Put,
-    RequestQuery, StateStore, StoreError, WriteBatch,
+    AccessPut, AccessQuery, Expect, Fence, GrantQuery, LeaseSighting, LeaseState, OutboxMessage,
+    Put, RequestQuery, StateStore, StoreError, WriteBatch,
 };

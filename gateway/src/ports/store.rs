@@ -119,9 +119,17 @@ pub enum LeaseState {
     /// The caller holds the lease; `token` changes on every renewal.
     Acquired { token: u64 },
     /// Someone else holds it, at this token. A holder renews well within the lease's time to
-    /// live, so a caller that sees the same token for longer than that (by its own clock) may
-    /// take the lease over by passing it as `stale_token`.
+    /// live, so a caller that sees the same holder at the same token for longer than that (by
+    /// its own clock) may take the lease over by passing them as `stale`.
     Held { owner: String, token: u64 },
+}
+
+/// A lease as a waiter saw it: its holder and token. Owners are unique per acquisition, so a
+/// sighting can never match a later holder of the same lease (tokens alone restart).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseSighting {
+    pub owner: String,
+    pub token: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -132,8 +140,12 @@ pub enum RequestQuery {
 
 #[derive(Debug, Clone)]
 pub enum AccessQuery {
-    /// Records with something left to settle (see [`AccessRecord::unsettled`]).
-    Unsettled { limit: usize },
+    /// Records with something left to settle (see [`AccessRecord::unsettled`]) that are due
+    /// by `due_by` ([`AccessRecord::due_at`]), soonest first.
+    Unsettled {
+        due_by: OffsetDateTime,
+        limit: usize,
+    },
     /// Every record, in key order, starting after `after`.
     All {
         after: Option<AccessKey>,
@@ -217,16 +229,16 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
         expires_at: OffsetDateTime,
     ) -> Result<Option<String>, StoreError>;
 
-    /// Takes the named lease for `owner` if nobody holds it, or if it is held at exactly
-    /// `stale_token` (the caller watched that token unchanged for longer than the lease's time
-    /// to live). Never re-entrant: a lease held by `owner` itself answers `Held`. `now + ttl`
+    /// Takes the named lease for `owner` if nobody holds it, or if it is held exactly as
+    /// `stale` says (the caller watched that holder at that token for longer than the lease's
+    /// time to live). Never re-entrant: a lease held by `owner` itself answers `Held`. `now + ttl`
     /// is kept for people reading the store and for TTL clean-up; no decision compares clocks
     /// across replicas.
     async fn acquire_lease(
         &self,
         name: &str,
         owner: &str,
-        stale_token: Option<u64>,
+        stale: Option<&LeaseSighting>,
         now: OffsetDateTime,
         ttl: time::Duration,
     ) -> Result<LeaseState, StoreError>;

@@ -10,8 +10,8 @@ use crate::domain::{
     AccessKey, AccessRecord, AccessRequest, Grant, GrantId, GrantStatus, RequestId,
 };
 use crate::ports::{
-    AccessPut, AccessQuery, Expect, GrantQuery, LeaseState, OutboxMessage, RequestQuery,
-    StateStore, StoreError, WriteBatch,
+    AccessPut, AccessQuery, Expect, GrantQuery, LeaseSighting, LeaseState, OutboxMessage,
+    RequestQuery, StateStore, StoreError, WriteBatch,
 };
 
 /// Migrations, applied in order; `PRAGMA user_version` remembers how many ran. Append only.
@@ -67,9 +67,10 @@ CREATE TABLE access (
     key TEXT PRIMARY KEY,
     version INTEGER NOT NULL,
     unsettled INTEGER NOT NULL,
+    due_at INTEGER NOT NULL,
     doc TEXT NOT NULL
 );
-CREATE INDEX access_unsettled ON access (unsettled, key);
+CREATE INDEX access_unsettled ON access (unsettled, due_at);
 ALTER TABLE leases ADD COLUMN token INTEGER NOT NULL DEFAULT 0;
 "#,
 ];
@@ -237,17 +238,18 @@ impl StateStore for SqliteStore {
                         record.version = new_version(put.expect);
                         let doc = to_json(&record)?;
                         let unsettled = i64::from(record.unsettled());
+                        let due_at = record.due_at().map_or(0, to_millis);
                         match put.expect {
                             Expect::Absent => transaction
                                 .execute(
-                                    "INSERT INTO access (key, version, unsettled, doc) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key) DO NOTHING",
-                                    params![record.key.as_str(), record.version as i64, unsettled, doc],
+                                    "INSERT INTO access (key, version, unsettled, due_at, doc) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (key) DO NOTHING",
+                                    params![record.key.as_str(), record.version as i64, unsettled, due_at, doc],
                                 )
                                 .map_err(unavailable)?,
                             Expect::Version(version) => transaction
                                 .execute(
-                                    "UPDATE access SET version = ?2, unsettled = ?3, doc = ?4 WHERE key = ?1 AND version = ?5",
-                                    params![record.key.as_str(), record.version as i64, unsettled, doc, version as i64],
+                                    "UPDATE access SET version = ?2, unsettled = ?3, due_at = ?4, doc = ?5 WHERE key = ?1 AND version = ?6",
+                                    params![record.key.as_str(), record.version as i64, unsettled, due_at, doc, version as i64],
                                 )
                                 .map_err(unavailable)?,
                         }
@@ -451,9 +453,9 @@ impl StateStore for SqliteStore {
     async fn query_access(&self, query: AccessQuery) -> Result<Vec<AccessRecord>, StoreError> {
         self.with_connection(move |connection| {
             let (sql, values): (&str, Vec<rusqlite::types::Value>) = match query {
-                AccessQuery::Unsettled { limit } => (
-                    "SELECT doc FROM access WHERE unsettled = 1 ORDER BY key LIMIT ?1",
-                    vec![(limit as i64).into()],
+                AccessQuery::Unsettled { due_by, limit } => (
+                    "SELECT doc FROM access WHERE unsettled = 1 AND due_at <= ?1 ORDER BY due_at, key LIMIT ?2",
+                    vec![to_millis(due_by).into(), (limit as i64).into()],
                 ),
                 AccessQuery::All { after, limit } => (
                     "SELECT doc FROM access WHERE key > ?1 ORDER BY key LIMIT ?2",
@@ -603,11 +605,12 @@ impl StateStore for SqliteStore {
         &self,
         name: &str,
         owner: &str,
-        stale_token: Option<u64>,
+        stale: Option<&LeaseSighting>,
         now: OffsetDateTime,
         ttl: time::Duration,
     ) -> Result<LeaseState, StoreError> {
         let (name, owner) = (name.to_owned(), owner.to_owned());
+        let stale = stale.cloned();
         let until = to_millis(now + ttl);
         self.with_connection(move |connection| {
             let transaction = connection
@@ -631,7 +634,11 @@ impl StateStore for SqliteStore {
                         .map_err(unavailable)?;
                     LeaseState::Acquired { token: 1 }
                 }
-                Some((_, token)) if stale_token == Some(token as u64) => {
+                Some((holder, token))
+                    if stale
+                        .as_ref()
+                        .is_some_and(|seen| seen.owner == holder && seen.token == token as u64) =>
+                {
                     transaction
                         .execute(
                             "UPDATE leases SET owner = ?2, until = ?3, token = ?4 WHERE name = ?1",

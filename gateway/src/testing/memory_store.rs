@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 
 use crate::domain::{AccessKey, AccessRecord, AccessRequest, Grant, GrantId, RequestId};
 use crate::ports::{
-    AccessPut, AccessQuery, Expect, GrantQuery, LeaseState, OutboxMessage, RequestQuery,
-    StateStore, StoreError, WriteBatch,
+    AccessPut, AccessQuery, Expect, GrantQuery, LeaseSighting, LeaseState, OutboxMessage,
+    RequestQuery, StateStore, StoreError, WriteBatch,
 };
 
 #[derive(Debug, Clone)]
@@ -220,13 +220,19 @@ impl StateStore for MemoryStore {
     async fn query_access(&self, query: AccessQuery) -> Result<Vec<AccessRecord>, StoreError> {
         let tables = self.tables.lock();
         Ok(match query {
-            AccessQuery::Unsettled { limit } => tables
-                .access
-                .values()
-                .filter(|record| record.unsettled())
-                .take(limit)
-                .cloned()
-                .collect(),
+            AccessQuery::Unsettled { due_by, limit } => {
+                let mut due: Vec<AccessRecord> = tables
+                    .access
+                    .values()
+                    .filter(|record| {
+                        record.unsettled() && record.due_at().is_none_or(|at| at <= due_by)
+                    })
+                    .cloned()
+                    .collect();
+                due.sort_by_key(|record| record.due_at());
+                due.truncate(limit);
+                due
+            }
             AccessQuery::All { after, limit } => tables
                 .access
                 .values()
@@ -314,7 +320,7 @@ impl StateStore for MemoryStore {
         &self,
         name: &str,
         owner: &str,
-        stale_token: Option<u64>,
+        stale: Option<&LeaseSighting>,
         _now: OffsetDateTime,
         _ttl: time::Duration,
     ) -> Result<LeaseState, StoreError> {
@@ -324,7 +330,9 @@ impl StateStore for MemoryStore {
                 tables.leases.insert(name.to_owned(), (owner.to_owned(), 1));
                 Ok(LeaseState::Acquired { token: 1 })
             }
-            Some((_, token)) if stale_token == Some(token) => {
+            Some((holder, token))
+                if stale.is_some_and(|seen| seen.owner == holder && seen.token == token) =>
+            {
                 tables
                     .leases
                     .insert(name.to_owned(), (owner.to_owned(), token + 1));

@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 use super::{sample_grant, sample_request};
 use crate::domain::{AccessRecord, GrantStatus, RequestStatus};
 use crate::ports::{
-    AccessPut, AccessQuery, Expect, Fence, GrantQuery, LeaseState, OutboxMessage, Put,
-    RequestQuery, StateStore, StoreError, WriteBatch,
+    AccessPut, AccessQuery, Expect, Fence, GrantQuery, LeaseSighting, LeaseState, OutboxMessage,
+    Put, RequestQuery, StateStore, StoreError, WriteBatch,
 };
 
 fn at(seconds: i64) -> OffsetDateTime {
@@ -45,6 +45,7 @@ macro_rules! store_contract_tests {
             leases_exclude_renew_and_are_taken_over_only_when_stale,
             access_records_are_compare_and_set_queried_and_deleted,
             fenced_batches_are_written_only_under_their_lease,
+            a_released_lease_taken_again_is_not_stale_for_old_watchers,
             documents_are_stored_replaced_and_deleted,
         );
     };
@@ -561,18 +562,32 @@ pub async fn leases_exclude_renew_and_are_taken_over_only_when_stale(store: Arc<
         None,
         "a renewal at an old token is refused"
     );
+    let seen = |owner: &str, token: u64| LeaseSighting {
+        owner: owner.to_owned(),
+        token,
+    };
     assert!(
         matches!(
             store
-                .acquire_lease("settle", "b:1", Some(token), at(20), ttl)
+                .acquire_lease("settle", "b:1", Some(&seen("a:1", token)), at(20), ttl)
                 .await
                 .unwrap(),
             LeaseState::Held { .. }
         ),
         "a token watched before the renewal is not stale"
     );
+    assert!(
+        matches!(
+            store
+                .acquire_lease("settle", "b:1", Some(&seen("x:1", renewed)), at(20), ttl)
+                .await
+                .unwrap(),
+            LeaseState::Held { .. }
+        ),
+        "the same token under another holder is not stale"
+    );
     let taken = match store
-        .acquire_lease("settle", "b:1", Some(renewed), at(30), ttl)
+        .acquire_lease("settle", "b:1", Some(&seen("a:1", renewed)), at(30), ttl)
         .await
         .unwrap()
     {
@@ -660,7 +675,10 @@ pub async fn access_records_are_compare_and_set_queried_and_deleted(store: Arc<d
         .await;
     assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
     let unsettled = store
-        .query_access(AccessQuery::Unsettled { limit: 10 })
+        .query_access(AccessQuery::Unsettled {
+            due_by: at(0),
+            limit: 10,
+        })
         .await
         .unwrap();
     assert_eq!(unsettled.len(), 1);
@@ -679,7 +697,10 @@ pub async fn access_records_are_compare_and_set_queried_and_deleted(store: Arc<d
         .unwrap();
     assert!(
         store
-            .query_access(AccessQuery::Unsettled { limit: 10 })
+            .query_access(AccessQuery::Unsettled {
+                due_by: at(0),
+                limit: 10,
+            })
             .await
             .unwrap()
             .is_empty()
@@ -740,6 +761,40 @@ pub async fn access_records_are_compare_and_set_queried_and_deleted(store: Arc<d
         .unwrap();
 }
 
+pub async fn a_released_lease_taken_again_is_not_stale_for_old_watchers(
+    store: Arc<dyn StateStore>,
+) {
+    // Simulation seed 1242: tokens restart when a lease is released and taken again, so a
+    // waiter that watched the first holder must not take it from the second.
+    let ttl = time::Duration::seconds(8);
+    let LeaseState::Acquired { token } = store
+        .acquire_lease("access:k", "a:1", None, at(0), ttl)
+        .await
+        .unwrap()
+    else {
+        panic!("free lease not acquired");
+    };
+    store.release_lease("access:k", "a:1").await.unwrap();
+    assert!(matches!(
+        store
+            .acquire_lease("access:k", "b:1", None, at(1), ttl)
+            .await
+            .unwrap(),
+        LeaseState::Acquired { .. }
+    ));
+    let old = LeaseSighting {
+        owner: "a:1".to_owned(),
+        token,
+    };
+    assert!(matches!(
+        store
+            .acquire_lease("access:k", "c:1", Some(&old), at(30), ttl)
+            .await
+            .unwrap(),
+        LeaseState::Held { .. }
+    ));
+}
+
 pub async fn fenced_batches_are_written_only_under_their_lease(store: Arc<dyn StateStore>) {
     let ttl = time::Duration::seconds(8);
     let token = match store
@@ -764,9 +819,13 @@ pub async fn fenced_batches_are_written_only_under_their_lease(store: Arc<dyn St
         .await
         .unwrap();
     // b takes the lease over: a's writes are refused from then on, and write nothing.
+    let stale = LeaseSighting {
+        owner: "a:1".to_owned(),
+        token,
+    };
     assert!(matches!(
         store
-            .acquire_lease("access:k", "b:1", Some(token), at(20), ttl)
+            .acquire_lease("access:k", "b:1", Some(&stale), at(20), ttl)
             .await
             .unwrap(),
         LeaseState::Acquired { .. }

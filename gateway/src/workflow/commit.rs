@@ -170,9 +170,12 @@ impl AccessService {
         record: &AccessRecord,
         snapshot: &mut Snapshot,
     ) -> Result<(), WorkflowError> {
-        for holding in record.holders().values() {
-            if let Some(extension) = &holding.extension
-                && !snapshot.requests.contains_key(&extension.request_id)
+        for extension in record
+            .holders()
+            .values()
+            .flat_map(|holding| holding.extensions.iter())
+        {
+            if !snapshot.requests.contains_key(&extension.request_id)
                 && let Some(request) = self.deps.store.get_request(&extension.request_id).await?
             {
                 snapshot.requests.insert(request.id.clone(), request);
@@ -216,7 +219,7 @@ impl AccessService {
                     Holding {
                         ends_at: grant.ends_at,
                         active: grant.status() == crate::domain::GrantStatus::Active,
-                        extension: None,
+                        extensions: Vec::new(),
                     },
                 )
             });

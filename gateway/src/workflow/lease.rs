@@ -5,9 +5,9 @@
 //!   replica exclude each other exactly like two replicas do; nothing is re-entrant.
 //! - Leases are short and renewed while the work runs; work whose lease is lost is dropped.
 //! - Expiry never compares clocks across replicas. A holder renews well within the time to
-//!   live, and every renewal changes the lease's token; a waiter that watches the *same* token
-//!   for longer than the time to live, on its own clock, may take the lease over (the scheme
-//!   of Amazon's DynamoDB lock client). A replica killed with `kill -9` therefore frees its
+//!   live, and every renewal changes the lease's token; a waiter that watches the *same*
+//!   holder at the *same* token for longer than the time to live, on its own clock, may take
+//!   the lease over (the scheme of Amazon's DynamoDB lock client). A replica killed with `kill -9` therefore frees its
 //!   leases one time-to-live after another replica (or its own restart) first looks at them.
 //! - Writes made under a lease carry a [`Fence`]: the store refuses them once the lease is
 //!   someone else's.
@@ -21,7 +21,7 @@ use lru::LruCache;
 use parking_lot::Mutex;
 use time::OffsetDateTime;
 
-use crate::ports::{Clock, Fence, LeaseState, StateStore, StoreError};
+use crate::ports::{Clock, Fence, LeaseSighting, LeaseState, StateStore, StoreError};
 
 /// How many leases a replica remembers having watched; more than it ever waits on at once.
 const WATCHED_CAPACITY: usize = 4096;
@@ -46,6 +46,54 @@ impl HeldLease {
     }
 }
 
+/// A lease being worked under: the fence for its writes, and [`Self::confirm`] before an
+/// action nothing can fence. Cheap to clone; renewals through any clone are serialised.
+#[derive(Debug, Clone)]
+pub struct LeaseGuard {
+    store: Arc<dyn StateStore>,
+    clock: Arc<dyn Clock>,
+    fence: Fence,
+    /// The current token; held while a renewal is in flight so two never race.
+    token: Arc<tokio::sync::Mutex<u64>>,
+    ttl: Duration,
+}
+
+impl LeaseGuard {
+    pub fn fence(&self) -> &Fence {
+        &self.fence
+    }
+
+    /// Renews the lease. `Ok(false)` when it is no longer held.
+    async fn renew(&self) -> Result<bool, StoreError> {
+        let mut token = self.token.lock().await;
+        let ttl = time::Duration::try_from(self.ttl).unwrap_or(time::Duration::MAX);
+        match self
+            .store
+            .renew_lease(
+                &self.fence.lease,
+                &self.fence.owner,
+                *token,
+                self.clock.now(),
+                ttl,
+            )
+            .await?
+        {
+            Some(next) => {
+                *token = next;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Renews the lease right before an action the store cannot fence (an AWS call), so the
+    /// action starts only while the lease is certainly held, with a full time to live ahead
+    /// before any waiter may take over. `Ok(false)`: do not act, the lease is gone.
+    pub async fn confirm(&self) -> Result<bool, StoreError> {
+        self.renew().await
+    }
+}
+
 /// Why work under a lease did not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum LeaseError {
@@ -63,8 +111,8 @@ pub struct Leases {
     store: Arc<dyn StateStore>,
     clock: Arc<dyn Clock>,
     replica: String,
-    /// Lease name → (token, when this replica first saw that token).
-    watched: Mutex<LruCache<String, (u64, OffsetDateTime)>>,
+    /// Lease name → (holder and token, when this replica first saw them).
+    watched: Mutex<LruCache<String, (LeaseSighting, OffsetDateTime)>>,
 }
 
 impl Leases {
@@ -100,11 +148,11 @@ impl Leases {
             .lock()
             .get(name)
             .filter(|(_, since)| now - *since >= ttl_time)
-            .map(|(token, _)| *token);
+            .map(|(seen, _)| seen.clone());
         let owner = self.new_owner();
         match self
             .store
-            .acquire_lease(name, &owner, stale, now, ttl_time)
+            .acquire_lease(name, &owner, stale.as_ref(), now, ttl_time)
             .await?
         {
             LeaseState::Acquired { token } => {
@@ -121,12 +169,16 @@ impl Leases {
                     token,
                 }))
             }
-            LeaseState::Held { token, .. } => {
+            LeaseState::Held { owner, token } => {
+                // Seen when the answer came, not when the question went: a slow store call
+                // must never make a holder look stale sooner.
+                let seen_at = self.clock.now();
+                let sighting = LeaseSighting { owner, token };
                 let mut watched = self.watched.lock();
                 match watched.get(name) {
-                    Some((seen, _)) if *seen == token => {}
+                    Some((seen, _)) if *seen == sighting => {}
                     _ => {
-                        watched.put(name.to_owned(), (token, now));
+                        watched.put(name.to_owned(), (sighting, seen_at));
                     }
                 }
                 Ok(None)
@@ -172,28 +224,45 @@ impl Leases {
     where
         F: Future<Output = T>,
     {
+        let guard = self.guard(held.clone(), ttl);
+        self.run_guarded(held, guard, work).await
+    }
+
+    /// A guard for `held`: its fence, and a way to confirm the lease is still held right
+    /// before an action the store cannot fence (an AWS call).
+    fn guard(&self, held: HeldLease, ttl: Duration) -> LeaseGuard {
+        LeaseGuard {
+            store: Arc::clone(&self.store),
+            clock: Arc::clone(&self.clock),
+            fence: held.fence(),
+            token: Arc::new(tokio::sync::Mutex::new(held.token)),
+            ttl,
+        }
+    }
+
+    async fn run_guarded<F, T>(
+        &self,
+        held: HeldLease,
+        guard: LeaseGuard,
+        work: F,
+    ) -> Result<T, LeaseError>
+    where
+        F: Future<Output = T>,
+    {
+        let ttl = guard.ttl;
         let renew = async {
             let ttl_time = time::Duration::try_from(ttl).unwrap_or(time::Duration::MAX);
-            let mut token = held.token;
             let mut renewed_at = self.clock.now();
             loop {
                 self.clock.sleep(ttl / 4).await;
-                let now = self.clock.now();
-                match self
-                    .store
-                    .renew_lease(&held.name, &held.owner, token, now, ttl_time)
-                    .await
-                {
-                    Ok(Some(next)) => {
-                        token = next;
-                        renewed_at = now;
-                    }
-                    Ok(None) => return,
+                match guard.renew().await {
+                    Ok(true) => renewed_at = self.clock.now(),
+                    Ok(false) => return,
                     Err(error) => {
                         tracing::warn!(lease = %held.name, %error, "Could not renew a lease; retrying.");
                         // Past three quarters of the time to live a waiter may already be
                         // counting: stop before it can take over.
-                        if now - renewed_at >= ttl_time * 3 / 4 {
+                        if self.clock.now() - renewed_at >= ttl_time * 3 / 4 {
                             return;
                         }
                     }
@@ -212,6 +281,27 @@ impl Leases {
                 Err(LeaseError::Lost(held.name.clone()))
             }
         }
+    }
+
+    /// Acquires `name` (waiting up to `wait`) and runs `work` with a guard of the lease,
+    /// renewing it meanwhile. `Ok(None)` when the lease stayed held by someone else.
+    pub async fn with_guard<F, Fut, T>(
+        &self,
+        name: &str,
+        ttl: Duration,
+        wait: Duration,
+        work: F,
+    ) -> Result<Option<T>, LeaseError>
+    where
+        F: FnOnce(LeaseGuard) -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let Some(held) = self.acquire_within(name, ttl, wait).await? else {
+            return Ok(None);
+        };
+        let guard = self.guard(held.clone(), ttl);
+        let work = work(guard.clone());
+        self.run_guarded(held, guard, work).await.map(Some)
     }
 
     /// Acquires `name` (waiting up to `wait`) and runs `work` under it. `Ok(None)` when the

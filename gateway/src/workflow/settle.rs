@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use super::commit::Snapshot;
-use super::lease::LeaseError;
+use super::lease::{LeaseError, LeaseGuard};
 use super::{AccessService, WorkflowError};
 use crate::domain::access::{Presence, Step, Tenure};
 use crate::domain::lifecycle::{self, Transition, TransitionKind};
@@ -154,8 +154,8 @@ impl AccessService {
     ) -> Result<SettleReport, WorkflowError> {
         let outcome = self
             .leases
-            .with_lease(&key.lease_name(), ACCESS_LEASE_TTL, wait, |fence| {
-                self.settle_held(key, fence)
+            .with_guard(&key.lease_name(), ACCESS_LEASE_TTL, wait, |guard| {
+                self.settle_held(key, guard)
             })
             .await;
         let busy = SettleReport::default().with(Settled::Busy);
@@ -171,8 +171,9 @@ impl AccessService {
     async fn settle_held(
         &self,
         key: &AccessKey,
-        fence: Fence,
+        guard: LeaseGuard,
     ) -> Result<SettleReport, WorkflowError> {
+        let fence = guard.fence().clone();
         let mut tenure = Tenure::default();
         let mut report = SettleReport::default();
         for _ in 0..MAX_STEPS {
@@ -183,6 +184,12 @@ impl AccessService {
             let now = self.now();
             let step = record.next_step(now, &tenure);
             tracing::debug!(step = ?step, "Settling access.");
+            // AWS cannot check a fence: act only right after renewing the lease, so no waiter
+            // can take it over while the call starts.
+            if step.touches_aws() && !guard.confirm().await? {
+                tracing::warn!("The access lease was taken over; the new holder settles it.");
+                return Ok(report.with(Settled::Busy));
+            }
             let result = match step.clone() {
                 Step::Idle => return Ok(report.with(Settled::Done)),
                 Step::ExpireJoiners(expired) => {
@@ -192,7 +199,7 @@ impl AccessService {
                         .await
                 }
                 Step::Finish => {
-                    let present = tenure.present == Some(true);
+                    let present = record.verified_presence(&tenure, now) == Some(true);
                     let transition = lifecycle::settle(record, &snapshot.covered(), present, now);
                     self.commit_decision(&fence, &snapshot, transition, &mut report)
                         .await
@@ -211,6 +218,17 @@ impl AccessService {
                     Err(failure) => Err(failure),
                 },
                 Step::SetTimer(at) => match self.deps.scheduler.set(&record, at).await {
+                    Ok(()) if record.timer().is_some_and(|old| old <= now) => {
+                        // The timer being replaced was due: it may have fired and removed the
+                        // access, so what this tenure verified before is no longer known.
+                        if tenure.present == Some(true) {
+                            tenure.present = None;
+                        }
+                        self.commit_fact(key, &fence, TransitionKind::TimerSet, |r, _| {
+                            r.record_timer(at);
+                        })
+                        .await
+                    }
                     Ok(()) => {
                         self.commit_fact(key, &fence, TransitionKind::TimerSet, |r, _| {
                             r.record_timer(at);
@@ -400,7 +418,7 @@ impl AccessService {
             let extensions: Vec<_> = record
                 .holders()
                 .iter()
-                .filter(|(_, holding)| holding.extension.is_some())
+                .filter(|(_, holding)| !holding.extensions.is_empty())
                 .map(|(id, _)| id.clone())
                 .collect();
             if matches!(step, Step::SetTimer(_)) && !extensions.is_empty() {
@@ -409,17 +427,18 @@ impl AccessService {
                 let mut updated = record.clone();
                 let mut transition = lifecycle::ledger_step(updated.clone(), TransitionKind::Ended);
                 for grant in &extensions {
-                    if let Some(extension) = updated.drop_extension(grant)
-                        && let Some(request) = snapshot.request(&extension.request_id)
-                        && let Some(failed) = lifecycle::fail_request(
-                            request,
-                            &format!("the revocation could not be moved: {error}"),
-                            now,
-                        )
-                    {
-                        transition.requests.extend(failed.requests);
-                        transition.audit.extend(failed.audit);
-                        transition.notices.extend(failed.notices);
+                    for extension in updated.drop_extensions(grant) {
+                        if let Some(request) = snapshot.request(&extension.request_id)
+                            && let Some(failed) = lifecycle::fail_request(
+                                request,
+                                &format!("the revocation could not be moved: {error}"),
+                                now,
+                            )
+                        {
+                            transition.requests.extend(failed.requests);
+                            transition.audit.extend(failed.audit);
+                            transition.notices.extend(failed.notices);
+                        }
                     }
                 }
                 transition.access = Some(lifecycle::AccessWrite::Put(updated));

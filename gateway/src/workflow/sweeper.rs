@@ -134,18 +134,15 @@ impl AccessService {
             }
         }
 
-        // Every access with something left to do: joiners to grant, leavers to settle,
-        // extensions to apply, retries whose backoff has passed, leases of dead holders.
+        // Joiners to grant, leavers to settle, extensions to apply, retries whose backoff has
+        // passed, leases of dead holders, quarantines that ended.
         let unsettled = store
-            .query_access(AccessQuery::Unsettled { limit: BATCH })
+            .query_access(AccessQuery::Unsettled {
+                due_by: now,
+                limit: BATCH,
+            })
             .await?;
         for record in unsettled {
-            if record
-                .retry()
-                .is_some_and(|retry| retry.next_attempt_at > now)
-            {
-                continue;
-            }
             let outcome = self.settle(&record.key, NO_WAIT).await;
             report.settled(outcome, &record.key);
         }

@@ -1,5 +1,6 @@
-//! Integration tests of the core: the state-store contract on SQLite, the request lifecycle
-//! on fakes, configuration loading, and the audit record format.
+//! Integration tests of the core: the state-store contract on SQLite and in memory, the
+//! request lifecycle on fakes, the randomized interleaving simulation, configuration loading,
+//! and the audit record format.
 
 #![allow(
     clippy::unwrap_used,
@@ -9,6 +10,9 @@
 
 mod audit;
 mod config;
+mod defects;
 mod lifecycle;
 mod reconcile;
+mod simulation;
+mod store_memory;
 mod store_sqlite;

@@ -158,6 +158,9 @@ pub(crate) fn status_text(
             };
             format!("{} {next}", capitalize(&approved_by(request, mentions)))
         }
+        RequestStatus::Active if request.is_ending() => {
+            ":hourglass_flowing_sand: Ending: the access is being removed; this message updates when it is gone.".to_owned()
+        }
         RequestStatus::Active => {
             let until = request.ends_at.or(grant.map(|grant| grant.ends_at));
             let until = until
@@ -380,9 +383,10 @@ pub(crate) fn requester_step(request: &AccessRequest) -> String {
         .map(|at| at.unix_timestamp().to_string())
         .unwrap_or_default();
     format!(
-        "{}:{}:{ends}",
+        "{}:{}:{ends}:{}",
         request.status().as_str(),
-        request.approvals.len()
+        request.approvals.len(),
+        request.is_ending()
     )
 }
 
@@ -427,6 +431,13 @@ pub(crate) fn requester_message(
                 waiting(request, mentions)
             ),
             vec![button(CANCEL, "Cancel request", request, None)],
+        ),
+        RequestStatus::Active if request.is_ending() => (
+            format!(
+                "Your request for {what}: {}",
+                status_text(request, grant, mentions)
+            ),
+            Vec::new(),
         ),
         RequestStatus::Active => {
             let mut done = button(REVOKE, "I'm done", request, None);

@@ -3,7 +3,7 @@
 //! refusal is shown on the card the clicker gets back, and nothing changes.
 
 use actix_web::HttpResponse;
-use liftgate_gateway::domain::{AccessRequest, Channel, RequestId};
+use liftgate_gateway::domain::{AccessRequest, Channel, RequestId, RequestStatus};
 use liftgate_gateway::workflow::WorkflowError;
 
 use super::forms::explain;
@@ -53,8 +53,17 @@ impl Bot {
             service.revoke(&id_owned, &person, Channel::Teams).await
         })
         .await;
-        self.answer(id, outcome, "Your access has ended.", Shown::Requester)
-            .await
+        // Only what the store recorded: ended, called off, or still being removed.
+        let done = match &outcome {
+            Some(Ok(request)) if request.is_ending() => {
+                "Your access is being removed; this card updates when it is gone."
+            }
+            Some(Ok(request)) if request.status() == RequestStatus::Cancelled => {
+                "The grant was called off before it started."
+            }
+            _ => "Your access has ended.",
+        };
+        self.answer(id, outcome, done, Shown::Requester).await
     }
 
     pub(crate) async fn cancel_request(&self, caller: &Caller, id: &RequestId) -> HttpResponse {

@@ -110,6 +110,9 @@ fn status_line(request: &AccessRequest, grant: Option<&Grant>) -> String {
             }
             _ => format!("Approved {}. Granting access…", approved_by(request)),
         },
+        RequestStatus::Active if request.is_ending() => {
+            "Ending: the access is being removed; this card updates when it is gone.".to_owned()
+        }
         RequestStatus::Active => {
             let until = request.ends_at.or(grant.map(|grant| grant.ends_at));
             match until {
@@ -261,6 +264,7 @@ pub(crate) fn requester_card(
     let data = json!({ field::REQUEST_ID: request.id.as_str() });
     let actions = match request.status() {
         RequestStatus::Pending => vec![execute("Cancel request", verb::CANCEL, data, None)],
+        RequestStatus::Active if request.is_ending() => Vec::new(),
         RequestStatus::Active => vec![
             execute("I'm done", verb::REVOKE, data.clone(), Some("destructive")),
             execute("Extend", verb::EXTEND, data, None),
@@ -294,8 +298,9 @@ pub(crate) fn state_key(request: &AccessRequest) -> String {
         .map(|at| at.unix_timestamp().to_string())
         .unwrap_or_default();
     format!(
-        "{}:{}:{ends}",
+        "{}:{}:{ends}:{}",
         request.status().as_str(),
-        request.approvals.len()
+        request.approvals.len(),
+        request.is_ending()
     )
 }

@@ -1,7 +1,7 @@
 //! The happy paths through the real routes: create, approve, grant, revoke; quorum; groups;
 //! deny and cancel; deferred starts and extensions; reads.
 
-use liftgate_gateway::testing::{DEV, OPS_GROUP, PROD};
+use liftgate_gateway::testing::{DEV, FakeFailure, OPS_GROUP, PROD};
 use serde_json::json;
 
 use crate::support::*;
@@ -136,6 +136,46 @@ async fn an_approver_may_revoke_an_active_grant() {
     let revoked = api.decide(&id, "revoke", json!({"approver": BOB})).await;
     assert_eq!(revoked.status, 200, "{}", revoked.body);
     assert_eq!(revoked.body["status"], "ended");
+    assert_eq!(
+        api.harness
+            .identity
+            .assignment_count(PROD, "Admin", "u-requester"),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_revoke_that_cannot_finish_now_answers_202_in_progress_never_ended() {
+    let api = TestApi::start().await;
+    let id = api.create_prod_admin().await;
+    api.decide(&id, "approve", json!({"approver": ALICE})).await;
+    api.harness
+        .identity
+        .fail_next("delete_assignment", FakeFailure::Unavailable);
+
+    let answer = api
+        .decide(&id, "revoke", json!({"requester": REQUESTER}))
+        .await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    assert_eq!(
+        answer.body["status"], "active",
+        "what the store holds: not ended yet"
+    );
+    assert_eq!(answer.body["revocation"]["state"], "in_progress");
+    assert_eq!(answer.body["revocation"]["by"], REQUESTER);
+    assert_eq!(
+        api.harness
+            .identity
+            .assignment_count(PROD, "Admin", "u-requester"),
+        1
+    );
+
+    // The sweeper completes it; the request then says ended, with no revocation pending.
+    api.harness.advance(std::time::Duration::from_secs(30));
+    api.harness.sweep().await;
+    let done = api.get(&format!("/api/v1/requests/{id}")).await;
+    assert_eq!(done.body["status"], "ended", "{}", done.body);
+    assert!(done.body["revocation"].is_null());
     assert_eq!(
         api.harness
             .identity
