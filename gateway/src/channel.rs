@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::http::RouteProvider;
-use crate::ports::Notifier;
+use crate::ports::{InboxHandler, Notifier};
 
 #[async_trait]
 pub trait ChannelAdapter: Send + Sync {
@@ -19,6 +19,12 @@ pub trait ChannelAdapter: Send + Sync {
 
     /// The notifier, if the channel shows requests to people (or to subscribers).
     fn notifier(self: Arc<Self>) -> Option<Arc<dyn Notifier>>;
+
+    /// What resumes this channel's acked work after a replica died running it, if the
+    /// channel records any (see [`crate::workflow::AccessService::record_acked`]).
+    fn inbox(self: Arc<Self>) -> Option<Arc<dyn InboxHandler>> {
+        None
+    }
 
     /// Long-running work such as a Socket Mode connection. Returns once `shutdown` is true.
     async fn run(self: Arc<Self>, shutdown: tokio::sync::watch::Receiver<bool>) {

@@ -42,6 +42,14 @@ const COUNTER_HELP: &[(&str, &str)] = &[
         "Attempts to remove access or its timer that failed permanently (retried with backoff), by operation.",
     ),
     (
+        "liftgate_inbox_resumed_total",
+        "Acked chat work a stopped replica left unfinished and this one ran again, by channel.",
+    ),
+    (
+        "liftgate_inbox_unrecorded_total",
+        "Acked chat work that could not be recorded before it ran (a crash would lose it), by channel.",
+    ),
+    (
         "liftgate_outbox_unreadable_total",
         "Outbox rows this version cannot read, kept for a replica that can, by topic family.",
     ),

@@ -193,13 +193,18 @@ pub async fn build(loaded: &LoadedConfig) -> anyhow::Result<Gateway> {
         .iter()
         .filter_map(|adapter| Arc::clone(adapter).notifier())
         .collect();
+    let inbox = adapters
+        .iter()
+        .filter_map(|adapter| Arc::clone(adapter).inbox())
+        .collect();
     let dispatcher = OutboxDispatcher::new(
         Arc::clone(&store),
         clock,
         sinks,
         chat_notifiers,
         Arc::clone(&metrics),
-    );
+    )
+    .with_inbox(inbox);
     let inventory = Arc::new(AwsAccessInventory::new(&clients, aws));
     let reconciler = Arc::new(Reconciler::new(
         &service,

@@ -9,3 +9,4 @@
 )]
 
 pub mod moto;
+pub mod proxy;

@@ -11,12 +11,13 @@ use async_trait::async_trait;
 use liftgate_gateway::channel::ChannelAdapter;
 use liftgate_gateway::config::SlackSettings;
 use liftgate_gateway::http::RouteProvider;
-use liftgate_gateway::ports::Notifier;
+use liftgate_gateway::ports::{InboxHandler, Notifier};
 use liftgate_gateway::workflow::AccessService;
 use tokio::sync::Notify;
 
 use crate::api::{ApiConfig, RetryPolicy, SlackApi};
 use crate::http::SlackRoutes;
+use crate::inbox::SlackInbox;
 use crate::notifier::SlackNotifier;
 use crate::people::People;
 use crate::sessions::FormSessions;
@@ -68,7 +69,8 @@ impl Default for SlackOptions {
 }
 
 /// Where to tell a person something that is only for them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Reply {
     /// An ephemeral message in the conversation they acted in, falling back to a DM.
     Ephemeral(String),
@@ -76,11 +78,13 @@ pub(crate) enum Reply {
     Direct,
 }
 
-/// Counts handler work still running after its ack, so tests and shutdown can wait for it.
+/// Counts handler work still running after its ack, so tests and shutdown can wait for it,
+/// and can abandon it.
 #[derive(Debug, Default)]
 struct InFlight {
     count: AtomicUsize,
     idle: Notify,
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 /// The Slack channel.
@@ -214,10 +218,32 @@ impl SlackAdapter {
     {
         self.in_flight.count.fetch_add(1, Ordering::SeqCst);
         let done = Finished(Arc::clone(self));
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let _done = done;
             work.await;
         });
+        let mut tasks = self
+            .in_flight
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        tasks.retain(|task| !task.is_finished());
+        tasks.push(task.abort_handle());
+    }
+
+    /// Abandons the work still running after its ack, as a crash would. What was recorded in
+    /// the inbox is resumed later by whichever replica finds it due.
+    pub fn abandon_in_flight(&self) {
+        let tasks = std::mem::take(
+            &mut *self
+                .in_flight
+                .tasks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for task in tasks {
+            task.abort();
+        }
     }
 
     /// Whether this Socket Mode envelope was seen before (Slack delivers at least once).
@@ -264,7 +290,10 @@ impl SlackAdapter {
             .await
             .is_err()
         {
-            tracing::warn!("Slack handlers still running at shutdown were abandoned.");
+            tracing::warn!(
+                "Slack handlers still running at shutdown were abandoned; recorded work resumes on the next start."
+            );
+            self.abandon_in_flight();
         }
     }
 }
@@ -292,6 +321,10 @@ impl ChannelAdapter for SlackAdapter {
 
     fn notifier(self: Arc<Self>) -> Option<Arc<dyn Notifier>> {
         Some(Arc::new(SlackNotifier::new(self)))
+    }
+
+    fn inbox(self: Arc<Self>) -> Option<Arc<dyn InboxHandler>> {
+        Some(Arc::new(SlackInbox(self)))
     }
 
     async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {

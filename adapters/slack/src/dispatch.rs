@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::adapter::{Reply, SlackAdapter};
 use crate::blocks::form::{ACCOUNT, FormKind, GROUP, PERMISSION_SET};
 use crate::blocks::message::{APPROVE, CANCEL, DENY, EXTEND, REVOKE};
+use crate::inbox::SlackWork;
 use crate::payload::{Ack, Inbound, Interaction};
 
 /// terraform-aws-sso-elevator's shortcut callback ids, kept so existing app manifests work.
@@ -19,7 +20,8 @@ pub(crate) const COMMAND_ACCESS: &str = "/access";
 pub(crate) const COMMAND_GROUP: &str = "/group-access";
 
 /// A decision button.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Decision {
     Approve,
     Deny,
@@ -42,8 +44,8 @@ impl SlackAdapter {
     async fn on_interaction(self: &Arc<Self>, interaction: Interaction) -> Ack {
         match interaction.kind.as_str() {
             "shortcut" => self.on_shortcut(interaction),
-            "block_actions" => self.on_block_action(interaction),
-            "view_submission" => self.on_submission(interaction),
+            "block_actions" => self.on_block_action(interaction).await,
+            "view_submission" => self.on_submission(interaction).await,
             "block_suggestion" => self.on_suggestion(interaction).await,
             "view_closed" => {
                 if let Some(view) = &interaction.view {
@@ -109,7 +111,7 @@ impl SlackAdapter {
         Ack::Empty
     }
 
-    fn on_block_action(self: &Arc<Self>, interaction: Interaction) -> Ack {
+    async fn on_block_action(self: &Arc<Self>, interaction: Interaction) -> Ack {
         let Some(action) = interaction.actions.first().cloned() else {
             return Ack::Empty;
         };
@@ -127,7 +129,13 @@ impl SlackAdapter {
         match (decision, action.action_id.as_str()) {
             (Some(decision), _) => {
                 let value = action.value.unwrap_or_default();
-                self.spawn(Arc::clone(self).decide(decision, value, user_id, reply));
+                self.run_recorded(SlackWork::Decide {
+                    decision,
+                    value,
+                    user_id,
+                    reply,
+                })
+                .await;
             }
             (None, EXTEND) => {
                 let value = action.value.unwrap_or_default();

@@ -17,6 +17,7 @@ use crate::blocks::form::{
     MAX_STATIC_OPTIONS, PERMISSION_SET, REASON, START,
 };
 use crate::blocks::humanize;
+use crate::inbox::SlackWork;
 use crate::payload::{Ack, Interaction, View};
 use crate::sessions::FormSession;
 
@@ -43,14 +44,16 @@ impl Selection {
     }
 }
 
-/// A submission that passed the quick checks.
-#[derive(Debug)]
-struct Draft {
+/// A submission that passed the quick checks. Recorded in the inbox before the ack, so it
+/// is plain serde data.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Draft {
     target: Option<TargetInput>,
     /// For an extension: the request whose grant to extend (its target is used).
     extends_request: Option<RequestId>,
     duration: Duration,
     reason: String,
+    #[serde(default, with = "time::serde::rfc3339::option")]
     start_at: Option<OffsetDateTime>,
     idempotency_key: String,
 }
@@ -306,7 +309,7 @@ impl SlackAdapter {
         }
     }
 
-    pub(crate) fn on_submission(self: &Arc<Self>, interaction: Interaction) -> Ack {
+    pub(crate) async fn on_submission(self: &Arc<Self>, interaction: Interaction) -> Ack {
         let Some(view) = interaction.view else {
             return Ack::Invalid("a view submission without a view".to_owned());
         };
@@ -321,7 +324,8 @@ impl SlackAdapter {
         match checked {
             Ok(draft) => {
                 self.forms.forget(view.session_key(), &user_id);
-                self.spawn(Arc::clone(self).create_request(user_id, draft));
+                self.run_recorded(SlackWork::Create { user_id, draft })
+                    .await;
                 Ack::Empty
             }
             Err(errors) => Ack::Json(json!({ "response_action": "errors", "errors": errors })),
@@ -521,7 +525,7 @@ impl SlackAdapter {
     }
 
     /// After the ack: who submitted, then the workflow. Its refusals go to the person by DM.
-    async fn create_request(self: Arc<Self>, user_id: String, draft: Draft) {
+    pub(crate) async fn create_request(self: Arc<Self>, user_id: String, draft: Draft) {
         let person = match self.people.person(&user_id).await {
             Ok(person) => person,
             Err(error) => {

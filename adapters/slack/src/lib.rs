@@ -17,6 +17,7 @@ mod decisions;
 mod dispatch;
 mod forms;
 mod http;
+mod inbox;
 mod notifier;
 mod payload;
 mod people;

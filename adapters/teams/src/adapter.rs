@@ -9,12 +9,13 @@ use async_trait::async_trait;
 use liftgate_gateway::channel::ChannelAdapter;
 use liftgate_gateway::config::TeamsSettings;
 use liftgate_gateway::http::RouteProvider;
-use liftgate_gateway::ports::Notifier;
+use liftgate_gateway::ports::{InboxHandler, Notifier};
 use liftgate_gateway::workflow::AccessService;
 
 use crate::TeamsError;
 use crate::auth::{BotAuthenticator, KeyCache};
 use crate::bot::Bot;
+use crate::bot::inbox::TeamsInbox;
 use crate::connector::{Connector, RetryPolicy, ServiceUrlPolicy, TokenClient, is_loopback};
 use crate::notifier::TeamsNotifier;
 use crate::references::References;
@@ -191,6 +192,10 @@ impl ChannelAdapter for TeamsAdapter {
 
     fn notifier(self: Arc<Self>) -> Option<Arc<dyn Notifier>> {
         Some(Arc::new(TeamsNotifier::new(self.bot.clone())))
+    }
+
+    fn inbox(self: Arc<Self>) -> Option<Arc<dyn InboxHandler>> {
+        Some(Arc::new(TeamsInbox::new(self.bot.service.clone())))
     }
 }
 

@@ -246,7 +246,7 @@ pub(crate) fn ledger_item(record: &AccessRecord) -> Result<Item, StoreError> {
     Ok(item)
 }
 
-/// A new outbox message, due at once.
+/// A new outbox message, due at its first due time (at once unless it says otherwise).
 pub(crate) fn outbox_item(message: &OutboxMessage) -> Result<Item, StoreError> {
     let mut item = outbox_key(message.id);
     let created = millis(message.created_at);
@@ -254,7 +254,7 @@ pub(crate) fn outbox_item(message: &OutboxMessage) -> Result<Item, StoreError> {
     item.insert(DOC.to_owned(), s(to_json(message)?));
     item.insert(TOPIC.to_owned(), s(&message.topic));
     item.insert(OUTBOX_SHARD_KEY.to_owned(), s(OUTBOX_SHARD));
-    item.insert(DUE_AT.to_owned(), n(created));
+    item.insert(DUE_AT.to_owned(), n(millis(message.first_due())));
     item.insert(CREATED_AT.to_owned(), n(created));
     item.insert(ATTEMPTS.to_owned(), n(message.attempts));
     Ok(item)

@@ -430,6 +430,7 @@ async fn an_s3_outage_keeps_the_record_in_the_outbox_until_s3_takes_it() {
                 payload: serde_json::to_value(&record).unwrap(),
                 created_at: clock.now(),
                 attempts: 0,
+                not_before: None,
             }],
             ..WriteBatch::default()
         })

@@ -362,6 +362,7 @@ impl AccessRecord {
     pub fn unsettled(&self) -> bool {
         !self.leaving.is_empty()
             || self.holders.is_empty()
+            || (self.predated() && self.timer.is_some())
             || self
                 .holders
                 .values()
@@ -440,9 +441,20 @@ impl AccessRecord {
                     return Step::CancelTimer;
                 }
             }
+            if self.timer.is_some() && !tenure.timer_cancelled {
+                // Access Liftgate did not make never has a timer; one recorded anyway goes.
+                return Step::CancelTimer;
+            }
             return Step::Finish;
         }
+        // A holding extended only after its end passed: the old timer may have fired, so
+        // the access is verified (and restored) before the extension applies.
+        let overdue_extension = self
+            .holders
+            .values()
+            .any(|holding| !holding.extensions.is_empty() && holding.ends_at <= now);
         let joining = self.holders.values().any(|holding| !holding.active);
+        let needs_presence = joining || overdue_extension;
         match self.origin {
             Origin::Undecided => return Step::CheckExisting,
             Origin::Liftgate { .. } => {
@@ -452,7 +464,7 @@ impl AccessRecord {
                 {
                     return Step::SetTimer(desired);
                 }
-                if joining && present != Some(true) {
+                if needs_presence && present != Some(true) {
                     return Step::EnsurePresent;
                 }
                 if let Some(desired) = self.desired_timer()
@@ -463,7 +475,11 @@ impl AccessRecord {
                 }
             }
             Origin::Predated { .. } => {
-                if joining && present != Some(true) {
+                if self.timer.is_some() {
+                    // Access that predates Liftgate must never be removed by a timer.
+                    return Step::CancelTimer;
+                }
+                if needs_presence && present != Some(true) {
                     return Step::EnsurePresent;
                 }
             }
@@ -599,13 +615,22 @@ impl AccessRecord {
     }
 
     /// Applies the pending extensions whose end the timer covers (all of them when Liftgate
-    /// needs no timer for this access). Returns those applied.
-    pub fn apply_extensions(&mut self) -> Vec<(GrantId, PendingExtension)> {
+    /// needs no timer for this access). An extension of a holding whose end has already
+    /// passed applies only once the access is verified `present`: the old timer may have
+    /// fired and removed it. Returns those applied.
+    pub fn apply_extensions(
+        &mut self,
+        present: bool,
+        now: OffsetDateTime,
+    ) -> Vec<(GrantId, PendingExtension)> {
         let timer = self.timer;
         let needs_timer = matches!(self.origin, Origin::Liftgate { .. });
         let covered = |until: OffsetDateTime| !needs_timer || timer.is_some_and(|t| t >= until);
         let mut extended = Vec::new();
         for (id, holding) in &mut self.holders {
+            if holding.ends_at <= now && !present {
+                continue;
+            }
             let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut holding.extensions)
                 .into_iter()
                 .partition(|extension| covered(extension.until));
@@ -620,7 +645,11 @@ impl AccessRecord {
 
     /// Both of the above, for a settle that verified the access.
     pub fn settle_holders(&mut self) -> (Vec<GrantId>, Vec<(GrantId, PendingExtension)>) {
-        (self.activate_joiners(), self.apply_extensions())
+        let verified = true;
+        (
+            self.activate_joiners(),
+            self.apply_extensions(verified, OffsetDateTime::UNIX_EPOCH),
+        )
     }
 
     /// Drops the pending extensions that cannot apply (their timer cannot be moved).
@@ -772,6 +801,22 @@ mod tests {
         assert_eq!(record.next_step(at(10), &tenure), Step::CancelTimer);
         tenure.timer_cancelled = true;
         assert_eq!(record.next_step(at(10), &tenure), Step::Finish);
+    }
+
+    #[test]
+    fn a_timer_recorded_on_access_that_predates_liftgate_is_cancelled_first() {
+        let mut record = record();
+        let grant = GrantId::generate();
+        record.join(grant.clone(), at(3600));
+        // A timer set from a stale view, then the check found the access already there.
+        record.record_timer(at(3600));
+        record.record_checked(true, None, at(0));
+        assert!(record.unsettled());
+        let mut tenure = Tenure::default();
+        assert_eq!(record.next_step(at(10), &tenure), Step::CancelTimer);
+        record.record_timer_cancelled();
+        tenure.timer_cancelled = true;
+        assert_eq!(record.next_step(at(10), &tenure), Step::EnsurePresent);
     }
 
     #[test]

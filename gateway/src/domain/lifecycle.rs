@@ -1041,7 +1041,7 @@ pub fn settle(
     } else {
         Vec::new()
     };
-    let extended = record.apply_extensions();
+    let extended = record.apply_extensions(present, now);
     {
         for id in activated {
             let Some(grant) = grant_of(&id) else {

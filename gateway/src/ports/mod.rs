@@ -5,6 +5,7 @@
 mod audit;
 mod clock;
 mod identity;
+mod inbox;
 mod inventory;
 mod notifier;
 mod scheduler;
@@ -15,6 +16,7 @@ pub use clock::{Clock, SystemClock};
 pub use identity::{
     AccountInfo, DirectoryUser, GroupInfo, IdentityCenter, IdentityError, ProvisionReceipt,
 };
+pub use inbox::{InboxError, InboxHandler};
 pub use inventory::{AccessInventory, AssignedPrincipal, GroupMember, Page, UserDetails};
 pub use notifier::{
     DriftAction, DriftMode, DriftNotice, DriftTarget, Notice, NoticeKind, Notifier, NotifyError,

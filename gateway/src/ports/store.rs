@@ -66,6 +66,21 @@ pub struct OutboxMessage {
     pub created_at: OffsetDateTime,
     #[serde(default)]
     pub attempts: u32,
+    /// When the message first becomes due; `None` is at once. Work acked to a chat platform
+    /// is recorded this way: due only if the replica running it dies before finishing.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub not_before: Option<OffsetDateTime>,
+}
+
+impl OutboxMessage {
+    /// When a store first offers the message to [`StateStore::claim_outbox`].
+    pub fn first_due(&self) -> OffsetDateTime {
+        self.not_before.unwrap_or(self.created_at)
+    }
 }
 
 /// A write of an access ledger record.

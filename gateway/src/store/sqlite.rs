@@ -322,8 +322,8 @@ impl StateStore for SqliteStore {
                 let doc = to_json(&message)?;
                 transaction
                     .execute(
-                        "INSERT INTO outbox (id, topic, due_at, created_at, attempts, doc) VALUES (?1, ?2, ?3, ?3, ?4, ?5)",
-                        params![message.id.to_string(), message.topic, to_millis(message.created_at), message.attempts as i64, doc],
+                        "INSERT INTO outbox (id, topic, due_at, created_at, attempts, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![message.id.to_string(), message.topic, to_millis(message.first_due()), to_millis(message.created_at), message.attempts as i64, doc],
                     )
                     .map_err(|error| match error {
                         rusqlite::Error::SqliteFailure(failure, _)

@@ -52,6 +52,9 @@ struct Directory {
     /// membership id → (group, user).
     memberships: BTreeMap<String, (String, String)>,
     failures: BTreeMap<String, VecDeque<FakeFailure>>,
+    /// Calls held until the test releases them (`Notify::notify_one`).
+    stalls: BTreeMap<String, VecDeque<std::sync::Arc<tokio::sync::Notify>>>,
+    stalled: BTreeMap<String, u32>,
     calls: BTreeMap<String, u32>,
     next_id: u64,
 }
@@ -231,10 +234,47 @@ impl FakeIdentityCenter {
             .unwrap_or(0)
     }
 
-    fn enter(
+    /// Holds the next call of `operation` until `release.notify_one()`: a slow AWS call, or
+    /// (never released) a process that died in the middle of one.
+    pub fn stall_next(&self, operation: &str, release: std::sync::Arc<tokio::sync::Notify>) {
+        self.directory
+            .lock()
+            .unwrap()
+            .stalls
+            .entry(operation.to_owned())
+            .or_default()
+            .push_back(release);
+    }
+
+    /// How many calls of `operation` have been held by [`FakeIdentityCenter::stall_next`].
+    pub fn stalled(&self, operation: &str) -> u32 {
+        self.directory
+            .lock()
+            .unwrap()
+            .stalled
+            .get(operation)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    async fn enter(
         &self,
         operation: &str,
     ) -> Result<std::sync::MutexGuard<'_, Directory>, IdentityError> {
+        let stall = {
+            let mut directory = self.directory.lock().unwrap();
+            let stall = directory
+                .stalls
+                .get_mut(operation)
+                .and_then(VecDeque::pop_front);
+            if stall.is_some() {
+                *directory.stalled.entry(operation.to_owned()).or_insert(0) += 1;
+            }
+            stall
+        };
+        if let Some(release) = stall {
+            release.notified().await;
+        }
         let mut directory = self.directory.lock().unwrap();
         *directory.calls.entry(operation.to_owned()).or_insert(0) += 1;
         if let Some(failure) = directory
@@ -251,7 +291,7 @@ impl FakeIdentityCenter {
 #[async_trait]
 impl IdentityCenter for FakeIdentityCenter {
     async fn find_user(&self, email: &Email) -> Result<Option<DirectoryUser>, IdentityError> {
-        let directory = self.enter("find_user")?;
+        let directory = self.enter("find_user").await?;
         Ok(directory
             .users
             .get(email.as_str())
@@ -266,7 +306,7 @@ impl IdentityCenter for FakeIdentityCenter {
         user_id: &str,
         candidates: &BTreeSet<String>,
     ) -> Result<BTreeSet<String>, IdentityError> {
-        let directory = self.enter("member_groups")?;
+        let directory = self.enter("member_groups").await?;
         Ok(directory
             .memberships
             .values()
@@ -279,7 +319,7 @@ impl IdentityCenter for FakeIdentityCenter {
         &self,
         account_id: &str,
     ) -> Result<Option<AccountInfo>, IdentityError> {
-        let directory = self.enter("describe_account")?;
+        let directory = self.enter("describe_account").await?;
         Ok(directory.accounts.get(account_id).map(|name| AccountInfo {
             id: account_id.to_owned(),
             name: name.clone(),
@@ -287,7 +327,7 @@ impl IdentityCenter for FakeIdentityCenter {
     }
 
     async fn list_accounts(&self) -> Result<Vec<AccountInfo>, IdentityError> {
-        let directory = self.enter("list_accounts")?;
+        let directory = self.enter("list_accounts").await?;
         Ok(directory
             .accounts
             .iter()
@@ -299,17 +339,17 @@ impl IdentityCenter for FakeIdentityCenter {
     }
 
     async fn permission_set_arn(&self, name: &str) -> Result<Option<String>, IdentityError> {
-        let directory = self.enter("permission_set_arn")?;
+        let directory = self.enter("permission_set_arn").await?;
         Ok(directory.permission_sets.get(name).cloned())
     }
 
     async fn list_permission_sets(&self) -> Result<Vec<String>, IdentityError> {
-        let directory = self.enter("list_permission_sets")?;
+        let directory = self.enter("list_permission_sets").await?;
         Ok(directory.permission_sets.keys().cloned().collect())
     }
 
     async fn describe_group(&self, group_id: &str) -> Result<Option<GroupInfo>, IdentityError> {
-        let directory = self.enter("describe_group")?;
+        let directory = self.enter("describe_group").await?;
         Ok(directory.groups.get(group_id).map(|name| GroupInfo {
             id: group_id.to_owned(),
             name: name.clone(),
@@ -322,7 +362,7 @@ impl IdentityCenter for FakeIdentityCenter {
         permission_set_arn: &str,
         user_id: &str,
     ) -> Result<bool, IdentityError> {
-        let directory = self.enter("assignment_exists")?;
+        let directory = self.enter("assignment_exists").await?;
         let key = (
             account_id.to_owned(),
             permission_set_arn.to_owned(),
@@ -340,7 +380,7 @@ impl IdentityCenter for FakeIdentityCenter {
         permission_set_arn: &str,
         user_id: &str,
     ) -> Result<ProvisionReceipt, IdentityError> {
-        let mut directory = self.enter("create_assignment")?;
+        let mut directory = self.enter("create_assignment").await?;
         let key = (
             account_id.to_owned(),
             permission_set_arn.to_owned(),
@@ -359,7 +399,7 @@ impl IdentityCenter for FakeIdentityCenter {
         permission_set_arn: &str,
         user_id: &str,
     ) -> Result<ProvisionReceipt, IdentityError> {
-        let mut directory = self.enter("delete_assignment")?;
+        let mut directory = self.enter("delete_assignment").await?;
         let key = (
             account_id.to_owned(),
             permission_set_arn.to_owned(),
@@ -383,7 +423,7 @@ impl IdentityCenter for FakeIdentityCenter {
         group_id: &str,
         user_id: &str,
     ) -> Result<Option<String>, IdentityError> {
-        let directory = self.enter("find_membership")?;
+        let directory = self.enter("find_membership").await?;
         Ok(directory
             .memberships
             .iter()
@@ -392,7 +432,7 @@ impl IdentityCenter for FakeIdentityCenter {
     }
 
     async fn add_membership(&self, group_id: &str, user_id: &str) -> Result<String, IdentityError> {
-        let mut directory = self.enter("add_membership")?;
+        let mut directory = self.enter("add_membership").await?;
         directory.next_id += 1;
         let id = format!("membership-{}", directory.next_id);
         directory
@@ -402,7 +442,7 @@ impl IdentityCenter for FakeIdentityCenter {
     }
 
     async fn delete_membership(&self, membership_id: &str) -> Result<(), IdentityError> {
-        let mut directory = self.enter("delete_membership")?;
+        let mut directory = self.enter("delete_membership").await?;
         directory.memberships.remove(membership_id);
         Ok(())
     }

@@ -141,7 +141,7 @@ impl StateStore for MemoryStore {
             staged.outbox.insert(
                 message.id,
                 QueuedMessage {
-                    due_at: message.created_at,
+                    due_at: message.first_due(),
                     message,
                 },
             );

@@ -23,6 +23,7 @@ fn outbox(topic: &str, created_at: OffsetDateTime) -> OutboxMessage {
         payload: serde_json::json!({ "topic": topic }),
         created_at,
         attempts: 0,
+        not_before: None,
     }
 }
 
@@ -41,6 +42,7 @@ macro_rules! store_contract_tests {
             concurrent_compare_and_set_has_exactly_one_winner,
             concurrent_read_modify_write_loses_no_update,
             outbox_is_claimed_leased_retried_and_completed,
+            an_outbox_message_is_first_due_at_its_not_before,
             remember_once_returns_the_first_value_until_it_expires,
             leases_exclude_renew_and_are_taken_over_only_when_stale,
             access_records_are_compare_and_set_queried_and_deleted,
@@ -457,6 +459,30 @@ pub async fn outbox_is_claimed_leased_retried_and_completed(store: Arc<dyn State
     assert_eq!(store.outbox_len().await.unwrap(), 2);
     let limited = store.claim_outbox("", at(1000), at(1060), 1).await.unwrap();
     assert_eq!(limited.len(), 1);
+}
+
+pub async fn an_outbox_message_is_first_due_at_its_not_before(store: Arc<dyn StateStore>) {
+    let mut later = outbox("inbox:slack", at(0));
+    later.not_before = Some(at(30));
+    let now = outbox("audit:file", at(5));
+    store
+        .commit(WriteBatch {
+            outbox: vec![later.clone(), now.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let early = store.claim_outbox("", at(29), at(100), 10).await.unwrap();
+    assert_eq!(
+        early.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![now.id],
+        "not before its time"
+    );
+    let due = store.claim_outbox("", at(30), at(40), 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].id, later.id);
+    assert_eq!(due[0].not_before, Some(at(30)), "read back as written");
+    assert_eq!(due[0].payload, later.payload);
 }
 
 pub async fn remember_once_returns_the_first_value_until_it_expires(store: Arc<dyn StateStore>) {

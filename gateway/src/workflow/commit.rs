@@ -205,6 +205,11 @@ impl AccessService {
         let Some(first) = legacy.first() else {
             return Ok(None);
         };
+        // A grant and its ledger record are written in one batch: grants seen after the record
+        // was missing may be a new record's, not legacy ones. Look again before adopting.
+        if let Some(record) = self.deps.store.get_access(key).await? {
+            return Ok(Some(record));
+        }
         tracing::warn!(access_key = %key, grants = legacy.len(), "Adopting grants written before the access ledger.");
         let predated = legacy
             .iter()

@@ -36,6 +36,11 @@ impl WorkflowError {
         }
     }
 
+    /// Whether trying again later may succeed (an outage, not a refusal).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, WorkflowError::Unavailable(_))
+    }
+
     pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> WorkflowError {
         WorkflowError::Invalid {
             code,

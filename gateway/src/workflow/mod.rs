@@ -11,6 +11,7 @@ mod commit;
 mod create;
 mod decide;
 mod error;
+mod inbox;
 pub mod lease;
 mod outbox;
 mod reconcile;
@@ -26,6 +27,7 @@ use time::OffsetDateTime;
 pub use catalog::RequesterFacts;
 pub use decide::Action;
 pub use error::WorkflowError;
+pub use inbox::{AckedWork, INBOX_GRACE, INBOX_MAX_AGE, INBOX_TOPIC_PREFIX};
 pub use lease::{HeldLease, LeaseError, Leases};
 pub use outbox::OutboxDispatcher;
 pub use reconcile::{
@@ -42,7 +44,8 @@ use crate::metrics::Metrics;
 use crate::ports::{Clock, IdentityCenter, RevocationScheduler, StateStore};
 
 /// What a new request asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TargetInput {
     Account {
         account_id: String,
@@ -54,13 +57,14 @@ pub enum TargetInput {
 }
 
 /// A request as a channel hands it to the core. The requester is a verified identity.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NewRequest {
     pub requester: Person,
     pub target: TargetInput,
     pub duration: Duration,
     pub reason: String,
     pub channel: Channel,
+    #[serde(default, with = "time::serde::rfc3339::option")]
     pub start_at: Option<OffsetDateTime>,
     /// Extend this active grant instead of making a new one.
     pub extends: Option<GrantId>,

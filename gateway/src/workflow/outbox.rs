@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::inbox::{INBOX_MAX_AGE, INBOX_TOPIC_PREFIX, hold_row};
 use super::records::{AUDIT_TOPIC_PREFIX, DRIFT_TOPIC_PREFIX, NOTIFY_TOPIC_PREFIX, NoticePayload};
 use crate::audit::AuditRecord;
 use crate::metrics::Metrics;
 use crate::ports::{
-    AuditSink, Clock, DriftNotice, Notice, Notifier, NotifyError, OutboxMessage, StateStore,
-    StoreError,
+    AuditSink, Clock, DriftNotice, InboxError, InboxHandler, Notice, Notifier, NotifyError,
+    OutboxMessage, StateStore, StoreError,
 };
 
 /// Notices that keep failing for this many attempts (about a day of backoff) are dropped:
@@ -41,13 +42,16 @@ pub struct OutboxDispatcher {
     clock: Arc<dyn Clock>,
     sinks: HashMap<String, Arc<dyn AuditSink>>,
     notifiers: HashMap<String, Arc<dyn Notifier>>,
+    /// Channels that resume acked work a dead replica left behind, by channel name.
+    inbox: HashMap<String, Arc<dyn InboxHandler>>,
     metrics: Arc<Metrics>,
     /// Whether the backlog gauge was set yet; after that it is only recounted when a pass
     /// handled messages, the only time the backlog can have changed from this replica's view.
     backlog_counted: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// The bounded metric label of a topic: its family (`audit`, `notify`, `drift`, or `other`).
+/// The bounded metric label of a topic: its family (`audit`, `notify`, `drift`, `inbox`, or
+/// `other`).
 fn topic_family(topic: &str) -> &'static str {
     if topic.starts_with(AUDIT_TOPIC_PREFIX) {
         "audit"
@@ -55,6 +59,8 @@ fn topic_family(topic: &str) -> &'static str {
         "notify"
     } else if topic.starts_with(DRIFT_TOPIC_PREFIX) {
         "drift"
+    } else if topic.starts_with(INBOX_TOPIC_PREFIX) {
+        "inbox"
     } else {
         "other"
     }
@@ -84,9 +90,19 @@ impl OutboxDispatcher {
                 .into_iter()
                 .map(|notifier| (notifier.name().to_owned(), notifier))
                 .collect(),
+            inbox: HashMap::new(),
             metrics,
             backlog_counted: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
+    }
+
+    /// Adds the channels that resume acked work (see [`crate::workflow::AccessService::record_acked`]).
+    #[must_use]
+    pub fn with_inbox(mut self, handlers: Vec<Arc<dyn InboxHandler>>) -> OutboxDispatcher {
+        for handler in handlers {
+            self.inbox.insert(handler.channel().to_owned(), handler);
+        }
+        self
     }
 
     /// Delivers what is due now; returns how many messages it handled.
@@ -218,10 +234,44 @@ impl OutboxDispatcher {
                 NotifyError::Permanent(message) => Failure::Drop(message),
             });
         }
+        if let Some(channel) = message.topic.strip_prefix(INBOX_TOPIC_PREFIX) {
+            return self.resume(channel, message).await;
+        }
         Err(Failure::Unreadable(format!(
             "unknown outbox topic {}",
             message.topic
         )))
+    }
+
+    /// Acked work whose runner died: the channel runs it again, holding the row meanwhile.
+    async fn resume(&self, channel: &str, message: &OutboxMessage) -> Result<(), Failure> {
+        if self.clock.now() - message.created_at > INBOX_MAX_AGE {
+            return Err(Failure::Drop(format!(
+                "acked {channel} work from {} was never finished and is abandoned",
+                message.created_at
+            )));
+        }
+        // A channel disabled on this replica (or during a rolling config change) keeps its
+        // work waiting for one that has it.
+        let handler = self.inbox.get(channel).ok_or_else(|| {
+            Failure::Retry(format!(
+                "the {channel} channel is not enabled on this replica"
+            ))
+        })?;
+        tracing::warn!(channel, message_id = %message.id, since = %message.created_at, "Resuming acked work a stopped replica left unfinished.");
+        self.metrics
+            .inc("liftgate_inbox_resumed_total", &[("channel", channel)]);
+        let resumed = hold_row(
+            &self.store,
+            &self.clock,
+            message.id,
+            handler.resume(message.payload.clone()),
+        )
+        .await;
+        resumed.map_err(|error| match error {
+            InboxError::Retryable(text) => Failure::Retry(text),
+            InboxError::Unreadable(text) => Failure::Unreadable(text),
+        })
     }
 
     /// Delivers until `shutdown`; then makes one last pass so records written during the

@@ -44,6 +44,7 @@ impl AccessService {
                 payload: payload.clone(),
                 created_at: record.at,
                 attempts: 0,
+                not_before: None,
             })
             .collect()
     }
@@ -67,6 +68,7 @@ impl AccessService {
                 payload: payload.clone(),
                 created_at: at,
                 attempts: 0,
+                not_before: None,
             })
             .collect()
     }
@@ -83,6 +85,7 @@ impl AccessService {
                 payload: payload.clone(),
                 created_at: notice.detected_at,
                 attempts: 0,
+                not_before: None,
             })
             .collect()
     }

@@ -1,11 +1,16 @@
 //! Deny, cancel, quorum and refused decisions, each reflected in the approval message and
 //! told to the people concerned.
 
+use std::sync::Arc;
+
 use liftgate_gateway::domain::RequestStatus;
+use liftgate_gateway::ports::{Clock, StateStore};
 use liftgate_gateway::testing::PROD;
 use serde_json::json;
+use tokio::sync::Notify;
 
 use crate::support::driver::buttons;
+use crate::support::fake_slack::{Injection, eventually};
 use crate::support::{Setup, TestApp, redact, rendered};
 
 #[tokio::test]
@@ -251,5 +256,85 @@ async fn a_button_value_that_is_not_a_request_id_is_ignored() {
             .filter(|call| call.args["user"] == "UALICE")
             .count(),
         0
+    );
+}
+
+/// Inbox rows (acked work not yet finished) in the store.
+async fn unfinished_work(app: &TestApp) -> usize {
+    let far = app.harness.clock.now() + time::Duration::days(2);
+    let rows = app
+        .harness
+        .store
+        .claim_outbox("inbox:", far, far, 100)
+        .await
+        .unwrap();
+    for row in &rows {
+        // Put back as found: claiming only looked.
+        app.harness
+            .store
+            .retry_outbox(row.id, row.first_due(), "looked")
+            .await
+            .unwrap();
+    }
+    rows.len()
+}
+
+#[tokio::test]
+async fn an_approval_acked_just_before_a_crash_is_resumed_from_the_inbox() {
+    let app = TestApp::standard().await;
+    let request = app
+        .request_access("UREQ", "ReadOnly", "30m", "crash right after the ack")
+        .await;
+    assert_eq!(
+        unfinished_work(&app).await,
+        0,
+        "finished work leaves no row"
+    );
+
+    // Bob clicks; Slack gets its ack, but the replica dies while looking Bob up.
+    let release = Arc::new(Notify::new());
+    app.fake
+        .inject("users.info", [Injection::Stall(Arc::clone(&release))]);
+    let reply = app
+        .driver
+        .click("UBOB", &app.approval_message(), "approve")
+        .await;
+    assert_eq!(reply.status, 200);
+    eventually("the lookup is stalled", || app.fake.state().stalled == 1).await;
+    app.adapter.abandon_in_flight();
+    release.notify_waiters();
+    assert_eq!(unfinished_work(&app).await, 1, "the click is recorded");
+
+    // Within the grace period nothing resumes it (its runner might still be alive).
+    app.harness.deliver_outbox().await;
+    assert_eq!(
+        app.harness.request(&request.id).await.status(),
+        RequestStatus::Pending
+    );
+
+    // After it, the next outbox pass (any replica) runs the click again, as Bob's.
+    app.harness.advance(std::time::Duration::from_secs(31));
+    app.harness.deliver_outbox().await;
+    app.settle().await;
+    let request = app.harness.request(&request.id).await;
+    assert_eq!(request.status(), RequestStatus::Active);
+    assert_eq!(request.approvals[0].approver.email.as_str(), "bob@corp.com");
+    assert!(
+        rendered(&app.approval_message().blocks).contains("<@UBOB>"),
+        "{}",
+        app.approval_message().blocks
+    );
+    assert_eq!(
+        app.harness
+            .identity
+            .assignment_count(PROD, "ReadOnly", "u-requester"),
+        1
+    );
+    assert_eq!(unfinished_work(&app).await, 0);
+    assert_eq!(
+        app.harness
+            .metrics
+            .counter_value("liftgate_inbox_resumed_total", &[("channel", "slack")]),
+        1.0
     );
 }

@@ -3,10 +3,11 @@
 //! refusal is shown on the card the clicker gets back, and nothing changes.
 
 use actix_web::HttpResponse;
-use liftgate_gateway::domain::{AccessRequest, Channel, RequestId, RequestStatus};
+use liftgate_gateway::domain::{AccessRequest, RequestId, RequestStatus};
 use liftgate_gateway::workflow::WorkflowError;
 
 use super::forms::explain;
+use super::inbox::{CHANNEL, TeamsWork, Verb, WorkOutcome};
 use super::{Bot, Caller, bounded, responses};
 use crate::cards::{Note, approval_card, requester_card};
 
@@ -26,18 +27,8 @@ impl Bot {
         id: &RequestId,
         approve: bool,
     ) -> HttpResponse {
-        let service = self.service.clone();
-        let (id_owned, person) = (id.clone(), caller.person.clone());
-        let outcome = bounded(self.invoke_timeout, async move {
-            if approve {
-                service
-                    .approve(&id_owned, &person, Channel::Teams, None)
-                    .await
-            } else {
-                service.deny(&id_owned, &person, Channel::Teams, None).await
-            }
-        })
-        .await;
+        let verb = if approve { Verb::Approve } else { Verb::Deny };
+        let outcome = self.decide_recorded(verb, caller, id).await;
         let done = if approve {
             "You approved this request."
         } else {
@@ -47,12 +38,7 @@ impl Bot {
     }
 
     pub(crate) async fn end_access(&self, caller: &Caller, id: &RequestId) -> HttpResponse {
-        let service = self.service.clone();
-        let (id_owned, person) = (id.clone(), caller.person.clone());
-        let outcome = bounded(self.invoke_timeout, async move {
-            service.revoke(&id_owned, &person, Channel::Teams).await
-        })
-        .await;
+        let outcome = self.decide_recorded(Verb::Revoke, caller, id).await;
         // Only what the store recorded: ended, called off, or still being removed.
         let done = match &outcome {
             Some(Ok(request)) if request.is_ending() => {
@@ -67,14 +53,34 @@ impl Bot {
     }
 
     pub(crate) async fn cancel_request(&self, caller: &Caller, id: &RequestId) -> HttpResponse {
-        let service = self.service.clone();
-        let (id_owned, person) = (id.clone(), caller.person.clone());
-        let outcome = bounded(self.invoke_timeout, async move {
-            service.cancel(&id_owned, &person, Channel::Teams).await
-        })
-        .await;
+        let outcome = self.decide_recorded(Verb::Cancel, caller, id).await;
         self.answer(id, outcome, "The request is cancelled.", Shown::Requester)
             .await
+    }
+
+    /// Records the decision in the inbox, then runs it, waiting at most the invoke timeout.
+    async fn decide_recorded(
+        &self,
+        verb: Verb,
+        caller: &Caller,
+        id: &RequestId,
+    ) -> Option<Result<AccessRequest, WorkflowError>> {
+        let work = TeamsWork::Decide {
+            verb,
+            request_id: id.clone(),
+            person: caller.person.clone(),
+        };
+        let recorded = self.service.record_acked(CHANNEL, &work).await;
+        let service = self.service.clone();
+        bounded(self.invoke_timeout, async move {
+            let runner = service.clone();
+            runner.run_acked(recorded, work.perform(&service)).await
+        })
+        .await
+        .and_then(|outcome| match outcome {
+            WorkOutcome::Decided(result) => Some(result),
+            WorkOutcome::Created(_) => None,
+        })
     }
 
     async fn answer(

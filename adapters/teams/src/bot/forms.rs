@@ -12,6 +12,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+use super::inbox::{CHANNEL, TeamsWork, WorkOutcome};
 use super::{Bot, Caller, bounded, request_id_of, responses};
 use crate::cards::{
     AccessForm, ExtendForm, FormErrors, FormInputs, GroupForm, TYPEAHEAD_LIMIT, field, format_time,
@@ -570,17 +571,26 @@ impl Bot {
             channel: Channel::Teams,
             start_at,
             extends,
-            idempotency_key: form_id
-                .as_ref()
-                .map(|id| format!("teams:{}:{id}", caller.user_id)),
+            // Always a key: recorded work resumed after a crash must not create twice.
+            idempotency_key: Some(format!(
+                "teams:{}:{}",
+                caller.user_id,
+                form_id.clone().unwrap_or_else(new_form_id)
+            )),
         };
+        let work = TeamsWork::Create { new };
+        let recorded = self.service.record_acked(CHANNEL, &work).await;
         let service = self.service.clone();
-        let Some(outcome) = bounded(
-            self.invoke_timeout,
-            async move { service.create(new).await },
-        )
+        let outcome = bounded(self.invoke_timeout, async move {
+            let runner = service.clone();
+            runner.run_acked(recorded, work.perform(&service)).await
+        })
         .await
-        else {
+        .and_then(|outcome| match outcome {
+            WorkOutcome::Created(result) => Some(result),
+            WorkOutcome::Decided(_) => None,
+        });
+        let Some(outcome) = outcome else {
             return responses::message(
                 "Your request is being processed. I'll tell you here how it goes.",
             );

@@ -4,6 +4,7 @@
 mod caller;
 mod decisions;
 mod forms;
+pub(crate) mod inbox;
 mod messages;
 pub(crate) mod proactive;
 mod responses;

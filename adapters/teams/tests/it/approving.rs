@@ -404,3 +404,91 @@ async fn group_requests_are_approved_the_same_way() {
     assert!(card_text(&answer).contains("Group: Ops"), "{answer}");
     assert!(bed.h.identity.is_member(OPS_GROUP, "u-requester"));
 }
+
+/// Inbox rows (acked work not yet finished) in the store.
+async fn unfinished_work(bed: &Bed) -> usize {
+    use liftgate_gateway::ports::{Clock, StateStore};
+    let far = bed.h.clock.now() + time::Duration::days(2);
+    let rows = bed
+        .h
+        .store
+        .claim_outbox("inbox:", far, far, 100)
+        .await
+        .unwrap();
+    for row in &rows {
+        bed.h
+            .store
+            .retry_outbox(row.id, row.first_due(), "looked")
+            .await
+            .unwrap();
+    }
+    rows.len()
+}
+
+#[actix_web::test]
+async fn an_approval_that_outlasts_the_invoke_and_its_replica_is_resumed_from_the_inbox() {
+    let bed = Bed::with(default_options(), |_, options| {
+        options.invoke_timeout = Duration::from_millis(100);
+    })
+    .await;
+    let request = bed.request_access("requester", PROD, "Admin", "1h").await;
+    assert_eq!(
+        unfinished_work(&bed).await,
+        0,
+        "finished work leaves no row"
+    );
+
+    // Alice approves; the approval's directory lookup hangs (the replica is dying), so the
+    // invoke is answered "in progress".
+    let hung = std::sync::Arc::new(tokio::sync::Notify::new());
+    bed.h.identity.stall_next("find_user", hung.clone());
+    let (status, body) = bed
+        .send(&bed.approval_action("alice", "approve", &request.id).await)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["value"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Working on it"),
+        "{body}"
+    );
+    assert_eq!(bed.h.identity.stalled("find_user"), 1);
+    assert_eq!(unfinished_work(&bed).await, 1, "the click is recorded");
+
+    // Another replica's outbox pass, after the grace period, runs the approval again.
+    bed.deliver().await;
+    assert_eq!(
+        bed.h.request(&request.id).await.status(),
+        RequestStatus::Pending,
+        "not within the grace period"
+    );
+    bed.h.advance(Duration::from_secs(31));
+    bed.deliver().await;
+    let stored = bed.h.request(&request.id).await;
+    assert_eq!(stored.status(), RequestStatus::Active);
+    assert_eq!(stored.approvals.len(), 1);
+    assert_eq!(
+        stored.approvals[0].approver.email.as_str(),
+        "alice@corp.com"
+    );
+    assert_eq!(unfinished_work(&bed).await, 0);
+
+    // The first runner wakes late: its approval is refused, nothing is granted twice.
+    hung.notify_one();
+    for _ in 0..200 {
+        if bed.h.identity.calls("find_user") > 0 && unfinished_work(&bed).await == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let stored = bed.h.request(&request.id).await;
+    assert_eq!(stored.approvals.len(), 1);
+    assert_eq!(
+        bed.h
+            .identity
+            .assignment_count(PROD, "Admin", "u-requester"),
+        1
+    );
+}

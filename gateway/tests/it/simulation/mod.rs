@@ -649,6 +649,9 @@ impl Sim {
                 ),
             );
         }
+        for (key, count) in self.held() {
+            now.insert(format!("identity center {key}"), format!("held x{count}"));
+        }
         for (key, value) in &now {
             if self.traced.get(key) != Some(value) {
                 eprintln!("    = {key}: {value}");
@@ -1109,6 +1112,13 @@ const REGRESSION_SEEDS: &[u64] = &[
     5094,
     // ...and the first fix distrusted a verified absence too: removal repeated forever.
     4,
+    // An extension approved before the end but applied after it, once EventBridge had
+    // removed the access at the old timer: the grant stayed active without the access.
+    10879,
+    // A grant's ledger record was written between a settle's ledger read and its grant
+    // query: the settle adopted the grant as legacy, set a timer, and recorded it on the new
+    // record, whose access then proved to predate Liftgate; the timer would have removed it.
+    13769,
 ];
 
 #[test]

@@ -131,7 +131,8 @@ impl TestApp {
             vec![harness.audit.clone()],
             vec![Arc::new(ToSlack(Arc::clone(&notifier)))],
             harness.metrics.clone(),
-        );
+        )
+        .with_inbox(vec![Arc::clone(&adapter).inbox().unwrap()]);
         let routes = Arc::clone(&adapter).routes().unwrap();
         let state = ServerState {
             store: harness.store.clone(),

@@ -151,7 +151,8 @@ impl Bed {
             vec![h.audit.clone()],
             vec![Arc::new(AsRecording(notifier.clone()))],
             h.metrics.clone(),
-        );
+        )
+        .with_inbox(vec![adapter.clone().inbox().unwrap()]);
         Bed {
             h,
             fake,

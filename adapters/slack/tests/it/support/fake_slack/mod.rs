@@ -92,6 +92,8 @@ pub enum Injection {
     Status(u16),
     /// HTTP 200 with `{"ok": false, "error": code}`.
     Error(String),
+    /// No answer until the test notifies; then the real reply. Counted in `State::stalled`.
+    Stall(Arc<tokio::sync::Notify>),
 }
 
 #[derive(Debug, Default)]
@@ -106,6 +108,8 @@ pub struct State {
     pub views: BTreeMap<String, FakeView>,
     pub calls: Vec<Call>,
     pub injections: HashMap<String, VecDeque<Injection>>,
+    /// Calls held by [`Injection::Stall`] so far.
+    pub stalled: usize,
     pub tickets: HashMap<String, bool>,
     pub socket: socket::SocketState,
     counter: u64,
@@ -386,12 +390,22 @@ async fn api(
         .unwrap_or_default()
         .to_owned();
     let now = shared.clock.now();
-    let mut state = shared.state.lock().unwrap();
-    let (status, retry_after, reply) = match state
+    let mut injection = shared
+        .state
+        .lock()
+        .unwrap()
         .injections
         .get_mut(&method)
-        .and_then(VecDeque::pop_front)
-    {
+        .and_then(VecDeque::pop_front);
+    if let Some(Injection::Stall(release)) = &injection {
+        let release = Arc::clone(release);
+        let waiting = release.notified();
+        shared.state.lock().unwrap().stalled += 1;
+        waiting.await;
+        injection = None;
+    }
+    let mut state = shared.state.lock().unwrap();
+    let (status, retry_after, reply) = match injection {
         Some(Injection::RateLimited(seconds)) => (
             429,
             Some(seconds),
@@ -403,7 +417,7 @@ async fn api(
             json!({ "ok": false, "error": "internal_error" }),
         ),
         Some(Injection::Error(code)) => (200, None, json!({ "ok": false, "error": code })),
-        None => {
+        None | Some(Injection::Stall(_)) => {
             let context = methods::Context {
                 now,
                 socket_port: shared.socket_port,
