@@ -1,4 +1,4 @@
-//! The S3 audit sink (SPEC §7): one JSON object per record at
+//! The S3 audit sink (docs/reference.md §7): one JSON object per record at
 //! `s3://BUCKET/PREFIX/YYYY/MM/DD/UUID.json`, encrypted at rest, readable by upstream's Athena
 //! table (see `docs/athena.md`).
 

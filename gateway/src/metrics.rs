@@ -71,7 +71,7 @@ const COUNTER_HELP: &[(&str, &str)] = &[
     ),
     (
         "liftgate_auth_failures_total",
-        "Inbound calls refused for bad signatures or tokens, by channel.",
+        "Inbound calls refused for bad signatures or tokens, by channel and reason.",
     ),
     (
         "liftgate_drift_findings_total",

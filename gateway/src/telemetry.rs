@@ -1,4 +1,4 @@
-//! Structured logs on stderr: JSON lines by default (SPEC §8), plain text on request.
+//! Structured logs on stderr: JSON lines by default (docs/reference.md §8), plain text on request.
 
 use tracing_subscriber::EnvFilter;
 

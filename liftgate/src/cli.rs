@@ -1,4 +1,4 @@
-//! The command line (SPEC §1).
+//! The command line (docs/reference.md §1).
 
 use std::path::PathBuf;
 

@@ -6,7 +6,7 @@ fn main() -> ExitCode {
     let cli = match liftgate::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
-            // Help and --version are not errors; every usage error exits 1 (SPEC §4).
+            // Help and --version are not errors; every usage error exits 1 (docs/reference.md §4).
             let code = if error.use_stderr() { 1 } else { 0 };
             let _ = error.print();
             return ExitCode::from(code);

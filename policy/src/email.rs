@@ -1,4 +1,4 @@
-//! Email addresses as identities. Emails compare case-insensitively (SPEC §3), so they are
+//! Email addresses as identities. Emails compare case-insensitively (docs/reference.md §3), so they are
 //! lower-cased once, here, and compared exactly everywhere else.
 
 use std::fmt;

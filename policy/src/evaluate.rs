@@ -1,4 +1,4 @@
-//! The decision at request time and the checks at approval time (SPEC §3).
+//! The decision at request time and the checks at approval time (docs/reference.md §3).
 
 mod explain;
 mod forms;
@@ -68,7 +68,7 @@ impl std::fmt::Display for Decision {
     }
 }
 
-/// A decision and what it rests on (SPEC §4).
+/// A decision and what it rests on (docs/reference.md §4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evaluation {
     pub decision: Decision,
@@ -98,7 +98,7 @@ impl Evaluation {
     }
 }
 
-/// Decides a request (SPEC §3). `max_duration` is the global `requests.max_duration`.
+/// Decides a request (docs/reference.md §3). `max_duration` is the global `requests.max_duration`.
 pub fn evaluate(
     rules: &Rules,
     target: &Target<'_>,

@@ -1,6 +1,6 @@
 //! Liftgate's rules engine.
 //!
-//! Given the configured statements (SPEC §3), a request target and the requester, it decides
+//! Given the configured statements (docs/reference.md §3), a request target and the requester, it decides
 //! whether the request is granted outright, needs approval (and from whom, how many), or cannot
 //! be made at all, and it says which statements the decision rests on. It also answers the
 //! approval-time question "does this person's approval count?" with the same explicit denies.

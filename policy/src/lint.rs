@@ -8,7 +8,7 @@ use crate::rules::{ResourceType, Rules, Scope, Statement};
 
 /// Warnings about valid rules, each with its location and one readable sentence. Order is
 /// deterministic: statements, then group statements, in file order; within one statement,
-/// warnings about the whole statement first, then by key in SPEC §3 order.
+/// warnings about the whole statement first, then by key in docs/reference.md §3 order.
 pub fn lint(rules: &Rules) -> Vec<Problem> {
     let mut warnings = Vec::new();
     for (index, statement) in rules.statements.iter().enumerate() {
@@ -82,7 +82,7 @@ fn matches_anything(path: &str, statement: &Statement, warnings: &mut Vec<Proble
 }
 
 /// Wildcards widen reconciliation to the whole organization (its scope is what the statements
-/// name, SPEC §6), which operators should do on purpose.
+/// name, docs/reference.md §6), which operators should do on purpose.
 fn whole_organization(path: &str, statement: &Statement, warnings: &mut Vec<Problem>) {
     let message = match (&statement.resource, statement.resource_type) {
         (Scope::Only(_), _) => return,

@@ -45,7 +45,7 @@ impl Scope {
     }
 }
 
-/// An account-access statement (SPEC §3).
+/// An account-access statement (docs/reference.md §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
     pub resource_type: ResourceType,
@@ -64,7 +64,7 @@ pub struct Statement {
     pub max_duration: Option<Duration>,
 }
 
-/// A group-membership statement (SPEC §3): like [`Statement`] without `ResourceType` and
+/// A group-membership statement (docs/reference.md §3): like [`Statement`] without `ResourceType` and
 /// `PermissionSet`; `resource` holds Identity Center group ids (no wildcard).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupStatement {

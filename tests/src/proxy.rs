@@ -173,7 +173,10 @@ impl FaultProxy {
                 return call.operation.clone();
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                panic!("no call was held within {timeout:?}; seen: {:?}", self.log());
+                panic!(
+                    "no call was held within {timeout:?}; seen: {:?}",
+                    self.log()
+                );
             }
         }
     }
@@ -197,7 +200,11 @@ impl FaultProxy {
 
     async fn handle(&self, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Reset> {
         let (parts, body) = request.into_parts();
-        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         let operation = operation_of(&parts);
         let forwarded = Forwarded {
             method: parts.method.clone(),

@@ -1,4 +1,4 @@
-//! The HTTP endpoints Slack calls (SPEC §5). Every body is checked against Slack's v0
+//! The HTTP endpoints Slack calls (docs/reference.md §5). Every body is checked against Slack's v0
 //! signature, on the raw bytes, before anything else; a refused request changes nothing.
 
 use std::sync::Arc;
@@ -124,8 +124,8 @@ async fn receive(
         now,
     ) {
         adapter.service.metrics().inc(
-            "liftgate_slack_rejected_total",
-            &[("reason", error.label())],
+            "liftgate_auth_failures_total",
+            &[("channel", "slack"), ("reason", error.label())],
         );
         tracing::warn!(endpoint = endpoint.label(), reason = %error, "Refused a Slack request that is not signed correctly.");
         return error_response(

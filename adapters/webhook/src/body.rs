@@ -1,4 +1,4 @@
-//! The JSON bodies of SPEC §5, read field by field so each problem gets its own 400 code:
+//! The JSON bodies of docs/reference.md §5, read field by field so each problem gets its own 400 code:
 //! `invalid_json`, `missing_field`, `unknown_field`, `invalid_field`, `invalid_email`,
 //! `invalid_duration`, `ambiguous_target`, `ambiguous_actor`.
 

@@ -1,4 +1,4 @@
-//! The webhook API (SPEC §5): HMAC-signed JSON routes for creating requests and deciding on
+//! The webhook API (docs/reference.md §5): HMAC-signed JSON routes for creating requests and deciding on
 //! them, for any tool that can sign a request, and signed outbound events for subscribers.
 //!
 //! Every call carries `X-Liftgate-Client`, `X-Liftgate-Timestamp` (unix seconds, at most

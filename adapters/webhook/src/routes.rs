@@ -1,4 +1,4 @@
-//! The routes of SPEC §5. Every handler reads the raw body, verifies the signature over it,
+//! The routes of docs/reference.md §5. Every handler reads the raw body, verifies the signature over it,
 //! parses it, checks `act_for`, and only then calls the workflow, so a refusal before the
 //! workflow cannot have changed anything.
 
@@ -94,8 +94,8 @@ async fn verified(
         Ok(call) => Ok((call, body)),
         Err(error) => {
             state.service.metrics().inc(
-                "liftgate_webhook_auth_failures_total",
-                &[("reason", error.code())],
+                "liftgate_auth_failures_total",
+                &[("channel", "webhook"), ("reason", error.code())],
             );
             Err(error)
         }

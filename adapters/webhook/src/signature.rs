@@ -1,4 +1,4 @@
-//! The `v1` signature scheme shared by inbound calls and outbound deliveries (SPEC §5):
+//! The `v1` signature scheme shared by inbound calls and outbound deliveries (docs/reference.md §5):
 //! `v1=HEX(HMAC_SHA256(secret, "v1:" + timestamp + ":" + raw_body))`.
 
 use hmac::{Hmac, KeyInit, Mac};

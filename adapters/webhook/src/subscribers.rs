@@ -15,7 +15,7 @@ use crate::setup::WebhookSetupError;
 use crate::signature::{EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 use crate::view::RequestView;
 
-/// Every event name a subscriber may filter on (the history events of SPEC §7).
+/// Every event name a subscriber may filter on (the history events of docs/reference.md §7).
 pub const EVENT_NAMES: [&str; 10] = [
     "requested",
     "approved",

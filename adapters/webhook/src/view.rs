@@ -9,7 +9,7 @@ use liftgate_policy::{Decision, Duration, Email};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-/// A request as the API shows it (SPEC §5): a top-level object. Optional values are present as
+/// A request as the API shows it (docs/reference.md §5): a top-level object. Optional values are present as
 /// `null` rather than left out, so every answer has the same keys.
 #[derive(Debug, Clone, Serialize)]
 pub struct RequestView {

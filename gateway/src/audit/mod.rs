@@ -1,4 +1,4 @@
-//! Audit records (SPEC §7) and the embedded file sink. Records are built from the request and
+//! Audit records (docs/reference.md §7) and the embedded file sink. Records are built from the request and
 //! grant at the moment of each event and travel through the outbox to every configured sink.
 
 mod file;

@@ -1,4 +1,4 @@
-//! Configuration (SPEC §2, Appendix A): YAML plus `LIFTGATE__SECTION__KEY` environment
+//! Configuration (docs/reference.md §2): YAML plus `LIFTGATE__SECTION__KEY` environment
 //! overrides, unknown keys rejected, secrets wrapped, every problem reported with its location.
 
 mod lenient;

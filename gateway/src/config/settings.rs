@@ -1,5 +1,5 @@
 //! The typed configuration. Every struct rejects unknown keys; defaults are the embedded
-//! choices of SPEC §2.
+//! choices of docs/reference.md §2.
 
 use liftgate_policy::Duration;
 use serde::Deserialize;
@@ -31,10 +31,10 @@ pub struct ServerSettings {
     /// `listen`), so the public listener an ingress routes to never exposes them.
     pub admin_listen: Option<String>,
     pub public_url: Option<String>,
-    /// How long `serve` waits for in-flight work after SIGTERM (SPEC §8 allows 20 s in all).
+    /// How long `serve` waits for in-flight work after SIGTERM (docs/reference.md §8 allows 20 s in all).
     #[serde(deserialize_with = "lenient::duration")]
     pub shutdown_grace: Duration,
-    /// Log format on stderr: `json` (default, SPEC §8) or `text` for local reading.
+    /// Log format on stderr: `json` (default, docs/reference.md §8) or `text` for local reading.
     pub log_format: LogFormat,
 }
 

@@ -1,7 +1,7 @@
 use liftgate_policy::Email;
 use serde::{Deserialize, Serialize};
 
-/// Where an action came from; also the `channel` field of audit records (SPEC §7).
+/// Where an action came from; also the `channel` field of audit records (docs/reference.md §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {

@@ -60,7 +60,7 @@ impl RequestTarget {
     }
 }
 
-/// Request states (SPEC §6).
+/// Request states (docs/reference.md §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestStatus {
@@ -116,7 +116,7 @@ pub struct Approval {
     pub comment: Option<String>,
 }
 
-/// The lifecycle events; also the `event` field of audit records (SPEC §7).
+/// The lifecycle events; also the `event` field of audit records (docs/reference.md §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestEvent {

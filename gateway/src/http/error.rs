@@ -10,7 +10,7 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> HttpResp
     }))
 }
 
-/// Maps a workflow refusal to its HTTP status (SPEC §5).
+/// Maps a workflow refusal to its HTTP status (docs/reference.md §5).
 pub fn workflow_error_response(error: &WorkflowError) -> HttpResponse {
     let status = match error {
         WorkflowError::Invalid { .. } => StatusCode::BAD_REQUEST,

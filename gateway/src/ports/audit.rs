@@ -9,7 +9,7 @@ pub struct AuditError {
     pub message: String,
 }
 
-/// A place audit records are written to (SPEC §7). Records arrive through the outbox, so a sink
+/// A place audit records are written to (docs/reference.md §7). Records arrive through the outbox, so a sink
 /// may fail and be retried; writing the same record twice must leave one object (the key is the
 /// record's UUID).
 #[async_trait]

@@ -154,7 +154,7 @@ impl AccessService {
         choices
     }
 
-    /// The effective maximum duration for this requester and target (SPEC §3): what the form
+    /// The effective maximum duration for this requester and target (docs/reference.md §3): what the form
     /// should cap durations at.
     pub fn max_duration_for(
         &self,

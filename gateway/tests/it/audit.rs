@@ -1,4 +1,4 @@
-//! The audit record format (SPEC §7) and the file sink layout.
+//! The audit record format (docs/reference.md §7) and the file sink layout.
 
 use std::collections::BTreeSet;
 

@@ -1,4 +1,4 @@
-//! Configuration loading: the complete example of SPEC Appendix A, the upstream rules file,
+//! Configuration loading: the complete example of docs/reference.md §2, the upstream rules file,
 //! environment overrides, every kind of error with its location, and no panic on any input.
 
 use std::collections::HashMap;

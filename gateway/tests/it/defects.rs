@@ -578,3 +578,75 @@ async fn an_approval_after_the_expiry_is_refused() {
     );
     assert_eq!(w.held(), 0);
 }
+
+/// Code review: extending the earlier-ending of two overlapping grants left the other grant's
+/// EventBridge schedule in place, which removed the shared access while the extended grant
+/// was still active. There is one timer per access now, at the latest end of its grants.
+#[tokio::test]
+async fn extending_the_earlier_of_two_overlapping_grants_moves_the_one_timer() {
+    let w = world();
+    let service = w.service();
+    let early = service.create(admin_on_prod(1)).await.unwrap();
+    let late = service.create(admin_on_prod(2)).await.unwrap();
+    assert_eq!(w.status(&early.id).await, RequestStatus::Active);
+    assert_eq!(w.status(&late.id).await, RequestStatus::Active);
+    let late_end = w
+        .store
+        .get_request(&late.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .ends_at
+        .unwrap();
+    assert_eq!(
+        w.scheduler.timers().into_iter().collect::<Vec<_>>(),
+        [(World::key(), late_end)],
+        "one timer for the shared access, at the later end"
+    );
+
+    let early_grant = w
+        .store
+        .get_request(&early.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .grant_id
+        .unwrap();
+    let extension = service
+        .create(NewRequest {
+            extends: Some(early_grant),
+            ..admin_on_prod(3)
+        })
+        .await
+        .unwrap();
+    assert_eq!(extension.status(), RequestStatus::Active);
+    let extended_end = w
+        .store
+        .get_request(&early.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .ends_at
+        .unwrap();
+    assert!(extended_end > late_end);
+    assert_eq!(
+        w.scheduler.timers().into_iter().collect::<Vec<_>>(),
+        [(World::key(), extended_end)],
+        "the one timer moved to the extended end; none is left at the other grant's end"
+    );
+
+    // Past the other grant's end: it ends, the access stays for the extended grant.
+    w.advance(StdDuration::from_secs(2 * 3600 + 60));
+    w.settle().await;
+    assert!(
+        w.scheduler.take_due(w.rig.clock.now()).is_empty(),
+        "no timer fires"
+    );
+    assert_eq!(w.status(&late.id).await, RequestStatus::Ended);
+    assert_eq!(w.status(&early.id).await, RequestStatus::Active);
+    assert_eq!(w.held(), 1);
+
+    w.end_everything().await;
+    assert_eq!(w.held(), 0);
+    assert_eq!(w.status(&early.id).await, RequestStatus::Ended);
+}

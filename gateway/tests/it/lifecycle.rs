@@ -1,4 +1,4 @@
-//! The request lifecycle (SPEC §6) on fakes: every transition, quorum, concurrency, expiry,
+//! The request lifecycle (docs/reference.md §6) on fakes: every transition, quorum, concurrency, expiry,
 //! reminders, early revoke, extension, deferred start, overlap, failures and crash recovery.
 
 use std::sync::Arc;

@@ -455,6 +455,46 @@ async fn a_failed_revocation_is_reported_once_and_retried_until_it_succeeds() {
 }
 
 #[tokio::test]
+async fn drift_removal_records_its_detection_before_it_acts() {
+    let w = world(json!([self_service(PROD, "Admin")]), json!([]));
+    w.h.identity.add_assignment(PROD, "Admin", "u-bob");
+    let release = Arc::new(tokio::sync::Notify::new());
+    w.h.identity
+        .stall_next("delete_assignment", release.clone());
+    let reconciler = Arc::new(w.reconciler(ReconciliationMode::Revoke));
+    let pass = {
+        let reconciler = reconciler.clone();
+        tokio::spawn(async move { reconciler.run_once(false).await.unwrap() })
+    };
+    while w.h.identity.stalled("delete_assignment") == 0 {
+        tokio::time::sleep(StdDuration::from_millis(2)).await;
+    }
+    // The removal is in flight: its detection is already recorded (a crash now loses
+    // nothing an auditor needs), and nothing claims it was removed yet.
+    w.h.deliver_outbox().await;
+    assert_eq!(
+        w.drift_events(),
+        [(
+            "drift_detected".to_owned(),
+            "u-bob".to_owned(),
+            "no active grant explains this access".to_owned()
+        )]
+    );
+    assert_eq!(w.h.identity.assignment_count(PROD, "Admin", "u-bob"), 1);
+
+    release.notify_one();
+    let report = pass.await.unwrap();
+    w.h.deliver_outbox().await;
+    assert_eq!(outcomes(&report), [&FindingOutcome::Revoked]);
+    let events: Vec<String> = w
+        .drift_events()
+        .into_iter()
+        .map(|(event, _, _)| event)
+        .collect();
+    assert_eq!(events, ["drift_detected", "revoked"]);
+}
+
+#[tokio::test]
 async fn a_finding_warned_about_earlier_is_revoked_without_a_second_detection_record() {
     let w = world(json!([self_service(PROD, "Admin")]), json!([]));
     w.h.identity.add_assignment(PROD, "Admin", "u-bob");

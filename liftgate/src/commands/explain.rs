@@ -1,4 +1,4 @@
-//! `liftgate policy explain`: evaluates the rules offline (SPEC §4).
+//! `liftgate policy explain`: evaluates the rules offline (docs/reference.md §4).
 
 use std::collections::BTreeSet;
 use std::io::Write;

@@ -8,7 +8,7 @@ use anyhow::Context;
 
 /// The starter configuration. Every value set here is the embedded default (a test keeps them
 /// in step with `Settings::default()`); the channels are commented out, to be filled in.
-pub const STARTER: &str = r#"# Liftgate configuration (SPEC §2), written by `liftgate init`.
+pub const STARTER: &str = r#"# Liftgate configuration (docs/reference.md §2), written by `liftgate init`.
 #
 # Every value below can be overridden by an environment variable LIFTGATE__SECTION__KEY
 # (double underscores nest): LIFTGATE__SLACK__BOT_TOKEN, LIFTGATE__REQUESTS__MAX_DURATION, ...

@@ -7,7 +7,9 @@
 )]
 
 mod cli;
+mod crash;
 mod init;
 mod migrate;
 mod reconcile;
 mod serve;
+mod support;

@@ -3,48 +3,15 @@
 //! still revokes on time, and a clean exit on SIGTERM.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use liftgate_testkit::moto::{MotoServer, Seed};
+use liftgate_testkit::moto::MotoServer;
 use serde_json::{Value, json};
 
-const SECRET: &str = "end-to-end-secret-0123456789abcdef";
-
-struct Org {
-    seed: Seed,
-    production: String,
-    admin_arn: String,
-    read_only_arn: String,
-    dev_id: String,
-}
-
-async fn seed_org(moto: &MotoServer) -> Org {
-    let seed = moto.seed().await;
-    let accounts = seed.organization(&["Production"]).await;
-    let admin_arn = seed.permission_set("Admin").await;
-    let read_only_arn = seed.permission_set("ReadOnly").await;
-    let dev_id = seed.user("dev@example.com", "dev@example.com", "Dev").await;
-    for approver in ["lead", "cto", "sec"] {
-        let email = format!("{approver}@example.com");
-        seed.user(&email, &email, approver).await;
-    }
-    Org {
-        production: accounts[0].id.clone(),
-        admin_arn,
-        read_only_arn,
-        dev_id,
-        seed,
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::support::{
+    Liftgate, Org, SECRET, audit_events, free_port, seed_org, signed_call, wait_for,
+};
 
 fn write_config(directory: &Path, moto: &MotoServer, org: &Org, port: u16) -> PathBuf {
     let config = format!(
@@ -94,159 +61,9 @@ statements:
     path
 }
 
-struct Liftgate {
-    child: Child,
-    base: String,
-    log: PathBuf,
-}
-
-impl Liftgate {
-    async fn start(config: &Path, port: u16, log: PathBuf) -> Liftgate {
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_liftgate"))
-            .args(["serve", "--config", config.to_str().unwrap()])
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_ENDPOINT_URL")
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .unwrap();
-        let running = Liftgate {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(response) = reqwest::get(format!("{}/readyz", running.base)).await
-                && response.status().is_success()
-            {
-                return running;
-            }
-
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!(
-            "liftgate did not become ready:\n{}",
-            std::fs::read_to_string(&running.log).unwrap_or_default()
-        );
-    }
-
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        signed_call(self.base.clone(), method, path.to_owned(), body).await
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// Sends SIGTERM and returns the exit code and how long the exit took.
-    fn terminate(mut self) -> (Option<i32>, Duration) {
-        let started = Instant::now();
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let status = self.child.wait().unwrap();
-        (status.code(), started.elapsed())
-    }
-}
-
-async fn signed_call(
-    base: String,
-    method: &str,
-    path: String,
-    body: Option<Value>,
-) -> (u16, Value) {
-    {
-        let raw = body.map(|body| body.to_string()).unwrap_or_default();
-
-        let timestamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        let signature = liftgate_webhook::sign(SECRET, timestamp, raw.as_bytes());
-        let client = reqwest::Client::new();
-        let request = match method {
-            "GET" => client.get(format!("{base}{path}")),
-            _ => client.post(format!("{base}{path}")).body(raw),
-        };
-
-        let response = request
-            .header("Content-Type", "application/json")
-            .header("X-Liftgate-Client", "e2e")
-            .header("X-Liftgate-Timestamp", timestamp.to_string())
-            .header("X-Liftgate-Signature", signature)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-}
-
-impl Drop for Liftgate {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn create_body(permission_set: &str, duration: &str) -> Value {
     json!({"requester": "dev@example.com", "account_id": "ACCOUNT", "permission_set": permission_set,
            "duration": duration, "reason": "INC-42: payment workers stuck"})
-}
-
-fn audit_events(directory: &Path, request_id: &str) -> Vec<(String, String)> {
-    let mut records: Vec<Value> = Vec::new();
-    let audit = directory.join("audit");
-    let Ok(years) = std::fs::read_dir(&audit) else {
-        return Vec::new();
-    };
-    for year in years.flatten() {
-        for month in std::fs::read_dir(year.path()).unwrap().flatten() {
-            for day in std::fs::read_dir(month.path()).unwrap().flatten() {
-                for file in std::fs::read_dir(day.path()).unwrap().flatten() {
-                    records.push(
-                        serde_json::from_slice(&std::fs::read(file.path()).unwrap()).unwrap(),
-                    );
-                }
-            }
-        }
-    }
-    records.retain(|record| record["liftgate_request_id"] == request_id);
-    records.sort_by_key(|record| record["timestamp"].as_i64());
-    records
-        .iter()
-        .map(|record| {
-            (
-                record["event"].as_str().unwrap().to_owned(),
-                record["channel"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
-async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -695,6 +512,68 @@ async fn production_backends_dynamodb_eventbridge_and_s3_work_end_to_end() {
     events.sort();
     assert_eq!(events, ["approved", "granted", "requested", "revoked"]);
 
+    let (code, _) = liftgate.terminate();
+    assert_eq!(
+        code,
+        Some(0),
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_admin_listen_health_and_metrics_leave_the_public_listener() {
+    let moto = MotoServer::start();
+    let org = seed_org(&moto).await;
+    let directory = tempfile::tempdir().unwrap();
+    let (port, admin_port) = (free_port(), free_port());
+    let config = write_config(directory.path(), &moto, &org, port);
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "server:\n",
+        &format!("server:\n  admin_listen: \"127.0.0.1:{admin_port}\"\n"),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let log = directory.path().join("liftgate.log");
+    let liftgate = Liftgate::start_with_health_on(&config, port, admin_port, log.clone()).await;
+    let admin = format!("http://127.0.0.1:{admin_port}");
+
+    for path in ["/metrics", "/healthz", "/readyz"] {
+        let public = reqwest::get(format!("{}{path}", liftgate.base))
+            .await
+            .unwrap();
+        assert_eq!(
+            public.status().as_u16(),
+            404,
+            "{path} on the public listener"
+        );
+        let private = reqwest::get(format!("{admin}{path}")).await.unwrap();
+        assert_eq!(
+            private.status().as_u16(),
+            200,
+            "{path} on the admin listener"
+        );
+    }
+    let metrics = reqwest::get(format!("{admin}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("liftgate_requests_pending"), "{metrics}");
+
+    // The channels stay on the public listener, and only there.
+    let mut body = create_body("Admin", "1h");
+    body["account_id"] = json!(org.production);
+    let (status, created) = liftgate.call("POST", "/api/v1/requests", Some(body)).await;
+    assert_eq!(status, 201, "{created}");
+    let on_admin = reqwest::Client::new()
+        .post(format!("{admin}/api/v1/requests"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_admin.status().as_u16(), 404);
     let (code, _) = liftgate.terminate();
     assert_eq!(
         code,

@@ -1,5 +1,5 @@
-//! The `policy explain --format json` object (SPEC §4). Built by hand rather than derived so
-//! that the optional keys appear exactly when the SPEC says and the shape cannot drift with the
+//! The `policy explain --format json` object (docs/reference.md §4). Built by hand rather than derived so
+//! that the optional keys appear exactly when the reference says and the shape cannot drift with the
 //! struct.
 
 use serde_json::{Map, Value, json};
@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::{Decision, Evaluation};
 
 impl Evaluation {
-    /// The SPEC §4 object; `approver_permitted` is the answer for `--approver`, when given.
+    /// The docs/reference.md §4 object; `approver_permitted` is the answer for `--approver`, when given.
     pub fn to_explain_json(&self, approver_permitted: Option<bool>) -> Value {
         let mut object = Map::new();
         object.insert("decision".into(), json!(self.decision.as_str()));

@@ -1,5 +1,5 @@
 //! One view over account statements and group statements: everything the decision needs
-//! besides what the statement names. Keeping a single view means the decision rules (SPEC §3)
+//! besides what the statement names. Keeping a single view means the decision rules (docs/reference.md §3)
 //! are written once and cannot drift between account and group requests.
 
 use super::{Requester, Target};
@@ -47,7 +47,7 @@ impl<'r> Rule<'r> {
     }
 
     /// Whether the requester may request under this rule. With both lists set, being in either
-    /// suffices (SPEC §3); with neither set, everyone may.
+    /// suffices (docs/reference.md §3); with neither set, everyone may.
     pub(crate) fn admits(&self, requester: &Requester<'_>) -> bool {
         if self.allowed_users.is_empty() && self.allowed_groups.is_empty() {
             return true;
@@ -63,7 +63,7 @@ impl<'r> Rule<'r> {
         self.approvers.contains(email)
     }
 
-    /// Multi-party control: such a rule never grants by itself (SPEC §3).
+    /// Multi-party control: such a rule never grants by itself (docs/reference.md §3).
     pub(crate) fn is_multi_party(&self) -> bool {
         self.required_approvals >= 2
     }

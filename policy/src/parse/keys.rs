@@ -1,5 +1,5 @@
 //! The keys a statement may carry, and a "did you mean" for the ones it may not. Unknown keys
-//! are errors (SPEC §2): a misspelt `AllowSelfAprovals` silently ignored would change who may
+//! are errors (docs/reference.md §2): a misspelt `AllowSelfAprovals` silently ignored would change who may
 //! approve what.
 
 use serde_json::Map;

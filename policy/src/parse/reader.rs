@@ -223,7 +223,7 @@ impl<'v, 'p> Reader<'v, 'p> {
 
     /// Reads the keys every kind of statement shares.
     pub(super) fn common(&mut self) -> Common {
-        // Field order is key order in SPEC §3, which is the order problems are reported in.
+        // Field order is key order in docs/reference.md §3, which is the order problems are reported in.
         Common {
             approvers: self.emails("Approvers"),
             allow_self_approval: self.flag("AllowSelfApproval"),

@@ -1,4 +1,4 @@
-//! A deliberately naive second reading of SPEC §3, written straight from its numbered rules
+//! A deliberately naive second reading of docs/reference.md §3, written straight from its numbered rules
 //! without the library's helpers. The property tests compare the two on random rules, so a
 //! shortcut in the library that changes behaviour shows up as a disagreement.
 
@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use liftgate_policy::{Decision, Duration, Email, Evaluation, Requester, Rules, Target};
 
-/// One statement of either kind, reduced to what the SPEC's rules talk about.
+/// One statement of either kind, reduced to what the reference's rules talk about.
 struct Entry<'r> {
     index: usize,
     approvers: &'r [Email],

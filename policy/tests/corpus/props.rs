@@ -1,5 +1,5 @@
 //! Property tests: `parse_rules` is total on any JSON, and on random valid rules `evaluate`
-//! keeps its invariants and agrees with the naive model of SPEC §3 in `model.rs`.
+//! keeps its invariants and agrees with the naive model of docs/reference.md §3 in `model.rs`.
 
 use std::collections::BTreeSet;
 

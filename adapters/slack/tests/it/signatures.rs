@@ -39,8 +39,8 @@ async fn a_wrong_signature_is_refused_with_401_and_nothing_happens() {
     assert_nothing_happened(&app).await;
     assert_eq!(
         app.harness.metrics.counter_value(
-            "liftgate_slack_rejected_total",
-            &[("reason", "bad_signature")]
+            "liftgate_auth_failures_total",
+            &[("channel", "slack"), ("reason", "bad_signature")]
         ),
         1.0
     );

@@ -67,6 +67,30 @@ pub(crate) enum AuthFailure {
     Invalid(String),
 }
 
+impl AuthFailure {
+    /// A bounded metric label.
+    pub(crate) fn label(&self) -> &'static str {
+        match self {
+            AuthFailure::MissingHeader => "missing_header",
+            AuthFailure::BadScheme | AuthFailure::Malformed(_) | AuthFailure::MissingKid => {
+                "malformed"
+            }
+            AuthFailure::Algorithm(_) => "algorithm",
+            AuthFailure::Issuer(_) => "issuer",
+            AuthFailure::UnknownKey(_) | AuthFailure::NotEndorsed(_) => "key",
+            AuthFailure::Channel(_) => "channel",
+            AuthFailure::Signature => "signature",
+            AuthFailure::Audience => "audience",
+            AuthFailure::Expired | AuthFailure::NotYetValid => "expired",
+            AuthFailure::MissingServiceUrl
+            | AuthFailure::ServiceUrlMismatch
+            | AuthFailure::ServiceUrlNotAllowed(_) => "service_url",
+            AuthFailure::Tenant(_) => "tenant",
+            AuthFailure::Invalid(_) => "invalid",
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct UnverifiedClaims {
     #[serde(default)]

@@ -67,6 +67,7 @@ impl Bot {
     /// Everything `POST /teams/messages` does.
     pub(crate) async fn handle(&self, authorization: Option<&str>, body: &[u8]) -> HttpResponse {
         if authorization.is_none() {
+            self.count_refusal("missing_header");
             tracing::warn!(
                 reason = "no Authorization header",
                 "Refused a Teams activity."
@@ -81,6 +82,7 @@ impl Bot {
             }
         };
         if let Err(failure) = self.auth.authenticate(authorization, &activity).await {
+            self.count_refusal(failure.label());
             tracing::warn!(reason = %failure, activity_type = %activity.kind, "Refused a Teams activity.");
             return responses::unauthorized();
         }
@@ -94,6 +96,13 @@ impl Bot {
                 responses::accepted()
             }
         }
+    }
+
+    fn count_refusal(&self, reason: &'static str) {
+        self.service.metrics().inc(
+            "liftgate_auth_failures_total",
+            &[("channel", "teams"), ("reason", reason)],
+        );
     }
 
     /// Keeps the service URL of team and group conversations, so proactive posts (the

@@ -208,6 +208,15 @@ async fn the_negative_token_matrix_is_refused_without_effect() {
 
     // And the good token still passes, so the refusals above were about the variants.
     assert_accepted(&bed, &activity, &signed(&good_claims(&bed)), "good token").await;
+    let counted = |reason: &str| {
+        bed.h.metrics.counter_value(
+            "liftgate_auth_failures_total",
+            &[("channel", "teams"), ("reason", reason)],
+        )
+    };
+    assert_eq!(counted("missing_header"), 1.0);
+    assert_eq!(counted("tenant"), 1.0);
+    assert_eq!(counted("channel"), 1.0);
 }
 
 #[actix_web::test]

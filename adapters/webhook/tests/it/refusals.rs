@@ -1,4 +1,4 @@
-//! Every refusal of SPEC §5: the status, the error code, and no change of state.
+//! Every refusal of docs/reference.md §5: the status, the error code, and no change of state.
 
 use serde_json::{Value, json};
 

@@ -1,4 +1,4 @@
-//! Drift reconciliation (SPEC §6): finds USER account assignments and group memberships, in
+//! Drift reconciliation (docs/reference.md §6): finds USER account assignments and group memberships, in
 //! the scope the statements name, that no grant explains; warns about each once (audit
 //! `drift_detected`, a chat warning) and, in `revoke` mode, removes it (audit `revoked`,
 //! reason "automated revocation").

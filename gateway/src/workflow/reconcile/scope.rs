@@ -1,4 +1,4 @@
-//! What a pass looks at (SPEC §6): the (account, permission set) pairs that each statement
+//! What a pass looks at (docs/reference.md §6): the (account, permission set) pairs that each statement
 //! names — per statement, never the cross product across statements (upstream's bug) — and the
 //! groups that the group statements name. Plus the pruning plan that skips pairs where the
 //! permission set is not even provisioned.

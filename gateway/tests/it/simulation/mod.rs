@@ -1057,7 +1057,7 @@ fn env_number(name: &str) -> Option<u64> {
 
 #[test]
 fn randomized_histories_keep_every_invariant() {
-    let histories = env_number("LIFTGATE_SIM_HISTORIES").unwrap_or(400);
+    let histories = env_number("LIFTGATE_SIM_HISTORIES").unwrap_or(1500);
     let first = env_number("LIFTGATE_SIM_SEED").unwrap_or(1);
     let started = Instant::now();
     let mut stats = Stats::default();
