@@ -8,7 +8,6 @@ use aws_sdk_s3::types::{ChecksumAlgorithm, ServerSideEncryption};
 use liftgate_gateway::audit::{AuditRecord, object_key};
 use liftgate_gateway::config::AuditSinkSettings;
 use liftgate_gateway::ports::{AuditError, AuditSink};
-use sha2::{Digest, Sha256};
 
 use crate::client::AwsClients;
 use crate::sdk_error::{classify, error_code};
@@ -126,7 +125,8 @@ impl AuditSink for S3AuditSink {
     async fn write(&self, record: &AuditRecord) -> Result<(), AuditError> {
         let key = self.key_for(record);
         let body = serde_json::to_vec(&record.fields).map_err(|error| self.error(error))?;
-        let checksum = aws_smithy_types::base64::encode(Sha256::digest(&body));
+        let checksum =
+            aws_smithy_types::base64::encode(ring::digest::digest(&ring::digest::SHA256, &body));
         let encryption = match &self.config.kms_key_id {
             Some(_) => ServerSideEncryption::AwsKms,
             None => ServerSideEncryption::Aes256,

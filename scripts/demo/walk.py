@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 import boto3
 
@@ -19,12 +20,17 @@ sso = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="
 
 
 def call(method, path, body=None):
+    """A v2-signed call: the signature covers the method, path and query, a nonce new for
+    every call, and the raw body."""
     raw = b"" if body is None else json.dumps(body).encode()
     timestamp = str(int(time.time()))
-    digest = hmac.new(secret.encode(), b"v1:" + timestamp.encode() + b":" + raw, hashlib.sha256).hexdigest()
+    nonce = uuid.uuid4().hex
+    base_string = f"v2:{timestamp}:{nonce}:{method}:{path}:".encode() + raw
+    digest = hmac.new(secret.encode(), base_string, hashlib.sha256).hexdigest()
     request = urllib.request.Request(base + path, data=raw if body is not None else None, method=method, headers={
         "Content-Type": "application/json", "X-Liftgate-Client": client_id,
-        "X-Liftgate-Timestamp": timestamp, "X-Liftgate-Signature": "v1=" + digest,
+        "X-Liftgate-Timestamp": timestamp, "X-Liftgate-Nonce": nonce,
+        "X-Liftgate-Signature": "v2=" + digest,
     })
     try:
         with urllib.request.urlopen(request) as response:

@@ -7,14 +7,15 @@ use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
 use liftgate_gateway::config::{Secret, WebhookClient};
 use liftgate_gateway::domain::AccessRequest;
+use liftgate_gateway::ports::StateStore;
 use liftgate_policy::Email;
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
 use crate::setup::WebhookSetupError;
 use crate::signature::{
-    CLIENT_HEADER, MAX_CLOCK_SKEW_SECONDS, SIGNATURE_HEADER, TIMESTAMP_HEADER, parse_signature,
-    verify,
+    CLIENT_HEADER, MAX_CLOCK_SKEW_SECONDS, NONCE_HEADER, SIGNATURE_HEADER, Signed,
+    TIMESTAMP_HEADER, parse_signature, valid_nonce, verify,
 };
 
 /// The people a client may name as requester or approver.
@@ -39,13 +40,11 @@ struct Client {
     act_for: ActFor,
 }
 
-/// A call whose signature checked out.
+/// A call whose signature checked out and whose nonce was new.
 #[derive(Debug, Clone)]
 pub(crate) struct VerifiedCall {
     pub client_id: String,
     pub act_for: ActFor,
-    /// The HMAC the call carried, lower-case hex: identifies a retried identical call.
-    pub signature: String,
 }
 
 impl VerifiedCall {
@@ -121,6 +120,16 @@ impl Clients {
             if id.is_empty() {
                 return Err(WebhookSetupError::EmptyClientId);
             }
+            if !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+            {
+                // Ids name store keys (`webhook:<id>:…`); a `:` could make two clients'
+                // keys collide.
+                return Err(WebhookSetupError::BadClientId {
+                    client: id.to_owned(),
+                });
+            }
             if client.secret.is_empty() {
                 return Err(WebhookSetupError::EmptySecret {
                     client: id.to_owned(),
@@ -157,17 +166,57 @@ impl Clients {
         Ok(Clients { by_id })
     }
 
-    /// Checks the three headers and the signature over the raw `body`. Every failure is a 401
-    /// that says what was wrong, never what the secret or the expected signature is.
-    pub(crate) fn authenticate(
+    /// Checks the four headers and the signature over the method, path, query and raw `body`
+    /// (see [`Clients::verify_signature`]), then that the nonce is new: remembered in the state
+    /// store for the whole window, so no replica accepts it twice.
+    pub(crate) async fn authenticate(
+        &self,
+        request: &HttpRequest,
+        body: &[u8],
+        store: &dyn StateStore,
+        now: OffsetDateTime,
+    ) -> Result<VerifiedCall, ApiError> {
+        let (call, nonce) = self.verify_signature(request, body, now)?;
+        // Kept a little longer than a timestamp can be accepted, either way.
+        let remember_until = now + time::Duration::seconds(2 * MAX_CLOCK_SKEW_SECONDS + 60);
+        let key = format!("webhook-nonce:{}:{nonce}", call.client_id);
+        match store.remember_once(&key, "seen", now, remember_until).await {
+            Ok(None) => Ok(call),
+            Ok(Some(_)) => {
+                tracing::warn!(client = %call.client_id, "Webhook call refused: its nonce was already used.");
+                Err(unauthorized(
+                    "replayed",
+                    "this call was already received (its nonce was used); sign each call with a new nonce",
+                ))
+            }
+            Err(error) => {
+                // Fail closed: without the memory a replay cannot be told from a new call.
+                tracing::error!(client = %call.client_id, %error, "Webhook nonce could not be recorded; refusing the call.");
+                Err(ApiError::unavailable())
+            }
+        }
+    }
+
+    /// The headers and the signature. Every failure is a 401 that says what was wrong, never
+    /// what the secret or the expected signature is.
+    fn verify_signature(
         &self,
         request: &HttpRequest,
         body: &[u8],
         now: OffsetDateTime,
-    ) -> Result<VerifiedCall, ApiError> {
+    ) -> Result<(VerifiedCall, String), ApiError> {
         let client_id = header(request, CLIENT_HEADER)?;
         let timestamp_text = header(request, TIMESTAMP_HEADER)?;
+        let nonce = header(request, NONCE_HEADER)?;
         let signature_text = header(request, SIGNATURE_HEADER)?;
+        if !valid_nonce(nonce) {
+            return Err(unauthorized(
+                "malformed_header",
+                format!(
+                    "the {NONCE_HEADER} header must be 8 to 128 characters of A-Z, a-z, 0-9, _ and -"
+                ),
+            ));
+        }
         let timestamp = parse_timestamp(timestamp_text).ok_or_else(|| {
             unauthorized(
                 "malformed_header",
@@ -177,7 +226,7 @@ impl Clients {
         let signature = parse_signature(signature_text).ok_or_else(|| {
             unauthorized(
                 "malformed_header",
-                format!("the {SIGNATURE_HEADER} header must be v1= and 64 hex digits"),
+                format!("the {SIGNATURE_HEADER} header must be v2= and 64 hex digits"),
             )
         })?;
         if now.unix_timestamp().abs_diff(timestamp) > MAX_CLOCK_SKEW_SECONDS.unsigned_abs() {
@@ -196,17 +245,29 @@ impl Clients {
                 "no webhook client has this id",
             ));
         };
-        if !verify(client.secret.expose(), timestamp_text, body, &signature) {
+        let path_and_query = request
+            .uri()
+            .path_and_query()
+            .map_or_else(|| request.path(), |value| value.as_str());
+        let signed = Signed {
+            timestamp: timestamp_text,
+            nonce,
+            method: request.method().as_str(),
+            path_and_query,
+        };
+        if !verify(client.secret.expose(), &signed, body, &signature) {
             tracing::warn!(client = %client_id, "Webhook call refused: bad signature.");
             return Err(unauthorized(
                 "bad_signature",
-                "the signature does not match the body",
+                "the signature does not match this method, path, nonce and body",
             ));
         }
-        Ok(VerifiedCall {
-            client_id: client_id.to_owned(),
-            act_for: client.act_for.clone(),
-            signature: hex::encode(signature),
-        })
+        Ok((
+            VerifiedCall {
+                client_id: client_id.to_owned(),
+                act_for: client.act_for.clone(),
+            },
+            nonce.to_owned(),
+        ))
     }
 }

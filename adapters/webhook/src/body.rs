@@ -210,10 +210,7 @@ mod tests {
     use super::*;
 
     fn code(error: ApiError) -> &'static str {
-        match error {
-            ApiError::Refused { code, .. } => code,
-            ApiError::Workflow(error) => error.code(),
-        }
+        error.code()
     }
 
     #[test]

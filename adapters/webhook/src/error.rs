@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use liftgate_gateway::http::{error_response, workflow_error_response};
+use liftgate_gateway::http::{error_response, unavailable_response, workflow_error_response};
 use liftgate_gateway::workflow::WorkflowError;
 
 /// Why a call was refused: by this adapter (authentication, body shape, `act_for`) or by the
@@ -17,6 +17,9 @@ pub(crate) enum ApiError {
     },
     #[error(transparent)]
     Workflow(#[from] WorkflowError),
+    /// A dependency of the adapter itself (the nonce memory) failed; logged, answered 503.
+    #[error("a dependency is unavailable")]
+    Unavailable,
 }
 
 impl ApiError {
@@ -36,6 +39,11 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
     }
 
+    /// 503 `unavailable`, with a correlation id in the answer and the detail in the log.
+    pub(crate) fn unavailable() -> ApiError {
+        ApiError::Unavailable
+    }
+
     pub(crate) fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
@@ -45,6 +53,7 @@ impl ApiError {
         match self {
             ApiError::Refused { code, .. } => code,
             ApiError::Workflow(error) => error.code(),
+            ApiError::Unavailable => "unavailable",
         }
     }
 }
@@ -62,6 +71,7 @@ impl ResponseError for ApiError {
                 WorkflowError::Conflict { .. } => StatusCode::CONFLICT,
                 WorkflowError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -73,6 +83,7 @@ impl ResponseError for ApiError {
                 message,
             } => error_response(*status, code, message),
             ApiError::Workflow(error) => workflow_error_response(error),
+            ApiError::Unavailable => unavailable_response(&"the webhook nonce memory"),
         }
     }
 }

@@ -90,7 +90,11 @@ async fn verified(
 ) -> Result<(VerifiedCall, Bytes), ApiError> {
     let body = read_body(payload).await?;
     let now = state.service.clock().now();
-    match state.clients.authenticate(request, &body, now) {
+    match state
+        .clients
+        .authenticate(request, &body, state.service.store().as_ref(), now)
+        .await
+    {
         Ok(call) => Ok((call, body)),
         Err(error) => {
             state.service.metrics().inc(
@@ -111,14 +115,11 @@ fn answer(status: StatusCode, request: &AccessRequest) -> HttpResponse {
     HttpResponse::build(status).json(RequestView::from(request))
 }
 
-/// The create's idempotency key, scoped by client: the `Idempotency-Key` header, or else the
-/// signature, which is the same exactly when a client retries the identical signed call.
-fn idempotency_key(request: &HttpRequest, call: &VerifiedCall) -> Result<String, ApiError> {
+/// The create's idempotency key, scoped by client: the `Idempotency-Key` header. Without it
+/// a create is not idempotent (every call has its own nonce, so a retry is a new call).
+fn idempotency_key(request: &HttpRequest, call: &VerifiedCall) -> Result<Option<String>, ApiError> {
     let Some(value) = request.headers().get(IDEMPOTENCY_KEY_HEADER) else {
-        return Ok(format!(
-            "webhook:{}:signature:{}",
-            call.client_id, call.signature
-        ));
+        return Ok(None);
     };
     let invalid = || {
         ApiError::bad_request(
@@ -133,7 +134,7 @@ fn idempotency_key(request: &HttpRequest, call: &VerifiedCall) -> Result<String,
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LENGTH || !visible {
         return Err(invalid());
     }
-    Ok(format!("webhook:{}:key:{key}", call.client_id))
+    Ok(Some(format!("webhook:{}:key:{key}", call.client_id)))
 }
 
 /// Whether a stored request is the one `body` asks for; a reused idempotency key with a
@@ -183,7 +184,7 @@ async fn create(
             channel: Channel::Webhook,
             start_at: create.start_at,
             extends: create.extends.clone(),
-            idempotency_key: Some(key),
+            idempotency_key: key,
         })
         .await?;
     if !is_same_request(&stored, &create) {

@@ -5,6 +5,8 @@
 pub enum WebhookSetupError {
     #[error("webhook.clients: a client has an empty id")]
     EmptyClientId,
+    #[error("webhook.clients: the id {client:?} may use only letters, digits, '_', '.' and '-'")]
+    BadClientId { client: String },
     #[error("webhook.clients: the id {client:?} is used by more than one client")]
     DuplicateClient { client: String },
     #[error("webhook.clients: client {client:?} has an empty secret")]

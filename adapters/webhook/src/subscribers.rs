@@ -1,5 +1,5 @@
 //! Outbound events: every lifecycle change of a request is POSTed to the configured
-//! subscribers as `{"event": ..., "request": <request view>}`, signed with the `v1` scheme
+//! subscribers as `{"event": ..., "request": <request view>}`, signed with the `v2` scheme
 //! and the subscriber's own secret.
 
 use std::collections::BTreeSet;
@@ -12,7 +12,9 @@ use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
 
 use crate::setup::WebhookSetupError;
-use crate::signature::{EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+use crate::signature::{
+    EVENT_HEADER, NONCE_HEADER, SIGNATURE_HEADER, Signed, TIMESTAMP_HEADER, new_nonce, sign,
+};
 use crate::view::RequestView;
 
 /// Every event name a subscriber may filter on (the history events of docs/reference.md §7).
@@ -116,13 +118,25 @@ impl SubscriberNotifier {
         event: &str,
         body: &[u8],
     ) -> Result<(), Failure> {
-        let timestamp = self.clock.now().unix_timestamp();
-        let signature = sign(subscriber.secret.expose(), timestamp, body);
+        let timestamp = self.clock.now().unix_timestamp().to_string();
+        let nonce = new_nonce();
+        let path_and_query = match subscriber.url.query() {
+            Some(query) => format!("{}?{query}", subscriber.url.path()),
+            None => subscriber.url.path().to_owned(),
+        };
+        let signed = Signed {
+            timestamp: &timestamp,
+            nonce: &nonce,
+            method: "POST",
+            path_and_query: &path_and_query,
+        };
+        let signature = sign(subscriber.secret.expose(), &signed, body);
         let response = self
             .client
             .post(subscriber.url.clone())
             .header(CONTENT_TYPE, "application/json")
-            .header(TIMESTAMP_HEADER, timestamp.to_string())
+            .header(TIMESTAMP_HEADER, &timestamp)
+            .header(NONCE_HEADER, &nonce)
             .header(SIGNATURE_HEADER, signature)
             .header(EVENT_HEADER, event)
             .body(body.to_vec())

@@ -4,8 +4,8 @@
 //! latest end among the grants covering it.
 
 use liftgate_gateway::domain::{AccessKey, AccessRecord, GrantId, GrantTarget};
+use ring::digest::{SHA256, digest};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
@@ -19,8 +19,7 @@ const NAME_HASH_DIGITS: usize = 48;
 
 /// The schedule name of an access.
 pub fn schedule_name(key: &AccessKey) -> String {
-    let digest = Sha256::digest(key.as_str().as_bytes());
-    let hash = hex::encode(digest);
+    let hash = hex::encode(digest(&SHA256, key.as_str().as_bytes()));
     format!("{SCHEDULE_NAME_PREFIX}{}", &hash[..NAME_HASH_DIGITS])
 }
 

@@ -21,7 +21,24 @@ pub fn workflow_error_response(error: &WorkflowError) -> HttpResponse {
         WorkflowError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     if status.is_server_error() {
-        tracing::warn!(%error, "Request failed on a dependency.");
+        return unavailable_response(error);
     }
     error_response(status, error.code(), &error.to_string())
+}
+
+/// What a client sees when a dependency failed: a stable code, a sentence, and a correlation
+/// id; the detail (AWS and store messages name roles, tables and hosts) goes only to the log,
+/// under that id.
+pub fn unavailable_response(detail: &dyn std::fmt::Display) -> HttpResponse {
+    let correlation_id = uuid::Uuid::new_v4().simple().to_string();
+    tracing::warn!(%correlation_id, error = %detail, "Request failed on a dependency.");
+    HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE).json(serde_json::json!({
+        "error": {
+            "code": "unavailable",
+            "message": format!(
+                "Liftgate could not reach AWS or its state store; nothing was changed. Try again. (correlation id {correlation_id})"
+            ),
+            "correlation_id": correlation_id,
+        }
+    }))
 }

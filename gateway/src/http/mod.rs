@@ -4,7 +4,7 @@
 mod error;
 mod server;
 
-pub use error::{error_response, workflow_error_response};
+pub use error::{error_response, unavailable_response, workflow_error_response};
 pub use server::{
     HttpServerHandle, RouteProvider, ServerState, start_admin_server, start_public_server,
     start_server,

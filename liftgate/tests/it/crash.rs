@@ -16,7 +16,9 @@ use liftgate_testkit::proxy::{Fault, FaultProxy, Release};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use crate::support::{Liftgate, SECRET, audit_events, free_port, signed_call, wait_for};
+use crate::support::{
+    Liftgate, SECRET, audit_events, free_port, signed_call, try_signed_call, wait_for,
+};
 
 /// What the issue promises after a kill -9: the dead process's work resumes within this.
 const RESUME_WITHIN: Duration = Duration::from_secs(15);
@@ -212,57 +214,31 @@ impl Site {
 }
 
 /// A create as a client sends it, with an idempotency key so a retry after a lost answer is
-/// safe.
+/// safe. Status 0: the connection failed.
 async fn create_call(base: String, body: Value, idempotency_key: String) -> (u16, Value) {
-    let raw = body.to_string();
-    let timestamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let signature = liftgate_webhook::sign(SECRET, timestamp, raw.as_bytes());
-    let response = reqwest::Client::new()
-        .post(format!("{base}/api/v1/requests"))
-        .body(raw)
-        .header("Content-Type", "application/json")
-        .header("X-Liftgate-Client", "e2e")
-        .header("X-Liftgate-Timestamp", timestamp.to_string())
-        .header("X-Liftgate-Signature", signature)
-        .header("Idempotency-Key", idempotency_key)
-        .send()
-        .await;
-    match response {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            (status, response.json().await.unwrap_or(Value::Null))
-        }
-        Err(_) => (0, Value::Null),
-    }
+    let (status, answer) = try_signed_call(
+        &base,
+        "POST",
+        "/api/v1/requests",
+        Some(body),
+        &[("Idempotency-Key", &idempotency_key)],
+    )
+    .await;
+    (status.unwrap_or(0), answer)
 }
 
+/// An early end by the requester. Status 0: the gateway died with the call in flight.
 async fn revoke_call(base: String, id: String, email: String) -> (u16, Value) {
-    let raw = json!({ "requester": email }).to_string();
-    let timestamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let signature = liftgate_webhook::sign(SECRET, timestamp, raw.as_bytes());
-    let response = reqwest::Client::new()
-        .post(format!("{base}/api/v1/requests/{id}/revoke"))
-        .body(raw)
-        .header("Content-Type", "application/json")
-        .header("X-Liftgate-Client", "e2e")
-        .header("X-Liftgate-Timestamp", timestamp.to_string())
-        .header("X-Liftgate-Signature", signature)
-        .send()
-        .await;
-    match response {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            (status, response.json().await.unwrap_or(Value::Null))
-        }
-        // The gateway died with the call in flight.
-        Err(_) => (0, Value::Null),
-    }
+    let path = format!("/api/v1/requests/{id}/revoke");
+    let (status, answer) = try_signed_call(
+        &base,
+        "POST",
+        &path,
+        Some(json!({ "requester": email })),
+        &[],
+    )
+    .await;
+    (status.unwrap_or(0), answer)
 }
 
 /// The AWS calls of one clean grant and one clean revocation, in order.

@@ -9,15 +9,12 @@ use crate::support::*;
 const CREATE: &str = "/api/v1/requests";
 
 #[tokio::test]
-async fn a_retried_signed_create_returns_the_first_request() {
+async fn a_create_resent_byte_for_byte_is_a_replay_and_makes_nothing() {
     let api = TestApi::start().await;
     let call = api.post_call(CREATE, &prod_admin());
     let first = api.send(&call).await;
-    let second = api.send(&call).await;
     assert_eq!(first.status, 201, "{}", first.body);
-    assert_eq!(second.status, 201, "{}", second.body);
-    assert_eq!(first.id(), second.id());
-    assert_eq!(first.body, second.body);
+    api.send(&call).await.assert_refused(401, "replayed");
     assert_eq!(api.all_requests().await.len(), 1);
     api.harness.deliver_outbox().await;
     let requested = api
@@ -31,10 +28,15 @@ async fn a_retried_signed_create_returns_the_first_request() {
 }
 
 #[tokio::test]
-async fn concurrent_identical_creates_make_one_request() {
+async fn concurrent_retries_with_one_idempotency_key_make_one_request() {
     let api = TestApi::start().await;
-    let call = api.post_call(CREATE, &prod_admin());
-    let replies = join_all((0..12).map(|_| api.send(&call))).await;
+    let calls: Vec<Call> = (0..12)
+        .map(|_| {
+            api.post_call(CREATE, &prod_admin())
+                .header("Idempotency-Key", "retry-storm")
+        })
+        .collect();
+    let replies = join_all(calls.iter().map(|call| api.send(call))).await;
     let first = replies[0].id();
     for reply in &replies {
         assert_eq!(reply.status, 201, "{}", reply.body);
@@ -171,11 +173,16 @@ async fn a_refused_create_can_be_retried_with_the_same_key() {
 async fn retried_decisions_are_answered_with_the_current_state() {
     let api = TestApi::start().await;
     let id = api.create_prod_admin().await;
-    let approve = api.post_call(
-        &format!("/api/v1/requests/{id}/approve"),
-        &json!({"approver": ALICE}),
-    );
-    let replies = join_all((0..6).map(|_| api.send(&approve))).await;
+    // Retries are signed again (a new nonce each), as a client must.
+    let approves: Vec<Call> = (0..6)
+        .map(|_| {
+            api.post_call(
+                &format!("/api/v1/requests/{id}/approve"),
+                &json!({"approver": ALICE}),
+            )
+        })
+        .collect();
+    let replies = join_all(approves.iter().map(|call| api.send(call))).await;
     for reply in &replies {
         assert_eq!(reply.status, 200, "{}", reply.body);
         // Counted either way; a repeat may answer while the first call is still granting.
@@ -195,11 +202,15 @@ async fn retried_decisions_are_answered_with_the_current_state() {
     );
     assert_eq!(api.harness.scheduler.timers().len(), 1);
 
-    let revoke = api.post_call(
-        &format!("/api/v1/requests/{id}/revoke"),
-        &json!({"requester": REQUESTER}),
-    );
-    let replies = join_all((0..6).map(|_| api.send(&revoke))).await;
+    let revokes: Vec<Call> = (0..6)
+        .map(|_| {
+            api.post_call(
+                &format!("/api/v1/requests/{id}/revoke"),
+                &json!({"requester": REQUESTER}),
+            )
+        })
+        .collect();
+    let replies = join_all(revokes.iter().map(|call| api.send(call))).await;
     for reply in &replies {
         assert!(reply.status < 500, "{}", reply.body);
     }

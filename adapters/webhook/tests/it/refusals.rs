@@ -17,28 +17,40 @@ async fn authentication_failures_are_401_and_change_nothing() {
     let body = prod_admin().to_string();
     let good = api.post_call(CREATE, &prod_admin());
     let now = api.now();
+    let by = |client: &str, secret: &str| {
+        api.signed_by(
+            client,
+            secret,
+            reqwest::Method::POST,
+            CREATE,
+            body.as_bytes(),
+        )
+    };
+    let signature = |call: &Call| {
+        call.headers
+            .iter()
+            .find(|(name, _)| name == "X-Liftgate-Signature")
+            .map(|(_, value)| value.clone())
+            .unwrap()
+    };
 
     let cases: Vec<(&str, Call, &str)> = vec![
-        (
-            "wrong secret",
-            good.clone().replace(
-                "X-Liftgate-Signature",
-                liftgate_webhook::sign("guess", now, body.as_bytes()),
-            ),
-            "bad_signature",
-        ),
+        ("wrong secret", by(CI, "guess"), "bad_signature"),
         (
             "another client's secret",
-            good.clone().replace(
-                "X-Liftgate-Signature",
-                liftgate_webhook::sign(LIMITED_SECRET, now, body.as_bytes()),
-            ),
+            by(CI, LIMITED_SECRET),
             "bad_signature",
         ),
         (
             "signature for another timestamp",
             good.clone()
                 .replace("X-Liftgate-Timestamp", (now - 1).to_string()),
+            "bad_signature",
+        ),
+        (
+            "signature for another nonce",
+            good.clone()
+                .replace("X-Liftgate-Nonce", "another-nonce-123"),
             "bad_signature",
         ),
         (
@@ -52,21 +64,37 @@ async fn authentication_failures_are_401_and_change_nothing() {
             "missing_header",
         ),
         (
+            "no nonce header",
+            good.clone().without("X-Liftgate-Nonce"),
+            "missing_header",
+        ),
+        (
             "no signature header",
             good.clone().without("X-Liftgate-Signature"),
             "missing_header",
         ),
         (
-            "signature without scheme",
-            good.clone().replace(
-                "X-Liftgate-Signature",
-                liftgate_webhook::sign(CI_SECRET, now, body.as_bytes())[3..].to_owned(),
-            ),
+            "a nonce too short",
+            good.clone().replace("X-Liftgate-Nonce", "abc"),
             "malformed_header",
         ),
         (
-            "signature of another scheme",
-            good.clone().replace("X-Liftgate-Signature", "v2=00"),
+            "a nonce with a colon",
+            good.clone().replace("X-Liftgate-Nonce", "abc:defgh"),
+            "malformed_header",
+        ),
+        (
+            "signature without scheme",
+            good.clone()
+                .replace("X-Liftgate-Signature", signature(&good)[3..].to_owned()),
+            "malformed_header",
+        ),
+        (
+            "the retired v1 scheme",
+            good.clone().replace(
+                "X-Liftgate-Signature",
+                format!("v1={}", &signature(&good)[3..]),
+            ),
             "malformed_header",
         ),
         (
@@ -102,6 +130,76 @@ async fn authentication_failures_are_401_and_change_nothing() {
 }
 
 #[tokio::test]
+async fn a_captured_call_can_be_neither_replayed_nor_aimed_elsewhere() {
+    let api = TestApi::start().await;
+    let first = api.create_prod_admin().await;
+    let second = api.create_prod_admin().await;
+    api.settle().await;
+    let before = api.stored(&second).await;
+
+    let approve_first = api.post_call(
+        &format!("/api/v1/requests/{first}/approve"),
+        &json!({"approver": ALICE}),
+    );
+    // Aimed at another request, another verb, or the same path with a query: the signature
+    // covers the method, the path and the query.
+    for path in [
+        format!("/api/v1/requests/{second}/approve"),
+        format!("/api/v1/requests/{second}/deny"),
+        format!("/api/v1/requests/{second}/revoke"),
+        format!("/api/v1/requests/{first}/approve?x=1"),
+    ] {
+        let mut retargeted = approve_first.clone();
+        retargeted.path = path.clone();
+        api.send(&retargeted)
+            .await
+            .assert_refused(401, "bad_signature");
+    }
+    let mut as_get = approve_first.clone();
+    as_get.method = reqwest::Method::GET;
+    as_get.path = format!("/api/v1/requests/{first}");
+    api.send(&as_get).await.assert_refused(401, "bad_signature");
+    api.assert_unchanged(&before).await;
+
+    // The genuine call works once; the same bytes again are a replay, whatever they ask.
+    assert_eq!(api.send(&approve_first).await.status, 200);
+    api.send(&approve_first)
+        .await
+        .assert_refused(401, "replayed");
+    let read = api.get_call(&format!("/api/v1/requests/{first}"));
+    assert_eq!(api.send(&read).await.status, 200);
+    api.send(&read).await.assert_refused(401, "replayed");
+
+    // Nonces are per client: another client may use the same one.
+    let nonce = approve_first
+        .headers
+        .iter()
+        .find(|(name, _)| name == "X-Liftgate-Nonce")
+        .map(|(_, value)| value.clone())
+        .unwrap();
+    let limited = api.signed_with_nonce(
+        LIMITED,
+        LIMITED_SECRET,
+        reqwest::Method::GET,
+        &format!("/api/v1/requests/{first}"),
+        b"",
+        &nonce,
+    );
+    assert_eq!(api.send(&limited).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_replica_refuses_a_nonce_another_replica_saw() {
+    let api = TestApi::start().await;
+    let other = api.second_replica().await;
+    let call = api.post_call(CREATE, &prod_admin());
+    assert_eq!(api.send(&call).await.status, 201);
+    let reply = other.send(&call).await;
+    reply.assert_refused(401, "replayed");
+    assert_eq!(api.all_requests().await.len(), 1);
+}
+
+#[tokio::test]
 async fn a_tampered_body_is_401() {
     let api = TestApi::start().await;
     let mut call = api.post_call(CREATE, &prod_admin());
@@ -119,33 +217,26 @@ async fn a_tampered_body_is_401() {
 #[tokio::test]
 async fn timestamps_more_than_300_seconds_off_either_way_are_401() {
     let api = TestApi::start().await;
-    let body = prod_admin().to_string();
-    let at = |timestamp: i64| {
-        api.post_call(CREATE, &prod_admin())
-            .replace("X-Liftgate-Timestamp", timestamp.to_string())
-            .replace(
-                "X-Liftgate-Signature",
-                liftgate_webhook::sign(CI_SECRET, timestamp, body.as_bytes()),
-            )
+    let at = |timestamp: i64, reason: &str| {
+        let mut body = prod_admin();
+        body["reason"] = json!(reason);
+        api.signed_at(
+            CI,
+            CI_SECRET,
+            reqwest::Method::POST,
+            CREATE,
+            body.to_string().as_bytes(),
+            timestamp,
+        )
     };
     let now = api.now();
-    refused_create(&api, at(now - 301), 401, "stale_timestamp").await;
-    refused_create(&api, at(now + 301), 401, "stale_timestamp").await;
-    refused_create(&api, at(0), 401, "stale_timestamp").await;
+    refused_create(&api, at(now - 301, "a"), 401, "stale_timestamp").await;
+    refused_create(&api, at(now + 301, "b"), 401, "stale_timestamp").await;
+    refused_create(&api, at(0, "c"), 401, "stale_timestamp").await;
 
     // Exactly 300 s off is inside the window, both ways.
-    assert_eq!(api.send(&at(now - 300)).await.status, 201);
-    let mut other = prod_admin();
-    other["reason"] = json!("second");
-    let other_body = other.to_string();
-    let future = api
-        .post_call(CREATE, &other)
-        .replace("X-Liftgate-Timestamp", (now + 300).to_string())
-        .replace(
-            "X-Liftgate-Signature",
-            liftgate_webhook::sign(CI_SECRET, now + 300, other_body.as_bytes()),
-        );
-    assert_eq!(api.send(&future).await.status, 201);
+    assert_eq!(api.send(&at(now - 300, "d")).await.status, 201);
+    assert_eq!(api.send(&at(now + 300, "e")).await.status, 201);
 }
 
 #[tokio::test]
@@ -164,27 +255,22 @@ async fn decisions_and_reads_are_authenticated_too() {
     api.settle().await;
     let before = api.stored(&id).await;
 
-    let approve = api.post_call(
-        &format!("/api/v1/requests/{id}/approve"),
-        &json!({"approver": ALICE}),
-    );
-    let forged = approve.clone().replace(
-        "X-Liftgate-Signature",
-        liftgate_webhook::sign("guess", api.now(), &approve.body),
-    );
+    let path = format!("/api/v1/requests/{id}/approve");
+    let body = json!({"approver": ALICE}).to_string();
+    let forged = api.signed_by(CI, "guess", reqwest::Method::POST, &path, body.as_bytes());
     api.send(&forged).await.assert_refused(401, "bad_signature");
+    let approve = api.post_call(&path, &json!({"approver": ALICE}));
     api.send(&approve.clone().without("X-Liftgate-Client"))
         .await
         .assert_refused(401, "missing_header");
     api.assert_unchanged(&before).await;
 
     // A GET is signed over the empty body; a signature over anything else does not match.
-    let read = api.get_call(&format!("/api/v1/requests/{id}"));
-    let wrong = read.clone().replace(
-        "X-Liftgate-Signature",
-        liftgate_webhook::sign(CI_SECRET, api.now(), b"{}"),
-    );
+    let read_path = format!("/api/v1/requests/{id}");
+    let mut wrong = api.signed_by(CI, CI_SECRET, reqwest::Method::GET, &read_path, b"{}");
+    wrong.body = Vec::new();
     api.send(&wrong).await.assert_refused(401, "bad_signature");
+    let read = api.get_call(&read_path);
     api.send(&read.clone().replace("X-Liftgate-Client", "stranger"))
         .await
         .assert_refused(401, "unknown_client");
@@ -617,5 +703,116 @@ async fn oversized_bodies_are_413() {
     api.send(&api.post_call(CREATE, &body))
         .await
         .assert_refused(413, "body_too_large");
+    api.assert_nothing_happened().await;
+}
+
+/// The README's `curl` + `openssl` example, run as written against a live gateway: the
+/// documented base string is the one the gateway checks.
+#[tokio::test]
+async fn the_readme_shell_example_signs_a_call_the_gateway_accepts() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let signing = &readme[readme.find("## Signing").unwrap()..];
+    let start = signing.find("```sh\n").unwrap() + "```sh\n".len();
+    let script = &signing[start..start + signing[start..].find("```").unwrap()];
+
+    let api = TestApi::start().await;
+    // The snippet signs with the real time; the gateway's clock must agree.
+    api.harness.clock.set(time::OffsetDateTime::now_utc());
+    api.harness.identity.add_user("amy@example.com", "u-amy");
+    let mut command = std::process::Command::new("bash");
+    command
+        .args(["-euo", "pipefail", "-c", script])
+        .env("LIFTGATE_URL", &api.base)
+        .env("CLIENT", CI)
+        .env("SECRET", CI_SECRET);
+    // Off the runtime: the gateway answering the snippet runs on it.
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("{error}: {}", String::from_utf8_lossy(&output.stdout)));
+    assert_eq!(answer["requester"], "amy@example.com", "{answer}");
+    assert_eq!(api.all_requests().await.len(), 1);
+}
+
+/// One person under two emails (a fallback domain, a renamed address, a Teams UPN) is one
+/// Identity Center user: they can neither approve their own request nor count twice.
+#[tokio::test]
+async fn aliases_of_one_person_neither_self_approve_nor_count_twice() {
+    let api = TestApi::with(Options {
+        statements: json!([
+            {"ResourceType": "Account", "Resource": ["111111111111"], "PermissionSet": "*",
+             "Approvers": [ALICE, BOB]},
+            {"ResourceType": "Account", "Resource": ["222222222222"], "PermissionSet": "ReadOnly",
+             "Approvers": [ALICE, BOB, "bob@old.io", CAROL], "RequiredApprovals": 2},
+        ]),
+        ..Options::default()
+    })
+    .await;
+    api.harness.identity.add_user("alice@old.io", "u-alice");
+    api.harness.identity.add_user("bob@old.io", "u-bob");
+
+    // Alice asks under her old address; her corp address is an approver of the rule.
+    let mut body = prod_admin();
+    body["requester"] = json!("alice@old.io");
+    let created = api.create(body).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["status"], "pending");
+    let id = created.id();
+    api.settle().await;
+    let before = api.stored(&id).await;
+    api.post(
+        &format!("/api/v1/requests/{id}/approve"),
+        json!({"approver": ALICE}),
+    )
+    .await
+    .assert_refused(403, "not_an_approver");
+    api.assert_unchanged(&before).await;
+
+    // Two approvals needed: Bob under both his addresses counts once.
+    let quorum = api.create(dev_readonly()).await;
+    let quorum_id = quorum.id();
+    let path = format!("/api/v1/requests/{quorum_id}/approve");
+    let first = api.post(&path, json!({"approver": BOB})).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    // Listed under both addresses, so only the user id can tell it is the same person.
+    let again = api.post(&path, json!({"approver": "bob@old.io"})).await;
+    assert!(again.status < 500, "{}", again.body);
+    let stored = api.stored(&quorum_id).await;
+    assert_eq!(stored.approvals.len(), 1, "one person, one approval");
+    assert_eq!(stored.status().as_str(), "pending");
+    assert_eq!(stored.approvals[0].user_id.as_deref(), Some("u-bob"));
+}
+
+/// A dependency failure answers a stable code and a correlation id; what failed, and how,
+/// stays in the log.
+#[tokio::test]
+async fn an_outage_answers_503_with_a_correlation_id_and_no_detail() {
+    let api = TestApi::start().await;
+    for _ in 0..5 {
+        api.harness.identity.fail_next(
+            "describe_account",
+            liftgate_gateway::testing::FakeFailure::Unavailable,
+        );
+    }
+    let reply = api.create(prod_admin()).await;
+    reply.assert_refused(503, "unavailable");
+    let text = reply.body.to_string();
+    assert!(!text.contains("describe_account"), "{text}");
+    assert!(!text.contains("timeout"), "{text}");
+    let correlation = reply.body["error"]["correlation_id"].as_str().unwrap();
+    assert_eq!(correlation.len(), 32);
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(correlation)
+    );
     api.assert_nothing_happened().await;
 }

@@ -10,7 +10,7 @@ use liftgate_gateway::channel::ChannelAdapter;
 use liftgate_gateway::config::{Secret, WebhookSettings, WebhookSubscriber};
 use liftgate_gateway::ports::{Notice, NoticeKind, Notifier, NotifyError, StateStore};
 use liftgate_gateway::testing::{Harness, HarnessOptions};
-use liftgate_webhook::{WebhookAdapter, WebhookSetupError, sign};
+use liftgate_webhook::{Signed, WebhookAdapter, WebhookSetupError, sign, valid_nonce};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -30,12 +30,20 @@ impl Hit {
         serde_json::from_slice(&self.body).unwrap()
     }
 
-    /// Checks the signature the way a subscriber would: over the raw body.
+    /// Checks the signature the way a subscriber would: v2, over its own path, the nonce and
+    /// the raw body.
     fn assert_signed_with(&self, secret: &str) {
-        let timestamp: i64 = self.headers["x-liftgate-timestamp"].parse().unwrap();
+        let nonce = &self.headers["x-liftgate-nonce"];
+        assert!(valid_nonce(nonce), "{nonce}");
+        let signed = Signed {
+            timestamp: &self.headers["x-liftgate-timestamp"],
+            nonce,
+            method: "POST",
+            path_and_query: &self.target,
+        };
         assert_eq!(
             self.headers["x-liftgate-signature"],
-            sign(secret, timestamp, &self.body)
+            sign(secret, &signed, &self.body)
         );
         assert_eq!(self.headers["content-type"], "application/json");
     }

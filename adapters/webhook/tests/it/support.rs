@@ -11,7 +11,7 @@ use liftgate_gateway::http::{ServerState, start_server};
 use liftgate_gateway::ports::{RequestQuery, StateStore};
 use liftgate_gateway::testing::{Harness, HarnessOptions};
 use liftgate_gateway::workflow::{AccessService, Dependencies, OutboxDispatcher};
-use liftgate_webhook::{WebhookAdapter, sign};
+use liftgate_webhook::{Signed, WebhookAdapter, sign, signed_headers};
 use serde_json::{Value, json};
 
 pub(crate) const CI: &str = "ci-bot";
@@ -124,6 +124,35 @@ impl Call {
     pub(crate) fn replace(self, name: &str, value: impl Into<String>) -> Call {
         self.without(name).header(name, value)
     }
+}
+
+/// Another replica's webhook server.
+pub(crate) struct Replica {
+    base: String,
+    http: reqwest::Client,
+    _server: ServerHandle,
+}
+
+impl Replica {
+    pub(crate) async fn send(&self, call: &Call) -> Reply {
+        send_to(&self.http, &self.base, call).await
+    }
+}
+
+async fn send_to(http: &reqwest::Client, base: &str, call: &Call) -> Reply {
+    let mut builder = http.request(call.method.clone(), format!("{base}{}", call.path));
+    for (name, value) in &call.headers {
+        builder = builder.header(name, value);
+    }
+    let response = builder.body(call.body.clone()).send().await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    Reply { status, body }
 }
 
 pub(crate) struct TestApi {
@@ -246,7 +275,7 @@ impl TestApi {
         self.harness.service.clock().now().unix_timestamp()
     }
 
-    /// A call signed by `client` with `secret` at the harness clock's now.
+    /// A call signed by `client` with `secret` at the harness clock's now, with a new nonce.
     pub(crate) fn signed_by(
         &self,
         client: &str,
@@ -255,21 +284,58 @@ impl TestApi {
         path: &str,
         body: &[u8],
     ) -> Call {
-        let timestamp = self.now();
+        self.signed_at(client, secret, method, path, body, self.now())
+    }
+
+    /// Like [`TestApi::signed_by`], at another time.
+    pub(crate) fn signed_at(
+        &self,
+        client: &str,
+        secret: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: &[u8],
+        timestamp: i64,
+    ) -> Call {
+        let mut headers: Vec<(String, String)> =
+            signed_headers(client, secret, method.as_str(), path, body, timestamp)
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect();
+        headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
         Call {
             method,
             path: path.to_owned(),
             body: body.to_vec(),
-            headers: vec![
-                ("X-Liftgate-Client".to_owned(), client.to_owned()),
-                ("X-Liftgate-Timestamp".to_owned(), timestamp.to_string()),
-                (
-                    "X-Liftgate-Signature".to_owned(),
-                    sign(secret, timestamp, body),
-                ),
-                ("Content-Type".to_owned(), "application/json".to_owned()),
-            ],
+            headers,
         }
+    }
+
+    /// A call signed with a chosen nonce.
+    pub(crate) fn signed_with_nonce(
+        &self,
+        client: &str,
+        secret: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: &[u8],
+        nonce: &str,
+    ) -> Call {
+        let timestamp = self.now().to_string();
+        let signature = sign(
+            secret,
+            &Signed {
+                timestamp: &timestamp,
+                nonce,
+                method: method.as_str(),
+                path_and_query: path,
+            },
+            body,
+        );
+        self.signed_by(client, secret, method, path, body)
+            .replace("X-Liftgate-Timestamp", timestamp)
+            .replace("X-Liftgate-Nonce", nonce)
+            .replace("X-Liftgate-Signature", signature)
     }
 
     pub(crate) fn post_call(&self, path: &str, body: &Value) -> Call {
@@ -287,21 +353,7 @@ impl TestApi {
     }
 
     pub(crate) async fn send(&self, call: &Call) -> Reply {
-        let mut builder = self
-            .http
-            .request(call.method.clone(), format!("{}{}", self.base, call.path));
-        for (name, value) in &call.headers {
-            builder = builder.header(name, value);
-        }
-        let response = builder.body(call.body.clone()).send().await.unwrap();
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.unwrap();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap()
-        };
-        Reply { status, body }
+        send_to(&self.http, &self.base, call).await
     }
 
     pub(crate) async fn post(&self, path: &str, body: Value) -> Reply {
@@ -317,7 +369,7 @@ impl TestApi {
     }
 
     /// Creates a pending request on Prod for requester@ and returns its id. Each has its own
-    /// reason: identical bodies signed in the same second are one request by design.
+    /// reason, so a reader of the store can tell them apart.
     pub(crate) async fn create_prod_admin(&self) -> RequestId {
         let mut body = prod_admin();
         let n = self
@@ -339,6 +391,36 @@ impl TestApi {
     }
 
     /// Every request in the store, whatever its status.
+    /// The same API served by a second replica (its own service and adapter) on the same
+    /// store.
+    pub(crate) async fn second_replica(&self) -> Replica {
+        let settings = WebhookSettings {
+            clients: clients(),
+            subscribers: Vec::new(),
+        };
+        let adapter = Arc::new(WebhookAdapter::new(&settings, self.harness.replica()).unwrap());
+        let routes = adapter.routes().expect("the webhook adapter has routes");
+        let state = ServerState {
+            store: self.harness.store.clone(),
+            metrics: self.harness.metrics.clone(),
+        };
+        let server = start_server(
+            "127.0.0.1:0",
+            state,
+            vec![routes],
+            1,
+            std::time::Duration::from_secs(1),
+        )
+        .unwrap();
+        let base = format!("http://{}", server.address);
+        tokio::spawn(server.server);
+        Replica {
+            base,
+            http: self.http.clone(),
+            _server: server.handle,
+        }
+    }
+
     pub(crate) async fn all_requests(&self) -> Vec<AccessRequest> {
         let mut all = Vec::new();
         for status in [
