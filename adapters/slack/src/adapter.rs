@@ -15,11 +15,11 @@ use liftgate_gateway::ports::{InboxHandler, Notifier};
 use liftgate_gateway::workflow::AccessService;
 use tokio::sync::Notify;
 
-use crate::api::{ApiConfig, RetryPolicy, SlackApi};
+use crate::api::{ApiConfig, RetryPolicy, SlackApi, TokenOwner};
 use crate::http::SlackRoutes;
 use crate::inbox::SlackInbox;
 use crate::notifier::SlackNotifier;
-use crate::people::People;
+use crate::people::{Membership, People};
 use crate::sessions::FormSessions;
 
 /// The adapter's configuration is unusable.
@@ -115,6 +115,34 @@ fn config_error(key: &'static str, problem: impl Into<String>) -> SlackError {
     }
 }
 
+/// Who may act: `slack.team_id` / `slack.enterprise_id` when set (each must look like Slack's
+/// `T…` / `E…` ids), else the bot token's workspace.
+fn membership(settings: &SlackSettings) -> Result<Membership, SlackError> {
+    let id = |key: &'static str, value: &Option<String>, prefix: char| {
+        let value = value.as_deref().map(str::trim).filter(|v| !v.is_empty());
+        match value {
+            Some(v) if !v.starts_with(prefix) || !v.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                Err(config_error(
+                    key,
+                    format!("{v:?} is not a Slack id (it starts with {prefix})"),
+                ))
+            }
+            other => Ok(other.map(str::to_owned)),
+        }
+    };
+    let team_id = id("team_id", &settings.team_id, 'T')?;
+    let enterprise_id = id("enterprise_id", &settings.enterprise_id, 'E')?;
+    let configured = (team_id.is_some() || enterprise_id.is_some()).then_some(TokenOwner {
+        team_id,
+        enterprise_id,
+    });
+    Ok(Membership {
+        configured,
+        allow_guests: settings.allow_guests,
+        allow_unconfirmed_emails: settings.allow_unconfirmed_emails,
+    })
+}
+
 impl SlackAdapter {
     /// Builds the adapter with default timeouts.
     ///
@@ -180,6 +208,7 @@ impl SlackAdapter {
             clock,
             options.identity_cache_ttl,
             options.lookup_cache_ttl,
+            membership(&settings)?,
         );
         let ttl =
             time::Duration::try_from(options.form_session_ttl).unwrap_or(time::Duration::HOUR);
@@ -328,6 +357,17 @@ impl ChannelAdapter for SlackAdapter {
     }
 
     async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        // Learn the bound workspace now, so the first click does not wait for `auth.test`;
+        // until it is known, every payload is refused (see `People::workspace`).
+        let learner = Arc::clone(&self);
+        tokio::spawn(async move {
+            let mut wait = Duration::from_secs(1);
+            while let Err(error) = learner.people.workspace().await {
+                tracing::warn!(%error, "Could not learn the Slack workspace from auth.test; Slack users are refused until it answers.");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(60));
+            }
+        });
         if self.settings.socket_mode {
             crate::socket::run(Arc::clone(&self), shutdown).await;
         } else {

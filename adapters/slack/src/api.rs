@@ -130,6 +130,24 @@ pub(crate) struct SlackUser {
     pub email: Option<String>,
     pub deleted: bool,
     pub is_bot: bool,
+    /// The user's home workspace; for a Slack Connect member, their own organisation's.
+    pub team_id: Option<String>,
+    /// `enterprise_user.enterprise_id`: the Enterprise Grid organisation the user belongs to.
+    pub enterprise_id: Option<String>,
+    /// Multi-channel (`is_restricted`) or single-channel (`is_ultra_restricted`) guest.
+    pub guest: bool,
+    /// `is_stranger`: a member of another organisation seen through a shared channel.
+    pub stranger: bool,
+    /// `is_email_confirmed`; an absent field counts as not confirmed (fail closed).
+    pub email_confirmed: bool,
+}
+
+/// Who the bot token belongs to, as `auth.test` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TokenOwner {
+    /// `None` for an organisation-wide Enterprise Grid install.
+    pub team_id: Option<String>,
+    pub enterprise_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -175,11 +193,9 @@ impl SlackApi {
         if !base.ends_with('/') {
             base.push('/');
         }
-        let base = url::Url::parse(&base)
-            .map_err(|error| format!("slack.api_base_url is not a URL: {error}"))?;
-        if !matches!(base.scheme(), "http" | "https") {
-            return Err("slack.api_base_url must be an http or https URL".to_owned());
-        }
+        // The bot token travels with every call: https only (docs/reference.md §2).
+        let base = liftgate_gateway::http::check_outbound_url(&base)
+            .map_err(|error| format!("{base:?} {error}"))?;
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .user_agent(concat!("liftgate/", env!("CARGO_PKG_VERSION")))
@@ -295,12 +311,48 @@ impl SlackApi {
             .as_str()
             .map(str::trim)
             .filter(|email| !email.is_empty());
+        let text = |value: &Value| {
+            value
+                .as_str()
+                .filter(|text| !text.is_empty())
+                .map(str::to_owned)
+        };
+        let flag = |key: &str| user[key].as_bool().unwrap_or(false);
         Ok(SlackUser {
             id: user["id"].as_str().unwrap_or(user_id).to_owned(),
             email: email.map(str::to_owned),
-            deleted: user["deleted"].as_bool().unwrap_or(false),
-            is_bot: user["is_bot"].as_bool().unwrap_or(false),
+            deleted: flag("deleted"),
+            is_bot: flag("is_bot"),
+            team_id: text(&user["team_id"]),
+            enterprise_id: text(&user["enterprise_user"]["enterprise_id"]),
+            guest: flag("is_restricted") || flag("is_ultra_restricted"),
+            stranger: flag("is_stranger"),
+            email_confirmed: flag("is_email_confirmed"),
         })
+    }
+
+    /// The workspace (and Enterprise Grid organisation) the bot token was issued for.
+    pub(crate) async fn auth_test(&self) -> Result<TokenOwner, ApiError> {
+        let answer = self
+            .call("auth.test", Token::Bot, Body::Form(Vec::new()))
+            .await?;
+        let text = |key: &str| {
+            answer[key]
+                .as_str()
+                .filter(|text| !text.is_empty())
+                .map(str::to_owned)
+        };
+        let owner = TokenOwner {
+            team_id: text("team_id"),
+            enterprise_id: text("enterprise_id"),
+        };
+        if owner.team_id.is_none() && owner.enterprise_id.is_none() {
+            return Err(ApiError::Decode {
+                method: "auth.test",
+                message: "neither team_id nor enterprise_id".to_owned(),
+            });
+        }
+        Ok(owner)
     }
 
     /// The Slack user id behind an email; `None` when no Slack user has it.

@@ -11,6 +11,7 @@ use crate::blocks::form::{ACCOUNT, FormKind, GROUP, PERMISSION_SET};
 use crate::blocks::message::{APPROVE, CANCEL, DENY, EXTEND, REVOKE};
 use crate::inbox::SlackWork;
 use crate::payload::{Ack, Inbound, Interaction};
+use crate::people::IdentityError;
 
 /// terraform-aws-sso-elevator's shortcut callback ids, kept so existing app manifests work.
 pub(crate) const SHORTCUT_ACCESS: &str = "request_for_access";
@@ -33,12 +34,72 @@ impl SlackAdapter {
     pub(crate) async fn handle(self: &Arc<Self>, inbound: Inbound) -> Ack {
         match inbound {
             Inbound::Interaction(body) => match serde_json::from_value::<Interaction>(body) {
-                Ok(interaction) => self.on_interaction(interaction).await,
+                Ok(interaction) => {
+                    let (teams, enterprise) = interaction.origin();
+                    let user = interaction.user.id.clone();
+                    if let Err(refusal) = self.people.check_origin(&user, &teams, enterprise).await
+                    {
+                        let reply = interaction
+                            .conversation()
+                            .map_or(Reply::Direct, Reply::Ephemeral);
+                        return self.refuse_origin(user, reply, &refusal, &interaction.kind);
+                    }
+                    self.on_interaction(interaction).await
+                }
                 Err(error) => Ack::Invalid(format!("unreadable interaction payload: {error}")),
             },
-            Inbound::Command(fields) => self.on_command(&fields),
+            Inbound::Command(fields) => {
+                let field = |key: &str| fields.get(key).map(String::as_str).filter(|v| !v.is_empty());
+                let user = field("user_id").unwrap_or_default().to_owned();
+                if let Err(refusal) = self
+                    .people
+                    .check_origin(&user, &[field("team_id")], field("enterprise_id"))
+                    .await
+                {
+                    self.count_refusal(&refusal);
+                    tracing::warn!(slack_user = %user, %refusal, "Refused a slash command from outside the workspace.");
+                    return Ack::Json(json!({
+                        "response_type": "ephemeral",
+                        "text": format!(":warning: {}", refusal.for_people()),
+                    }));
+                }
+                self.on_command(&fields)
+            }
             Inbound::Event(body) => on_event(&body),
         }
+    }
+
+    fn count_refusal(&self, refusal: &IdentityError) {
+        let reason = match refusal {
+            IdentityError::Api(_) => "workspace_unknown",
+            _ => "foreign_workspace",
+        };
+        self.service.metrics().inc(
+            "liftgate_auth_failures_total",
+            &[("channel", "slack"), ("reason", reason)],
+        );
+    }
+
+    /// A payload from another workspace: nothing happens, the person is told why (an option
+    /// load gets no options).
+    fn refuse_origin(
+        self: &Arc<Self>,
+        user: String,
+        reply: Reply,
+        refusal: &IdentityError,
+        kind: &str,
+    ) -> Ack {
+        self.count_refusal(refusal);
+        tracing::warn!(slack_user = %user, kind, %refusal, "Refused a Slack interaction from outside the workspace.");
+        if kind == "block_suggestion" {
+            return Ack::Json(json!({ "options": [] }));
+        }
+        if kind != "view_closed" {
+            let text = format!(":warning: {}", refusal.for_people());
+            let adapter = Arc::clone(self);
+            self.spawn(async move { adapter.tell(&user, &reply, &text).await });
+        }
+        Ack::Empty
     }
 
     async fn on_interaction(self: &Arc<Self>, interaction: Interaction) -> Ack {

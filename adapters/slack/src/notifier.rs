@@ -111,6 +111,10 @@ impl SlackAdapter {
         let request = &notice.request;
         let grant = notice.grant.as_ref();
         let audience = self.audience(request, grant).await?;
+        if request.quiet {
+            // A repeated refusal within the hour: only the requester hears of it.
+            return self.tell_requester(request, grant, &audience).await;
+        }
         // The channel message and the requester's DM are independent: one failing must not
         // keep the other from going out. Both are idempotent, so a retry redoes only what
         // did not happen.

@@ -30,6 +30,17 @@ pub(crate) enum Ack {
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct UserRef {
     pub id: String,
+    /// The user's own workspace (a Slack Connect member's is another organisation's).
+    #[serde(default)]
+    pub team_id: Option<String>,
+}
+
+/// The workspace an interaction happened in.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct TeamRef {
+    pub id: String,
+    #[serde(default)]
+    pub enterprise_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,9 +177,30 @@ pub(crate) struct Interaction {
     pub action_id: Option<String>,
     #[serde(default)]
     pub value: Option<String>,
+    #[serde(default)]
+    pub team: Option<TeamRef>,
+    #[serde(default)]
+    pub enterprise: Option<IdRef>,
 }
 
 impl Interaction {
+    /// The workspaces the payload names (the user's and the one acted in) and its Enterprise
+    /// Grid organisation, for [`crate::people::People::check_origin`].
+    pub(crate) fn origin(&self) -> ([Option<&str>; 2], Option<&str>) {
+        let enterprise = self
+            .enterprise
+            .as_ref()
+            .map(|enterprise| enterprise.id.as_str())
+            .or_else(|| self.team.as_ref().and_then(|team| team.enterprise_id.as_deref()));
+        (
+            [
+                self.user.team_id.as_deref(),
+                self.team.as_ref().map(|team| team.id.as_str()),
+            ],
+            enterprise,
+        )
+    }
+
     /// The conversation the interaction happened in, if any (messages, not modals).
     pub(crate) fn conversation(&self) -> Option<String> {
         self.container

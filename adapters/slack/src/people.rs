@@ -11,7 +11,28 @@ use liftgate_gateway::ports::Clock;
 use liftgate_policy::Email;
 use time::OffsetDateTime;
 
-use crate::api::{ApiError, SlackApi};
+use crate::api::{ApiError, SlackApi, SlackUser, TokenOwner};
+
+/// The workspace (or Enterprise Grid organisation) whose members may act, and who among them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Membership {
+    /// Configured `slack.team_id` / `slack.enterprise_id`; `None`: learned from `auth.test`.
+    pub configured: Option<TokenOwner>,
+    pub allow_guests: bool,
+    pub allow_unconfirmed_emails: bool,
+}
+
+impl TokenOwner {
+    /// Whether a team (and the enterprise it came with) is this workspace, or a workspace of
+    /// this Enterprise Grid organisation.
+    pub(crate) fn admits(&self, team_id: Option<&str>, enterprise_id: Option<&str>) -> bool {
+        let same_enterprise = matches!(
+            (self.enterprise_id.as_deref(), enterprise_id),
+            (Some(ours), Some(theirs)) if ours == theirs
+        );
+        same_enterprise || (self.team_id.is_some() && team_id == self.team_id.as_deref())
+    }
+}
 
 /// Why a Slack user cannot act.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -27,6 +48,14 @@ pub enum IdentityError {
     UnknownUser(String),
     #[error("the email address {0:?} in Slack is not valid")]
     BadEmail(String),
+    /// The user (or the payload) belongs to another workspace or organisation: a Slack Connect
+    /// member, or a workspace the app was not installed for.
+    #[error("Slack user {0} is not a member of the workspace Liftgate is installed in")]
+    ForeignWorkspace(String),
+    #[error("Slack user {0} is a guest; slack.allow_guests is off")]
+    Guest(String),
+    #[error("Slack user {0} has not confirmed their email address; slack.allow_unconfirmed_emails is off")]
+    UnconfirmedEmail(String),
     #[error(transparent)]
     Api(ApiError),
 }
@@ -44,6 +73,13 @@ impl IdentityError {
             IdentityError::BadEmail(email) => {
                 format!("Your email address in Slack ({email}) is not one Liftgate can use.")
             }
+            IdentityError::ForeignWorkspace(_) => "Liftgate only accepts requests and decisions from members of the \
+                workspace it is installed in; people from other organisations (Slack Connect) cannot use it."
+                .to_owned(),
+            IdentityError::Guest(_) => "Guests of this Slack workspace cannot use Liftgate.".to_owned(),
+            IdentityError::UnconfirmedEmail(_) => "Liftgate cannot use your Slack email address until you confirm it \
+                in Slack."
+                .to_owned(),
             IdentityError::Api(_) => "Slack did not answer in time; please try again in a minute.".to_owned(),
         }
     }
@@ -60,6 +96,9 @@ pub(crate) struct People {
     clock: Arc<dyn Clock>,
     ttl: Duration,
     lookup_ttl: Duration,
+    membership: Membership,
+    /// The bound workspace: the configured one, or `auth.test`'s, asked once.
+    workspace: tokio::sync::OnceCell<TokenOwner>,
     by_user: Mutex<HashMap<String, Cached<Person>>>,
     by_email: Mutex<HashMap<Email, Cached<Option<String>>>>,
     direct_messages: Mutex<HashMap<String, String>>,
@@ -76,12 +115,16 @@ impl People {
         clock: Arc<dyn Clock>,
         ttl: Duration,
         lookup_ttl: Duration,
+        membership: Membership,
     ) -> People {
+        let workspace = tokio::sync::OnceCell::new_with(membership.configured.clone());
         People {
             api,
             clock,
             ttl,
             lookup_ttl,
+            membership,
+            workspace,
             by_user: Mutex::new(HashMap::new()),
             by_email: Mutex::new(HashMap::new()),
             direct_messages: Mutex::new(HashMap::new()),
@@ -96,7 +139,60 @@ impl People {
         self.clock.now() - at < self.lookup_ttl
     }
 
-    /// The verified person behind a Slack user id.
+    /// The workspace whose members may act. Without `slack.team_id` it is the bot token's, from
+    /// `auth.test`; until Slack has answered that, nobody is admitted (fail closed).
+    pub(crate) async fn workspace(&self) -> Result<&TokenOwner, IdentityError> {
+        self.workspace
+            .get_or_try_init(|| async {
+                let owner = self.api.auth_test().await.map_err(IdentityError::Api)?;
+                tracing::info!(
+                    team_id = ?owner.team_id,
+                    enterprise_id = ?owner.enterprise_id,
+                    "Bound to the Slack workspace of the bot token."
+                );
+                Ok(owner)
+            })
+            .await
+    }
+
+    /// Refuses a payload that says it came from another workspace or organisation. Slack's own
+    /// record of the user (`users.info`, checked in [`People::person`]) is the authority; this
+    /// check is the cheap first line.
+    pub(crate) async fn check_origin(
+        &self,
+        user_id: &str,
+        teams: &[Option<&str>],
+        enterprise_id: Option<&str>,
+    ) -> Result<(), IdentityError> {
+        let workspace = self.workspace().await?;
+        let foreign = teams
+            .iter()
+            .flatten()
+            .any(|team| !workspace.admits(Some(team), enterprise_id));
+        if foreign {
+            return Err(IdentityError::ForeignWorkspace(user_id.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Whether Slack's record of a user makes them someone who may act.
+    async fn admit(&self, user: &SlackUser) -> Result<(), IdentityError> {
+        let workspace = self.workspace().await?;
+        if user.stranger || !workspace.admits(user.team_id.as_deref(), user.enterprise_id.as_deref())
+        {
+            return Err(IdentityError::ForeignWorkspace(user.id.clone()));
+        }
+        if user.guest && !self.membership.allow_guests {
+            return Err(IdentityError::Guest(user.id.clone()));
+        }
+        if !user.email_confirmed && !self.membership.allow_unconfirmed_emails {
+            return Err(IdentityError::UnconfirmedEmail(user.id.clone()));
+        }
+        Ok(())
+    }
+
+    /// The verified person behind a Slack user id: a member of the bound workspace (see
+    /// [`Membership`]) with a confirmed email.
     pub(crate) async fn person(&self, user_id: &str) -> Result<Person, IdentityError> {
         {
             let cache = self.by_user.lock().unwrap_or_else(PoisonError::into_inner);
@@ -117,6 +213,7 @@ impl People {
         if user.deleted || user.is_bot {
             return Err(IdentityError::NotAPerson(user_id.to_owned()));
         }
+        self.admit(&user).await?;
         let Some(raw) = user.email else {
             tracing::error!(
                 slack_user = %user_id,

@@ -69,6 +69,7 @@ impl ResponseError for ApiError {
                 WorkflowError::Forbidden { .. } => StatusCode::FORBIDDEN,
                 WorkflowError::NotFound { .. } => StatusCode::NOT_FOUND,
                 WorkflowError::Conflict { .. } => StatusCode::CONFLICT,
+                WorkflowError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
                 WorkflowError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -12,6 +12,7 @@ mod adapter;
 mod auth;
 mod body;
 mod error;
+mod resolver;
 mod routes;
 mod setup;
 mod signature;

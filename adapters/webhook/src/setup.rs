@@ -15,8 +15,11 @@ pub enum WebhookSetupError {
         "webhook.clients: client {client:?} has act_for entry {entry:?}, which is not an email or \"*\""
     )]
     BadActFor { client: String, entry: String },
-    #[error("webhook.subscribers[{index}].url is not an http(s) URL")]
-    BadSubscriberUrl { index: usize },
+    #[error("webhook.subscribers[{index}].url {problem}")]
+    BadSubscriberUrl {
+        index: usize,
+        problem: liftgate_gateway::http::OutboundUrlError,
+    },
     #[error("webhook.subscribers[{index}].secret is empty")]
     EmptySubscriberSecret { index: usize },
     #[error("webhook.subscribers[{index}].events: {event:?} is not an event name")]

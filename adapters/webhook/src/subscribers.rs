@@ -73,10 +73,9 @@ impl SubscriberNotifier {
     ) -> Result<SubscriberNotifier, WebhookSetupError> {
         let mut subscribers = Vec::new();
         for (index, subscriber) in configured.iter().enumerate() {
-            let url = reqwest::Url::parse(&subscriber.url)
-                .ok()
-                .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
-                .ok_or(WebhookSetupError::BadSubscriberUrl { index })?;
+            // Events carry who got access to what: https only, never a metadata address.
+            let url = liftgate_gateway::http::check_outbound_url(&subscriber.url)
+                .map_err(|problem| WebhookSetupError::BadSubscriberUrl { index, problem })?;
             if subscriber.secret.is_empty() {
                 return Err(WebhookSetupError::EmptySubscriberSecret { index });
             }
@@ -103,6 +102,7 @@ impl SubscriberNotifier {
             // A subscriber that moved must be reconfigured; following redirects would send
             // signed events wherever a compromised endpoint points.
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(std::sync::Arc::new(crate::resolver::NoMetadataResolver))
             .build()
             .map_err(|error| WebhookSetupError::HttpClient(error.without_url().to_string()))?;
         Ok(SubscriberNotifier {

@@ -225,6 +225,20 @@ pub struct SlackSettings {
     pub socket_mode: bool,
     #[serde(default = "default_slack_api_base_url")]
     pub api_base_url: String,
+    /// The workspace whose members may use Liftgate (`T…`). Unset: the workspace the bot
+    /// token belongs to, learned from `auth.test` (docs/reference.md §2).
+    #[serde(default)]
+    pub team_id: Option<String>,
+    /// An Enterprise Grid organisation (`E…`) whose members, in any of its workspaces, may use
+    /// Liftgate. Unset: learned from `auth.test` with `team_id`.
+    #[serde(default)]
+    pub enterprise_id: Option<String>,
+    /// Lets multi- and single-channel guests request and approve; off by default.
+    #[serde(default, deserialize_with = "lenient::bool")]
+    pub allow_guests: bool,
+    /// Accepts users whose Slack email address is not confirmed; off by default.
+    #[serde(default, deserialize_with = "lenient::bool")]
+    pub allow_unconfirmed_emails: bool,
 }
 
 fn default_slack_api_base_url() -> String {
@@ -338,6 +352,10 @@ pub struct RequestSettings {
     /// shown on cards, so they are bounded like reasons.
     #[serde(deserialize_with = "lenient::u32")]
     pub max_comment_length: u32,
+    /// Most requests one person may create per clock hour, across replicas; 0 turns the limit
+    /// off (docs/reference.md §2).
+    #[serde(deserialize_with = "lenient::u32")]
+    pub rate_limit: u32,
 }
 
 impl Default for RequestSettings {
@@ -354,6 +372,7 @@ impl Default for RequestSettings {
             reminder_backoff: 2.0,
             max_reason_length: 2000,
             max_comment_length: 1000,
+            rate_limit: 20,
         }
     }
 }

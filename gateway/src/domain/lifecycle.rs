@@ -256,6 +256,8 @@ pub struct RequestDraft {
     pub channel: Channel,
     pub start_at: Option<OffsetDateTime>,
     pub extends: Option<GrantId>,
+    /// If the rules refuse it, keep it out of the approvals channel (see `AccessRequest::quiet`).
+    pub quiet_if_refused: bool,
 }
 
 /// The request settings the lifecycle needs.
@@ -341,6 +343,7 @@ pub fn create(
         required_approvals: evaluation.required_approvals,
         statements: evaluation.statements.clone(),
         max_duration: evaluation.max_duration,
+        quiet: status == RequestStatus::Denied && draft.quiet_if_refused,
         status,
         status_reason: None,
         approvals: Vec::new(),

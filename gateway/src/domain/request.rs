@@ -198,6 +198,11 @@ pub struct AccessRequest {
     pub statements: Vec<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_duration: Option<Duration>,
+    /// A refused request that is not posted to the approvals channel: the requester already
+    /// had one refused this hour (`requests.rate_limit`, docs/reference.md §2). The requester
+    /// is still told, the audit trail still has it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quiet: bool,
     /// Changed only by the transitions in [`super::lifecycle`].
     pub(in crate::domain) status: RequestStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -315,6 +320,7 @@ impl AccessRequest {
             required_approvals: 1,
             statements: vec![0],
             max_duration: Some(Duration::from_hours(12)),
+            quiet: false,
             status,
             status_reason: None,
             approvals: Vec::new(),

@@ -18,6 +18,17 @@ pub fn workflow_error_response(error: &WorkflowError) -> HttpResponse {
         WorkflowError::Forbidden { .. } => StatusCode::FORBIDDEN,
         WorkflowError::NotFound { .. } => StatusCode::NOT_FOUND,
         WorkflowError::Conflict { .. } => StatusCode::CONFLICT,
+        WorkflowError::RateLimited { retry_after, .. } => {
+            let mut response =
+                error_response(StatusCode::TOO_MANY_REQUESTS, error.code(), &error.to_string());
+            let seconds = retry_after.as_secs().max(1).to_string();
+            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&seconds) {
+                response
+                    .headers_mut()
+                    .insert(actix_web::http::header::RETRY_AFTER, value);
+            }
+            return response;
+        }
         WorkflowError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     if status.is_server_error() {

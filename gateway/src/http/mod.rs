@@ -2,8 +2,10 @@
 //! the adapters through [`RouteProvider`].
 
 mod error;
+mod outbound;
 mod server;
 
+pub use outbound::{OutboundUrlError, check_outbound_url, forbidden_address};
 pub use error::{error_response, unavailable_response, workflow_error_response};
 pub use server::{
     HttpServerHandle, RouteProvider, ServerState, start_admin_server, start_public_server,

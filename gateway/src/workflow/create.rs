@@ -74,6 +74,23 @@ impl AccessService {
             }
         }
 
+        super::rate_limit::claim_create(
+            self.deps.store.as_ref(),
+            &input.requester.email,
+            settings.rate_limit,
+            now,
+            id.as_str(),
+        )
+        .await
+        .inspect_err(|error| {
+            if matches!(error, WorkflowError::RateLimited { .. }) {
+                self.deps.metrics.inc(
+                    "liftgate_requests_rate_limited_total",
+                    &[("channel", input.channel.as_str())],
+                );
+                tracing::info!(requester = %input.requester.email, channel = input.channel.as_str(), "Refused a create over the requester's hourly limit.");
+            }
+        })?;
         let target = self.resolve_target(&input.target).await?;
         let facts = self.requester_facts(&input.requester.email).await?;
         let requester = Self::requester_of(&facts.email, &facts.groups);
@@ -98,6 +115,15 @@ impl AccessService {
                 .await?;
         }
 
+        let quiet_if_refused = !evaluation.decision.granted()
+            && evaluation.decision != liftgate_policy::Decision::RequiresApproval
+            && !super::rate_limit::first_refusal_this_window(
+                self.deps.store.as_ref(),
+                &input.requester.email,
+                now,
+                id.as_str(),
+            )
+            .await?;
         let key = AccessKey::of(&lifecycle::grant_target(&target), &facts.user_id);
         let draft = RequestDraft {
             id: id.clone(),
@@ -111,6 +137,7 @@ impl AccessService {
             channel: input.channel,
             start_at,
             extends: input.extends.clone(),
+            quiet_if_refused,
         };
         let timing = self.timing();
         let stored = self

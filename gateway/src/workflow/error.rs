@@ -19,6 +19,12 @@ pub enum WorkflowError {
     /// The request is no longer in a state that allows this (409).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// The person made too many requests lately (429); try again after `retry_after`.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// AWS or the store cannot be reached; nothing was changed, try again (503).
     #[error("{0}")]
     Unavailable(String),
@@ -32,6 +38,7 @@ impl WorkflowError {
             | WorkflowError::Forbidden { code, .. }
             | WorkflowError::Conflict { code, .. } => code,
             WorkflowError::NotFound { .. } => "not_found",
+            WorkflowError::RateLimited { .. } => "rate_limited",
             WorkflowError::Unavailable(_) => "unavailable",
         }
     }

@@ -15,6 +15,7 @@ mod inbox;
 pub mod lease;
 mod outbox;
 mod reconcile;
+mod rate_limit;
 mod records;
 mod settle;
 mod sweeper;

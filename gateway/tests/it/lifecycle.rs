@@ -1162,3 +1162,100 @@ async fn gauges_follow_the_backlog_and_active_grants_without_recounting_every_pa
     h.deliver_outbox().await;
     assert_eq!(gauge("liftgate_outbox_pending"), Some(0.0));
 }
+
+#[tokio::test]
+async fn creates_over_the_hourly_limit_are_refused_across_replicas_and_change_nothing() {
+    let h = Harness::new(HarnessOptions {
+        statements: approvers_rule(),
+        requests: liftgate_gateway::config::RequestSettings {
+            rate_limit: 3,
+            ..Default::default()
+        },
+        ..HarnessOptions::default()
+    });
+    let other = h.replica();
+    for service in [&h.service, &other, &h.service] {
+        service
+            .create(account_request("requester@corp.com", PROD, "ReadOnly", 1))
+            .await
+            .unwrap();
+    }
+    let outbox = h.store.outbox_len().await.unwrap();
+    for service in [&h.service, &other] {
+        let error = service
+            .create(account_request("requester@corp.com", PROD, "ReadOnly", 1))
+            .await
+            .unwrap_err();
+        let WorkflowError::RateLimited { retry_after, .. } = &error else {
+            panic!("{error:?}");
+        };
+        assert!(*retry_after <= HOUR && !retry_after.is_zero());
+        assert_eq!(error.code(), "rate_limited");
+        assert!(error.to_string().contains("3 requests this hour"), "{error}");
+    }
+    assert_eq!(
+        h.store.outbox_len().await.unwrap(),
+        outbox,
+        "a refused create records nothing"
+    );
+    assert_eq!(
+        h.metrics.counter_value(
+            "liftgate_requests_rate_limited_total",
+            &[("channel", "webhook")]
+        ),
+        2.0
+    );
+    // Someone else is not limited by the requester's allowance; the next hour starts afresh.
+    h.service
+        .create(account_request("alice@corp.com", PROD, "ReadOnly", 1))
+        .await
+        .unwrap();
+    h.advance(HOUR);
+    h.service
+        .create(account_request("requester@corp.com", PROD, "ReadOnly", 1))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn only_the_first_refused_request_of_the_hour_is_for_the_approvals_channel() {
+    // Prod needs approval; nothing covers Dev, so requests for it are refused by the rules.
+    let h = harness(json!([{
+        "ResourceType": "Account", "Resource": [PROD], "PermissionSet": ["Admin"],
+        "Approvers": ["alice@corp.com"]
+    }]));
+    let mut quiet = Vec::new();
+    for _ in 0..3 {
+        let refused = h
+            .service
+            .create(account_request("requester@corp.com", DEV, "Admin", 1))
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), RequestStatus::Denied);
+        quiet.push(refused.quiet);
+    }
+    assert_eq!(quiet, [false, true, true]);
+    let pending = h
+        .service
+        .create(account_request("requester@corp.com", PROD, "Admin", 1))
+        .await
+        .unwrap();
+    assert!(!pending.quiet, "requests that wait for approval are always shown");
+    h.deliver_outbox().await;
+    assert_eq!(
+        h.audit
+            .records()
+            .iter()
+            .filter(|record| record.fields.event.as_str() == "denied")
+            .count(),
+        3,
+        "every refusal is audited"
+    );
+    h.advance(HOUR);
+    let refused = h
+        .service
+        .create(account_request("requester@corp.com", DEV, "Admin", 1))
+        .await
+        .unwrap();
+    assert!(!refused.quiet, "a new hour shows the first refusal again");
+}

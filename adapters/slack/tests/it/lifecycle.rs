@@ -366,3 +366,29 @@ async fn a_failed_grant_shows_the_reason_in_the_channel_and_the_dm() {
     let last = app.fake.dms_to("UREQ").pop().unwrap();
     assert!(rendered(&last.blocks).contains("not provisioned to this account"));
 }
+
+#[tokio::test]
+async fn repeated_refusals_within_the_hour_reach_the_channel_once_and_the_requester_each_time() {
+    let app = TestApp::standard().await;
+    // Nothing covers Dev: every request for it is refused by the rules.
+    let refused = || NewRequest {
+        requester: person("requester@corp.com"),
+        target: TargetInput::Account {
+            account_id: liftgate_gateway::testing::DEV.to_owned(),
+            permission_set: "Admin".to_owned(),
+        },
+        duration: Span::from_hours(1),
+        reason: "again".to_owned(),
+        channel: Channel::Webhook,
+        start_at: None,
+        extends: None,
+        idempotency_key: None,
+    };
+    for _ in 0..3 {
+        let request = app.harness.service.create(refused()).await.unwrap();
+        assert_eq!(request.status(), RequestStatus::Denied);
+    }
+    app.settle().await;
+    assert_eq!(app.fake.messages_in(APPROVALS).len(), 1);
+    assert_eq!(app.dm_texts("UREQ").len(), 3, "{:?}", app.dm_texts("UREQ"));
+}

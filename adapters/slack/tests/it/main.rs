@@ -23,3 +23,4 @@ mod request_flow;
 mod signatures;
 mod socket_mode;
 mod support;
+mod workspace;

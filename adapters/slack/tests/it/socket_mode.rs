@@ -199,14 +199,20 @@ async fn unusable_settings_are_refused_with_the_key_named() {
             .to_string()
             .starts_with("slack.app_token")
     );
-    let mut settings = crate::support::settings_for(&app.fake, false);
-    settings.api_base_url = "ftp://example.com".to_owned();
-    assert!(
-        build(settings)
-            .unwrap_err()
-            .to_string()
-            .starts_with("slack.api_base_url")
-    );
+    for (url, problem) in [
+        ("ftp://example.com", "must use https"),
+        // The bot token must never travel in cleartext, nor to a metadata endpoint.
+        ("http://slack.example.com/api/", "must use https"),
+        ("https://169.254.169.254/api/", "metadata"),
+    ] {
+        let mut settings = crate::support::settings_for(&app.fake, false);
+        settings.api_base_url = url.to_owned();
+        let error = build(settings).unwrap_err().to_string();
+        assert!(
+            error.starts_with("slack.api_base_url") && error.contains(problem),
+            "{error}"
+        );
+    }
     let mut settings = crate::support::settings_for(&app.fake, false);
     settings.signing_secret = liftgate_gateway::config::Secret::new("");
     assert!(

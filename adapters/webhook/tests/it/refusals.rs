@@ -816,3 +816,23 @@ async fn an_outage_answers_503_with_a_correlation_id_and_no_detail() {
     );
     api.assert_nothing_happened().await;
 }
+
+#[tokio::test]
+async fn creates_over_the_hourly_limit_are_429_with_retry_after_and_change_nothing() {
+    let api = TestApi::with(Options {
+        requests: liftgate_gateway::config::RequestSettings {
+            rate_limit: 2,
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    api.create_prod_admin().await;
+    api.create_prod_admin().await;
+    let before = api.all_requests().await.len();
+    let reply = api.create(prod_admin()).await;
+    reply.assert_refused(429, "rate_limited");
+    let seconds: u64 = reply.retry_after.as_deref().unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&seconds), "{seconds}");
+    assert_eq!(api.all_requests().await.len(), before);
+}

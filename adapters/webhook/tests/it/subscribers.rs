@@ -466,6 +466,22 @@ async fn no_subscribers_means_no_notifier_and_bad_settings_are_refused() {
             vec![subscriber("not a url", "s", &[])],
             "BadSubscriberUrl",
         ),
+        // Cleartext off loopback, and metadata endpoints under any scheme.
+        (
+            vec![],
+            vec![subscriber("http://hooks.example.com/", "s", &[])],
+            "BadSubscriberUrl",
+        ),
+        (
+            vec![],
+            vec![subscriber("https://169.254.169.254/latest/", "s", &[])],
+            "BadSubscriberUrl",
+        ),
+        (
+            vec![],
+            vec![subscriber("https://[fd00:ec2::254]/", "s", &[])],
+            "BadSubscriberUrl",
+        ),
         (
             vec![],
             vec![subscriber("https://example.com/", "", &[])],

@@ -67,6 +67,7 @@ pub(crate) fn clients() -> Vec<WebhookClient> {
 pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) body: Value,
+    pub(crate) retry_after: Option<String>,
 }
 
 impl Reply {
@@ -146,13 +147,22 @@ async fn send_to(http: &reqwest::Client, base: &str, call: &Call) -> Reply {
     }
     let response = builder.body(call.body.clone()).send().await.unwrap();
     let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
     let bytes = response.bytes().await.unwrap();
     let body = if bytes.is_empty() {
         Value::Null
     } else {
         serde_json::from_slice(&bytes).unwrap()
     };
-    Reply { status, body }
+    Reply {
+        status,
+        body,
+        retry_after,
+    }
 }
 
 pub(crate) struct TestApi {
@@ -177,6 +187,7 @@ pub(crate) struct Options {
     pub(crate) group_statements: Value,
     pub(crate) subscribers: Vec<WebhookSubscriber>,
     pub(crate) delivery_timeout: std::time::Duration,
+    pub(crate) requests: liftgate_gateway::config::RequestSettings,
 }
 
 impl Default for Options {
@@ -186,6 +197,7 @@ impl Default for Options {
             group_statements: group_statements(),
             subscribers: Vec::new(),
             delivery_timeout: std::time::Duration::from_secs(5),
+            requests: Default::default(),
         }
     }
 }
@@ -199,7 +211,7 @@ impl TestApi {
         let harness = Harness::new(HarnessOptions {
             statements: options.statements,
             group_statements: options.group_statements,
-            ..HarnessOptions::default()
+            requests: options.requests,
         });
         let with_subscribers = !options.subscribers.is_empty();
         // With subscribers, the workflow also writes notices for the `webhook` topic.

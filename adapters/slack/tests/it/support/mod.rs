@@ -45,6 +45,8 @@ pub struct Setup {
     pub group_statements: Value,
     pub requests: RequestSettings,
     pub socket_mode: bool,
+    /// Changes to the Slack settings the test app starts with.
+    pub slack: fn(&mut SlackSettings),
 }
 
 impl Default for Setup {
@@ -54,6 +56,7 @@ impl Default for Setup {
             group_statements: standard_group_statements(),
             requests: RequestSettings::default(),
             socket_mode: false,
+            slack: |_| {},
         }
     }
 }
@@ -107,6 +110,10 @@ pub fn settings_for(fake: &FakeSlack, socket_mode: bool) -> SlackSettings {
         app_token: Some(Secret::new(APP_TOKEN)),
         socket_mode,
         api_base_url: fake.base_url.clone(),
+        team_id: None,
+        enterprise_id: None,
+        allow_guests: false,
+        allow_unconfirmed_emails: false,
     }
 }
 
@@ -118,8 +125,10 @@ impl TestApp {
             requests: setup.requests,
         });
         let fake = FakeSlack::start(Arc::clone(&harness.clock)).await;
+        let mut settings = settings_for(&fake, setup.socket_mode);
+        (setup.slack)(&mut settings);
         let adapter = SlackAdapter::with_options(
-            settings_for(&fake, setup.socket_mode),
+            settings,
             harness.service.clone(),
             test_options(),
         )

@@ -45,7 +45,12 @@ pub fn call(
     }
     match method {
         "auth.test" => {
-            json!({ "ok": true, "team_id": "T1", "user_id": BOT_USER, "bot_id": "BBOT" })
+            let mut answer =
+                json!({ "ok": true, "team_id": "T1", "user_id": BOT_USER, "bot_id": "BBOT" });
+            if let Some(enterprise) = &state.enterprise_id {
+                answer["enterprise_id"] = json!(enterprise);
+            }
+            answer
         }
         "chat.postMessage" => post_message(state, args),
         "chat.update" => update_message(state, args),
@@ -482,7 +487,19 @@ fn user_json(state: &State, user: &super::FakeUser) -> Value {
     if state.scopes.contains("users:read.email") && !user.email.is_empty() {
         profile["email"] = json!(user.email);
     }
-    json!({ "id": user.id, "name": user.name, "deleted": user.deleted, "is_bot": user.is_bot, "profile": profile })
+    let mut answer = json!({
+        "id": user.id, "team_id": user.team_id, "name": user.name, "deleted": user.deleted,
+        "is_bot": user.is_bot, "is_restricted": user.is_restricted,
+        "is_ultra_restricted": user.is_ultra_restricted, "is_email_confirmed": user.is_email_confirmed,
+        "profile": profile,
+    });
+    if user.is_stranger {
+        answer["is_stranger"] = json!(true);
+    }
+    if let Some(enterprise) = &user.enterprise_id {
+        answer["enterprise_user"] = json!({ "id": user.id, "enterprise_id": enterprise, "enterprise_name": "Corp" });
+    }
+    answer
 }
 
 fn users_info(state: &State, args: &Map<String, Value>) -> Value {

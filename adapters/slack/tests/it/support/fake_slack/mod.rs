@@ -30,6 +30,32 @@ pub struct FakeUser {
     pub email: String,
     pub deleted: bool,
     pub is_bot: bool,
+    /// The user's home workspace ("T1" is the installing one).
+    pub team_id: String,
+    pub enterprise_id: Option<String>,
+    pub is_restricted: bool,
+    pub is_ultra_restricted: bool,
+    pub is_stranger: bool,
+    pub is_email_confirmed: bool,
+}
+
+impl FakeUser {
+    /// A confirmed member of the installing workspace.
+    pub fn member(id: &str, name: &str, email: &str) -> FakeUser {
+        FakeUser {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            email: email.to_owned(),
+            deleted: false,
+            is_bot: false,
+            team_id: "T1".to_owned(),
+            enterprise_id: None,
+            is_restricted: false,
+            is_ultra_restricted: false,
+            is_stranger: false,
+            is_email_confirmed: true,
+        }
+    }
 }
 
 /// A message as the fake stores it, with every version `chat.update` made.
@@ -112,6 +138,8 @@ pub struct State {
     pub stalled: usize,
     pub tickets: HashMap<String, bool>,
     pub socket: socket::SocketState,
+    /// The Enterprise Grid organisation `auth.test` names, if the workspace is in one.
+    pub enterprise_id: Option<String>,
     counter: u64,
 }
 
@@ -161,23 +189,14 @@ impl FakeSlack {
         ] {
             state.users.insert(
                 id.to_owned(),
-                FakeUser {
-                    id: id.to_owned(),
-                    name: name.to_owned(),
-                    email: format!("{name}@corp.com"),
-                    deleted: false,
-                    is_bot: false,
-                },
+                FakeUser::member(id, name, &format!("{name}@corp.com")),
             );
         }
         state.users.insert(
             BOT_USER.to_owned(),
             FakeUser {
-                id: BOT_USER.to_owned(),
-                name: "liftgate".to_owned(),
-                email: String::new(),
-                deleted: false,
                 is_bot: true,
+                ..FakeUser::member(BOT_USER, "liftgate", "")
             },
         );
         let state = Arc::new(Mutex::new(state));
@@ -203,6 +222,11 @@ impl FakeSlack {
             clock,
             base_url: format!("http://{address}/api/"),
         }
+    }
+
+    /// Adds (or replaces) a Slack user.
+    pub fn add_user(&self, user: FakeUser) {
+        self.state().users.insert(user.id.clone(), user);
     }
 
     pub fn state(&self) -> MutexGuard<'_, State> {
