@@ -49,7 +49,12 @@ impl SlackAdapter {
                 Err(error) => Ack::Invalid(format!("unreadable interaction payload: {error}")),
             },
             Inbound::Command(fields) => {
-                let field = |key: &str| fields.get(key).map(String::as_str).filter(|v| !v.is_empty());
+                let field = |key: &str| {
+                    fields
+                        .get(key)
+                        .map(String::as_str)
+                        .filter(|v| !v.is_empty())
+                };
                 let user = field("user_id").unwrap_or_default().to_owned();
                 if let Err(refusal) = self
                     .people

@@ -191,7 +191,11 @@ impl Interaction {
             .enterprise
             .as_ref()
             .map(|enterprise| enterprise.id.as_str())
-            .or_else(|| self.team.as_ref().and_then(|team| team.enterprise_id.as_deref()));
+            .or_else(|| {
+                self.team
+                    .as_ref()
+                    .and_then(|team| team.enterprise_id.as_deref())
+            });
         (
             [
                 self.user.team_id.as_deref(),

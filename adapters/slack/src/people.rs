@@ -54,7 +54,9 @@ pub enum IdentityError {
     ForeignWorkspace(String),
     #[error("Slack user {0} is a guest; slack.allow_guests is off")]
     Guest(String),
-    #[error("Slack user {0} has not confirmed their email address; slack.allow_unconfirmed_emails is off")]
+    #[error(
+        "Slack user {0} has not confirmed their email address; slack.allow_unconfirmed_emails is off"
+    )]
     UnconfirmedEmail(String),
     #[error(transparent)]
     Api(ApiError),
@@ -178,7 +180,8 @@ impl People {
     /// Whether Slack's record of a user makes them someone who may act.
     async fn admit(&self, user: &SlackUser) -> Result<(), IdentityError> {
         let workspace = self.workspace().await?;
-        if user.stranger || !workspace.admits(user.team_id.as_deref(), user.enterprise_id.as_deref())
+        if user.stranger
+            || !workspace.admits(user.team_id.as_deref(), user.enterprise_id.as_deref())
         {
             return Err(IdentityError::ForeignWorkspace(user.id.clone()));
         }

@@ -27,7 +27,9 @@ pub(crate) fn admissible(
         return Err(if all.is_empty() {
             format!("{name} did not resolve")
         } else {
-            format!("{name} resolves only to link-local or metadata addresses, which Liftgate never calls")
+            format!(
+                "{name} resolves only to link-local or metadata addresses, which Liftgate never calls"
+            )
         });
     }
     Ok(allowed)

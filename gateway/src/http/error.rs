@@ -19,8 +19,11 @@ pub fn workflow_error_response(error: &WorkflowError) -> HttpResponse {
         WorkflowError::NotFound { .. } => StatusCode::NOT_FOUND,
         WorkflowError::Conflict { .. } => StatusCode::CONFLICT,
         WorkflowError::RateLimited { retry_after, .. } => {
-            let mut response =
-                error_response(StatusCode::TOO_MANY_REQUESTS, error.code(), &error.to_string());
+            let mut response = error_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                error.code(),
+                &error.to_string(),
+            );
             let seconds = retry_after.as_secs().max(1).to_string();
             if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&seconds) {
                 response

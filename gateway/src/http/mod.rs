@@ -5,8 +5,8 @@ mod error;
 mod outbound;
 mod server;
 
-pub use outbound::{OutboundUrlError, check_outbound_url, forbidden_address};
 pub use error::{error_response, unavailable_response, workflow_error_response};
+pub use outbound::{OutboundUrlError, check_outbound_url, forbidden_address};
 pub use server::{
     HttpServerHandle, RouteProvider, ServerState, start_admin_server, start_public_server,
     start_server,

@@ -97,10 +97,7 @@ mod tests {
             "https://[::ffff:169.254.169.254]/",
         ] {
             assert!(
-                matches!(
-                    check_outbound_url(bad),
-                    Err(OutboundUrlError::Forbidden(_))
-                ),
+                matches!(check_outbound_url(bad), Err(OutboundUrlError::Forbidden(_))),
                 "{bad}"
             );
         }

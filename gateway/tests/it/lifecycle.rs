@@ -1191,7 +1191,10 @@ async fn creates_over_the_hourly_limit_are_refused_across_replicas_and_change_no
         };
         assert!(*retry_after <= HOUR && !retry_after.is_zero());
         assert_eq!(error.code(), "rate_limited");
-        assert!(error.to_string().contains("3 requests this hour"), "{error}");
+        assert!(
+            error.to_string().contains("3 requests this hour"),
+            "{error}"
+        );
     }
     assert_eq!(
         h.store.outbox_len().await.unwrap(),
@@ -1240,7 +1243,10 @@ async fn only_the_first_refused_request_of_the_hour_is_for_the_approvals_channel
         .create(account_request("requester@corp.com", PROD, "Admin", 1))
         .await
         .unwrap();
-    assert!(!pending.quiet, "requests that wait for approval are always shown");
+    assert!(
+        !pending.quiet,
+        "requests that wait for approval are always shown"
+    );
     h.deliver_outbox().await;
     assert_eq!(
         h.audit

@@ -1,6 +1,8 @@
 //! The Bot Framework's signing keys: the JWKS named by the OpenID metadata, cached and
 //! refreshed at least daily, and on an unknown `kid` at most once per few minutes (so a
-//! stream of forged tokens cannot turn the gateway into a fetch loop).
+//! stream of forged tokens cannot turn the gateway into a fetch loop). A fetch never blocks
+//! verification with keys already known: the key map is behind a short-held lock of its own,
+//! and only callers that need the fetch (an unknown `kid`) wait for it.
 //!
 //! The JWKS is parsed here rather than with `jsonwebtoken::jwk`, which drops the
 //! Bot Framework's `endorsements` (the channels a key may sign for).
@@ -64,7 +66,10 @@ pub(crate) struct KeyCache {
     http: reqwest::Client,
     metadata_url: String,
     clock: Arc<dyn Clock>,
-    state: tokio::sync::Mutex<CacheState>,
+    /// Held only to read or swap the map, never across a fetch.
+    state: std::sync::RwLock<CacheState>,
+    /// Held across a fetch: one at a time, and what callers with an unknown `kid` wait on.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 impl KeyCache {
@@ -77,38 +82,78 @@ impl KeyCache {
             http,
             metadata_url,
             clock,
-            state: tokio::sync::Mutex::new(CacheState::default()),
+            state: std::sync::RwLock::new(CacheState::default()),
+            refreshing: tokio::sync::Mutex::new(()),
         }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, CacheState> {
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes this interval's one fetch attempt, if nobody took it yet.
+    fn claim_attempt(&self, now: OffsetDateTime) -> bool {
+        let mut state = self
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let may_fetch = state
+            .last_attempt
+            .is_none_or(|at| now - at >= MIN_REFRESH_INTERVAL || at > now);
+        if may_fetch {
+            state.last_attempt = Some(now);
+        }
+        may_fetch
     }
 
     /// The key with this id, refreshing the set first when it is due or the id is unknown
     /// (within the rate limit). A failed refresh keeps the keys already known.
     pub(crate) async fn key(&self, kid: &str) -> Option<Arc<SigningKey>> {
-        let mut state = self.state.lock().await;
         let now = self.clock.now();
-        let stale = state.fetched_at.is_none_or(|at| now - at >= MAX_KEY_AGE);
-        let unknown = !state.keys.contains_key(kid);
-        let may_fetch = state
-            .last_attempt
-            .is_none_or(|at| now - at >= MIN_REFRESH_INTERVAL || at > now);
-        if (stale || unknown) && may_fetch {
-            state.last_attempt = Some(now);
-            match self.fetch().await {
-                Ok(keys) => {
-                    tracing::info!(
-                        keys = keys.len(),
-                        reason = if unknown { "unknown kid" } else { "age" },
-                        "Fetched the Bot Framework signing keys."
-                    );
-                    state.keys = keys;
-                    state.fetched_at = Some(now);
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "Could not fetch the Bot Framework signing keys.")
-                }
+        let (known, stale) = {
+            let state = self.read();
+            (
+                state.keys.get(kid).cloned(),
+                state.fetched_at.is_none_or(|at| now - at >= MAX_KEY_AGE),
+            )
+        };
+        if known.is_some() && !stale {
+            return known;
+        }
+        if !self.claim_attempt(now) {
+            if known.is_none() {
+                // A fetch may be under way that brings this kid: wait for it to end.
+                drop(self.refreshing.lock().await);
+                return self.read().keys.get(kid).cloned();
+            }
+            return known;
+        }
+        let _slot = self.refreshing.lock().await;
+        match self.fetch().await {
+            Ok(keys) => {
+                tracing::info!(
+                    keys = keys.len(),
+                    reason = if known.is_none() {
+                        "unknown kid"
+                    } else {
+                        "age"
+                    },
+                    "Fetched the Bot Framework signing keys."
+                );
+                let mut state = self
+                    .state
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                state.keys = keys;
+                state.fetched_at = Some(now);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "Could not fetch the Bot Framework signing keys.")
             }
         }
-        state.keys.get(kid).cloned()
+        self.read().keys.get(kid).cloned().or(known)
     }
 
     async fn fetch(&self) -> Result<HashMap<String, Arc<SigningKey>>, String> {

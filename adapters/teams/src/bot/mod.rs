@@ -83,7 +83,7 @@ impl Bot {
         };
         if let Err(failure) = self.auth.authenticate(authorization, &activity).await {
             self.count_refusal(failure.label());
-            tracing::warn!(reason = %failure, activity_type = %activity.kind, "Refused a Teams activity.");
+            tracing::warn!(reason = %failure, activity_type = ?activity.kind, "Refused a Teams activity.");
             return responses::unauthorized();
         }
         self.remember_conversation(&activity).await;

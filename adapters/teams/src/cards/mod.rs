@@ -66,22 +66,59 @@ pub(crate) fn text_message(text: &str) -> Value {
     json!({ "type": "message", "text": text, "textFormat": "plain" })
 }
 
+/// Text as it was typed, for a TextBlock or fact, whose text Teams renders as markdown: the
+/// markdown characters are escaped and line breaks folded into spaces, so a reason cannot
+/// plant a link, emphasis, a list or a fake status line on an approver's card. Every text a
+/// card shows goes through here (Liftgate's own sentences use no markdown).
+pub(crate) fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' | '\n' | '\u{2028}' | '\u{2029}' => {
+                if !out.ends_with(' ') {
+                    out.push(' ');
+                }
+                continue;
+            }
+            // Adaptive Cards markdown: emphasis, links and lists (nothing else renders).
+            '\\' | '*' | '_' | '[' | ']' | '~' | '`' => {
+                out.push('\\');
+            }
+            // A list marker ("- ", "+ ", "1. ") can only start the text once lines are folded.
+            '-' | '+' | '.' if chars.peek().is_none_or(|next| next.is_whitespace()) => {
+                let before = out.trim_start();
+                let marker = match c {
+                    '.' => !before.is_empty() && before.chars().all(|d| d.is_ascii_digit()),
+                    _ => before.is_empty(),
+                };
+                if marker {
+                    out.push('\\');
+                }
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
+}
+
 pub(crate) fn title(text: &str) -> Value {
-    json!({ "type": "TextBlock", "text": text, "weight": "Bolder", "size": "Medium", "wrap": true })
+    json!({ "type": "TextBlock", "text": plain(text), "weight": "Bolder", "size": "Medium", "wrap": true })
 }
 
 pub(crate) fn text(text: &str) -> Value {
-    json!({ "type": "TextBlock", "text": text, "wrap": true })
+    json!({ "type": "TextBlock", "text": plain(text), "wrap": true })
 }
 
 pub(crate) fn error_text(text: &str) -> Value {
-    json!({ "type": "TextBlock", "text": text, "color": "Attention", "wrap": true })
+    json!({ "type": "TextBlock", "text": plain(text), "color": "Attention", "wrap": true })
 }
 
 pub(crate) fn facts(facts: &[(&str, String)]) -> Value {
     let facts: Vec<Value> = facts
         .iter()
-        .map(|(title, value)| json!({ "title": title, "value": value }))
+        .map(|(title, value)| json!({ "title": title, "value": plain(value) }))
         .collect();
     json!({ "type": "FactSet", "facts": facts })
 }
@@ -101,4 +138,28 @@ pub(crate) fn format_time(at: OffsetDateTime) -> String {
     at.to_offset(time::UtcOffset::UTC)
         .format(&format)
         .unwrap_or_else(|_| at.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain;
+
+    #[test]
+    fn typed_text_cannot_become_markdown() {
+        let reason =
+            "fix prod\n\n**Approved by cto@corp.com** [details](https://evil.example/x) _now_";
+        assert_eq!(
+            plain(reason),
+            "fix prod \\*\\*Approved by cto@corp.com\\*\\* \\[details\\](https://evil.example/x) \\_now\\_"
+        );
+        assert_eq!(plain("- item"), "\\- item");
+        assert_eq!(plain("  1. first"), "  1\\. first");
+        assert_eq!(
+            plain("Admin on Prod (111111111111) for 1h."),
+            "Admin on Prod (111111111111) for 1h."
+        );
+        assert_eq!(plain("a\\b"), "a\\\\b");
+        assert_eq!(plain("2027-01-16 09:30 UTC"), "2027-01-16 09:30 UTC");
+        assert_eq!(plain("-x and 3.5"), "-x and 3.5");
+    }
 }

@@ -19,7 +19,7 @@ pub(crate) enum Note {
 fn note_block(note: &Note) -> Value {
     match note {
         Note::Info(message) => {
-            json!({ "type": "TextBlock", "text": message, "color": "Good", "weight": "Bolder", "wrap": true })
+            json!({ "type": "TextBlock", "text": super::plain(message), "color": "Good", "weight": "Bolder", "wrap": true })
         }
         Note::Error(message) => error_text(message),
     }
@@ -160,7 +160,7 @@ fn status_block(request: &AccessRequest, grant: Option<&Grant>) -> Value {
     json!({
         "type": "TextBlock",
         "id": "status",
-        "text": status_line(request, grant),
+        "text": super::plain(&status_line(request, grant)),
         "weight": "Bolder",
         "color": color,
         "wrap": true,

@@ -492,3 +492,25 @@ async fn an_approval_that_outlasts_the_invoke_and_its_replica_is_resumed_from_th
         1
     );
 }
+
+#[actix_web::test]
+async fn a_reason_cannot_plant_links_or_status_lines_on_the_approval_card() {
+    let bed = Bed::new().await;
+    let planted = "hotfix\n\n**Approved by the CISO** [runbook](https://evil.example/login)";
+    let (status, body) = bed
+        .submit_access("requester", PROD, "Admin", "1h", planted)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    bed.deliver().await;
+    let request = bed.only_request().await;
+    assert_eq!(request.reason, planted, "the request keeps what was typed");
+    let card = bed.approval_card(&request.id).await;
+    let card = card.card().unwrap().to_string();
+    assert!(
+        card.contains(
+            r"hotfix \\*\\*Approved by the CISO\\*\\* \\[runbook\\](https://evil.example/login)"
+        ),
+        "{card}"
+    );
+    assert!(!card.contains("**Approved"), "{card}");
+}

@@ -2,6 +2,7 @@
 //! effect at all), the clock-skew boundaries, and the signing-key cache (daily refresh,
 //! unknown-kid refresh rate-limited, rotation).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -316,6 +317,46 @@ async fn an_unknown_kid_refreshes_the_keys_at_most_once_per_five_minutes() {
     bed.h.advance(Duration::from_secs(5 * 60));
     assert_refused_after_priming(&bed, &unknown()).await;
     assert_eq!(bed.fake.key_fetches(), (3, 3));
+}
+
+#[actix_web::test]
+async fn a_slow_key_fetch_for_a_forged_kid_does_not_hold_up_known_keys() {
+    let bed = Bed::new().await;
+    assert_accepted(&bed, &activity(&bed), &bearer(&bed.token()), "priming").await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    bed.fake.state.lock().unwrap().jwks_gate = Some(Arc::clone(&gate));
+    bed.h.advance(Duration::from_secs(6 * 60));
+    let forged = bearer(&tokens::rs256(
+        keys::botframework_k2(),
+        "k-forged",
+        &good_claims(&bed),
+    ));
+    let forged_activity = activity(&bed);
+    let genuine_activity = activity(&bed);
+    let forged_call = async {
+        let (status, _) = bed.post(&forged_activity, Some(&forged)).await;
+        status
+    };
+    let genuine_call = async {
+        // Wait until the forged call's fetch is under way (and stuck).
+        while bed.fake.key_fetches().1 < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let authorization = bearer(&bed.token());
+        let genuine = bed.post(&genuine_activity, Some(&authorization));
+        let answered = tokio::time::timeout(Duration::from_secs(5), genuine).await;
+        let fetches = bed.fake.key_fetches();
+        gate.notify_one();
+        let (status, _) = answered.expect("verification with a known key waited for the fetch");
+        (status, fetches)
+    };
+    let (forged_status, (genuine_status, fetches)) = tokio::join!(forged_call, genuine_call);
+    assert!(
+        genuine_status.is_success(),
+        "a known key verified while the fetch hung: {genuine_status}"
+    );
+    assert_eq!(fetches, (2, 2), "the genuine call fetched nothing");
+    assert_eq!(forged_status, StatusCode::UNAUTHORIZED);
 }
 
 /// Refused with 401 and no Connector call beyond those already made.

@@ -127,12 +127,8 @@ impl TestApp {
         let fake = FakeSlack::start(Arc::clone(&harness.clock)).await;
         let mut settings = settings_for(&fake, setup.socket_mode);
         (setup.slack)(&mut settings);
-        let adapter = SlackAdapter::with_options(
-            settings,
-            harness.service.clone(),
-            test_options(),
-        )
-        .unwrap();
+        let adapter =
+            SlackAdapter::with_options(settings, harness.service.clone(), test_options()).unwrap();
         let notifier = Arc::clone(&adapter).notifier().unwrap();
         harness.dispatcher = OutboxDispatcher::new(
             harness.store.clone(),

@@ -85,6 +85,8 @@ pub(crate) struct FakeState {
     pub(crate) metadata_fetches: u32,
     pub(crate) jwks_fetches: u32,
     pub(crate) jwks: Vec<Value>,
+    /// When set, key-set fetches wait for this before answering (a slow Microsoft).
+    pub(crate) jwks_gate: Option<Arc<tokio::sync::Notify>>,
     pub(crate) calls: Vec<ConnectorCall>,
     pub(crate) members: HashMap<String, Value>,
     pub(crate) activities: Vec<StoredActivity>,
@@ -158,8 +160,15 @@ async fn openid_metadata(state: web::Data<Arc<Mutex<FakeState>>>) -> HttpRespons
 }
 
 async fn jwks(state: web::Data<Arc<Mutex<FakeState>>>) -> HttpResponse {
-    let mut state = state.lock().unwrap();
-    state.jwks_fetches += 1;
+    let gate = {
+        let mut state = state.lock().unwrap();
+        state.jwks_fetches += 1;
+        state.jwks_gate.clone()
+    };
+    if let Some(gate) = gate {
+        gate.notified().await;
+    }
+    let state = state.lock().unwrap();
     HttpResponse::Ok().json(json!({ "keys": state.jwks }))
 }
 
@@ -355,6 +364,7 @@ impl FakeMicrosoft {
             token_lifetime: 3600,
             metadata_fetches: 0,
             jwks_fetches: 0,
+            jwks_gate: None,
             jwks: vec![keys::jwk(
                 keys::botframework_k1(),
                 "k1",

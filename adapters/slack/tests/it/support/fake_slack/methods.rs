@@ -497,7 +497,8 @@ fn user_json(state: &State, user: &super::FakeUser) -> Value {
         answer["is_stranger"] = json!(true);
     }
     if let Some(enterprise) = &user.enterprise_id {
-        answer["enterprise_user"] = json!({ "id": user.id, "enterprise_id": enterprise, "enterprise_name": "Corp" });
+        answer["enterprise_user"] =
+            json!({ "id": user.id, "enterprise_id": enterprise, "enterprise_name": "Corp" });
     }
     answer
 }
