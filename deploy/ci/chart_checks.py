@@ -4,7 +4,8 @@
   chart_checks.py RENDERED.yaml CONFIG_OUT.yaml
 
 - no service-account token, probes and metrics on the admin port, never behind the ingress;
-- the ingress routes only /slack/, /teams/messages and /api/v1/ to the public port;
+- the ingress routes only /slack/, /teams/messages (+ its privacy and terms pages) and /api/v1/
+  to the public port;
 - the PVC exists only with SQLite, is kept on uninstall, and then one replica rolls by Recreate;
 - an HPA only with DynamoDB; a PodDisruptionBudget; topology spread for several replicas;
 - checksum annotations for the ConfigMap and the chart-created Secret;
@@ -18,7 +19,13 @@ import sys
 
 import yaml
 
-ALLOWED_PATHS = {("/slack/", "Prefix"), ("/teams/messages", "Exact"), ("/api/v1/", "Prefix")}
+ALLOWED_PATHS = {
+    ("/slack/", "Prefix"),
+    ("/teams/messages", "Exact"),
+    ("/teams/privacy", "Exact"),
+    ("/teams/terms", "Exact"),
+    ("/api/v1/", "Prefix"),
+}
 
 
 def main(rendered, config_out):

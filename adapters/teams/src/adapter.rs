@@ -199,7 +199,8 @@ impl ChannelAdapter for TeamsAdapter {
     }
 }
 
-/// `POST /teams/messages`, the Azure Bot's messaging endpoint.
+/// `POST /teams/messages`, the Azure Bot's messaging endpoint, and the privacy and terms
+/// pages the app manifest links to.
 struct TeamsRoutes {
     bot: Arc<Bot>,
 }
@@ -211,6 +212,8 @@ impl RouteProvider for TeamsRoutes {
                 .app_data(web::Data::new(self.bot.clone()))
                 .route(web::post().to(messages)),
         );
+        config.service(web::resource("/teams/privacy").route(web::get().to(crate::pages::privacy)));
+        config.service(web::resource("/teams/terms").route(web::get().to(crate::pages::terms)));
     }
 }
 

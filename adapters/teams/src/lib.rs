@@ -13,6 +13,7 @@ mod cards;
 mod connector;
 mod error;
 mod notifier;
+mod pages;
 mod references;
 
 pub use adapter::{Pause, TeamsAdapter, TeamsOptions, TokioPause};

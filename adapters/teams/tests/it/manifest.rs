@@ -99,3 +99,35 @@ fn package_sh_fills_the_placeholders_and_zips_the_app() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("must be a GUID"));
 }
+
+#[actix_web::test]
+async fn the_privacy_and_terms_pages_the_manifest_links_to_are_served() {
+    use actix_web::{App, test};
+    let bed = crate::support::Bed::new().await;
+    let routes = bed.routes.clone();
+    let app =
+        test::init_service(App::new().configure(move |config| routes.configure(config))).await;
+    for (path, words) in [
+        ("/teams/privacy", "email address"),
+        ("/teams/terms", "audit trail"),
+    ] {
+        let response =
+            test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+        assert_eq!(response.status(), actix_web::http::StatusCode::OK, "{path}");
+        assert!(
+            response
+                .headers()
+                .get("content-type")
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(|value| value.starts_with("text/html"))
+        );
+        let body = String::from_utf8(test::read_body(response).await.to_vec()).unwrap();
+        assert!(body.contains(words), "{path}: {body}");
+    }
+    // The manifest's default links are exactly these paths.
+    let script = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests/teams/package.sh"),
+    )
+    .unwrap();
+    assert!(script.contains("/teams/privacy") && script.contains("/teams/terms"));
+}

@@ -87,7 +87,7 @@ pub(crate) struct Bed {
     pub(crate) fake: FakeMicrosoft,
     pub(crate) notifier: Arc<dyn Notifier>,
     pub(crate) pause: Arc<RecordingPause>,
-    routes: Arc<dyn RouteProvider>,
+    pub(crate) routes: Arc<dyn RouteProvider>,
     dispatcher: OutboxDispatcher,
     next_activity: Mutex<u64>,
 }
