@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 use crate::api::{ApiConfig, RetryPolicy, SlackApi, TokenOwner};
 use crate::http::SlackRoutes;
 use crate::inbox::SlackInbox;
+use crate::installation::Installation;
 use crate::notifier::SlackNotifier;
 use crate::people::{Membership, People};
 use crate::sessions::FormSessions;
@@ -95,6 +96,7 @@ pub struct SlackAdapter {
     pub(crate) people: People,
     pub(crate) forms: FormSessions,
     pub(crate) options: SlackOptions,
+    pub(crate) installation: Installation,
     in_flight: InFlight,
     recent_envelopes: Mutex<VecDeque<String>>,
 }
@@ -212,12 +214,15 @@ impl SlackAdapter {
         );
         let ttl =
             time::Duration::try_from(options.form_session_ttl).unwrap_or(time::Duration::HOUR);
+        let installation =
+            Installation::new(Arc::clone(service.clock()), Arc::clone(service.metrics()));
         Ok(Arc::new(SlackAdapter {
             settings,
             service,
             api,
             people,
             forms: FormSessions::new(ttl),
+            installation,
             options,
             in_flight: InFlight::default(),
             recent_envelopes: Mutex::new(VecDeque::new()),

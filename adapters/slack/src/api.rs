@@ -86,6 +86,20 @@ impl ApiError {
         }
     }
 
+    /// Slack no longer accepts the token: the app was uninstalled or its token revoked.
+    pub fn is_revoked_token(&self) -> bool {
+        self.code().is_some_and(|code| {
+            matches!(
+                code,
+                "invalid_auth"
+                    | "not_authed"
+                    | "token_revoked"
+                    | "account_inactive"
+                    | "token_expired"
+            )
+        })
+    }
+
     /// Slack's error code, when Slack gave one.
     pub fn code(&self) -> Option<&str> {
         match self {

@@ -70,7 +70,7 @@ impl SlackAdapter {
                 }
                 self.on_command(&fields)
             }
-            Inbound::Event(body) => on_event(&body),
+            Inbound::Event(body) => self.on_event(&body),
         }
     }
 
@@ -222,27 +222,33 @@ impl SlackAdapter {
     }
 }
 
-fn on_event(body: &Value) -> Ack {
-    match body["type"].as_str() {
-        Some("url_verification") => match body["challenge"].as_str() {
-            Some(challenge) => Ack::Json(json!({ "challenge": challenge })),
-            None => Ack::Invalid("url_verification without a challenge".to_owned()),
-        },
-        Some("event_callback") => {
-            let event = body["event"]["type"].as_str().unwrap_or_default();
-            if matches!(event, "app_uninstalled" | "tokens_revoked") {
-                tracing::error!(
-                    event,
-                    "The Slack app was uninstalled or its tokens revoked; Slack stops working until it is reinstalled."
-                );
-            } else {
-                tracing::debug!(event, "Ignored a Slack event.");
+impl SlackAdapter {
+    fn on_event(&self, body: &Value) -> Ack {
+        match body["type"].as_str() {
+            Some("url_verification") => match body["challenge"].as_str() {
+                Some(challenge) => Ack::Json(json!({ "challenge": challenge })),
+                None => Ack::Invalid("url_verification without a challenge".to_owned()),
+            },
+            Some("event_callback") => {
+                let event = body["event"]["type"].as_str().unwrap_or_default();
+                match event {
+                    "app_uninstalled" => self.installation.lost(event),
+                    // Only the bot token matters: user tokens are not used.
+                    "tokens_revoked"
+                        if body["event"]["tokens"]["bot"]
+                            .as_array()
+                            .is_some_and(|bots| !bots.is_empty()) =>
+                    {
+                        self.installation.lost(event);
+                    }
+                    _ => tracing::debug!(event, "Ignored a Slack event."),
+                }
+                Ack::Empty
             }
-            Ack::Empty
-        }
-        other => {
-            tracing::debug!(kind = ?other, "Ignored a Slack Events API body.");
-            Ack::Empty
+            other => {
+                tracing::debug!(kind = ?other, "Ignored a Slack Events API body.");
+                Ack::Empty
+            }
         }
     }
 }

@@ -18,6 +18,7 @@ mod dispatch;
 mod forms;
 mod http;
 mod inbox;
+mod installation;
 mod notifier;
 mod payload;
 mod people;

@@ -86,15 +86,24 @@ impl Notifier for SlackNotifier {
     }
 
     async fn notify(&self, notice: &Notice) -> Result<(), NotifyError> {
+        self.adapter.installation.check(&self.adapter.api).await?;
         self.adapter.deliver(notice).await
     }
 
     async fn drift(&self, notice: &DriftNotice) -> Result<(), NotifyError> {
+        self.adapter.installation.check(&self.adapter.api).await?;
         self.adapter.report_drift(notice).await
     }
 }
 
 fn slack_failure(error: ApiError) -> NotifyError {
+    if error.is_revoked_token() {
+        // Dropping notices while the app is uninstalled would lose approval messages for
+        // good; they wait in the outbox until it is reinstalled.
+        return NotifyError::Retryable(format!(
+            "{error}: Slack refuses the bot token (app uninstalled or token revoked); notices wait until it is reinstalled"
+        ));
+    }
     if error.is_retryable() {
         NotifyError::Retryable(error.to_string())
     } else {

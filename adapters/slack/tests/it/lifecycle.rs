@@ -392,3 +392,86 @@ async fn repeated_refusals_within_the_hour_reach_the_channel_once_and_the_reques
     assert_eq!(app.fake.messages_in(APPROVALS).len(), 1);
     assert_eq!(app.dm_texts("UREQ").len(), 3, "{:?}", app.dm_texts("UREQ"));
 }
+
+fn webhook_request() -> NewRequest {
+    NewRequest {
+        requester: person("requester@corp.com"),
+        target: TargetInput::Account {
+            account_id: PROD.to_owned(),
+            permission_set: "Admin".to_owned(),
+        },
+        duration: Span::from_hours(1),
+        reason: "while uninstalled".to_owned(),
+        channel: Channel::Webhook,
+        start_at: None,
+        extends: None,
+        idempotency_key: None,
+    }
+}
+
+#[tokio::test]
+async fn while_the_app_is_uninstalled_notices_wait_and_go_out_once_it_is_back() {
+    let app = TestApp::standard().await;
+    let event = json!({
+        "type": "event_callback", "team_id": "T1",
+        "event": { "type": "tokens_revoked", "tokens": { "oauth": [], "bot": ["UBOT"] } }
+    })
+    .to_string();
+    let reply = app
+        .driver
+        .post_signed("/slack/events", "application/json", &event)
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        app.harness.metrics.gauge_value("liftgate_slack_installed"),
+        Some(0.0)
+    );
+    // Still refused when Slack is asked a minute later.
+    app.fake.inject(
+        "auth.test",
+        [crate::support::fake_slack::Injection::Error(
+            "invalid_auth".to_owned(),
+        )],
+    );
+    app.harness.service.create(webhook_request()).await.unwrap();
+    app.settle().await;
+    assert!(app.fake.messages_in(APPROVALS).is_empty());
+    assert_eq!(
+        app.fake.ok_calls("chat.postMessage"),
+        0,
+        "the dead token is not used"
+    );
+    assert!(
+        app.harness.store.outbox_len().await.unwrap() > 0,
+        "the notice waits"
+    );
+    app.harness.advance(Duration::from_secs(61));
+    app.settle().await;
+    assert!(app.fake.messages_in(APPROVALS).is_empty());
+
+    // Reinstalled with the same token: the next probe succeeds and the notice goes out.
+    app.harness.advance(Duration::from_secs(3600));
+    app.settle().await;
+    assert_eq!(app.fake.messages_in(APPROVALS).len(), 1);
+    assert_eq!(
+        app.harness.metrics.gauge_value("liftgate_slack_installed"),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_token_keeps_the_notice_instead_of_dropping_it() {
+    let app = TestApp::standard().await;
+    app.fake.inject(
+        "chat.postMessage",
+        [crate::support::fake_slack::Injection::Error(
+            "token_revoked".to_owned(),
+        )],
+    );
+    app.harness.service.create(webhook_request()).await.unwrap();
+    app.settle().await;
+    assert!(app.fake.messages_in(APPROVALS).is_empty());
+    app.harness.advance(Duration::from_secs(3600));
+    app.settle().await;
+    assert_eq!(app.fake.messages_in(APPROVALS).len(), 1);
+}
