@@ -85,7 +85,11 @@ pub fn load(source: &ConfigSource) -> Result<LoadedConfig, ConfigErrors> {
         errors,
         warnings: Vec::new(),
     };
-    let root = read_merged(source).map_err(|message| fail(vec![problem("", message)]))?;
+    let mut root = read_merged(source).map_err(|message| fail(vec![problem("", message)]))?;
+    let missing = resolve_secret_env(&mut root, &source.env);
+    if !missing.is_empty() {
+        return Err(fail(missing));
+    }
     from_value(root).map_err(|(errors, warnings)| ConfigErrors {
         path: source.path.clone(),
         errors,
@@ -98,6 +102,49 @@ fn problem(path: &str, message: impl Into<String>) -> Problem {
         path: path.to_owned(),
         message: message.into(),
     }
+}
+
+/// `secret_env: NAME` in a webhook client or subscriber stands for `secret:` with the value of
+/// the environment variable `NAME`: list items cannot be reached by `LIFTGATE__…` overrides,
+/// and secrets belong in the environment (a Kubernetes Secret), not in the file.
+fn resolve_secret_env(root: &mut Value, env: &HashMap<String, String>) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for list in ["clients", "subscribers"] {
+        let Some(items) = root
+            .get_mut("webhook")
+            .and_then(|webhook| webhook.get_mut(list))
+            .and_then(Value::as_array_mut)
+        else {
+            continue;
+        };
+        for (index, item) in items.iter_mut().enumerate() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            let Some(name) = item.remove("secret_env") else {
+                continue;
+            };
+            let path = format!("webhook.{list}[{index}].secret_env");
+            let Some(name) = name.as_str().map(str::trim).filter(|n| !n.is_empty()) else {
+                problems.push(problem(&path, "must name an environment variable"));
+                continue;
+            };
+            if item.contains_key("secret") {
+                problems.push(problem(&path, "set either secret or secret_env, not both"));
+                continue;
+            }
+            match env.get(name).filter(|value| !value.is_empty()) {
+                Some(value) => {
+                    item.insert("secret".to_owned(), Value::String(value.clone()));
+                }
+                None => problems.push(problem(
+                    &path,
+                    format!("the environment variable {name} is not set or empty"),
+                )),
+            }
+        }
+    }
+    problems
 }
 
 fn read_merged(source: &ConfigSource) -> Result<Value, String> {

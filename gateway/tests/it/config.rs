@@ -121,6 +121,33 @@ fn environment_overrides_nest_with_double_underscores() {
 }
 
 #[test]
+fn webhook_secrets_come_from_the_variables_secret_env_names() {
+    let text = "webhook:\n  clients:\n    - id: ci\n      secret_env: CI_SECRET\n      act_for: ['*']\n  subscribers:\n    - url: https://hooks.example.com/x\n      secret_env: HOOK_SECRET\n";
+    let loaded = load_text(
+        text,
+        &[("CI_SECRET", "from-env-1"), ("HOOK_SECRET", "from-env-2")],
+    )
+    .unwrap_or_else(|errors| panic!("{errors}"));
+    let webhook = loaded.settings.webhook.unwrap();
+    assert_eq!(webhook.clients[0].secret.expose(), "from-env-1");
+    assert_eq!(webhook.subscribers[0].secret.expose(), "from-env-2");
+
+    let errors = load_text(text, &[("CI_SECRET", "")]).unwrap_err();
+    let lines = error_lines(&errors);
+    assert!(
+        lines.iter().any(|line| line.contains("webhook.clients[0].secret_env")
+            && line.contains("CI_SECRET is not set"))
+            && lines
+                .iter()
+                .any(|line| line.contains("webhook.subscribers[0].secret_env")),
+        "{lines:?}"
+    );
+    let both = "webhook:\n  clients:\n    - id: ci\n      secret: s\n      secret_env: CI_SECRET\n      act_for: ['*']\n";
+    let lines = error_lines(&load_text(both, &[("CI_SECRET", "x")]).unwrap_err());
+    assert!(lines.iter().any(|line| line.contains("not both")), "{lines:?}");
+}
+
+#[test]
 fn secrets_never_appear_in_debug_output() {
     let text = "slack:\n  signing_secret: s3cr3t-signing\n  bot_token: xoxb-s3cr3t\n  channel_id: C1\nwebhook:\n  clients:\n    - id: ci\n      secret: s3cr3t-webhook-0123456789\n      act_for: ['*']\n";
     let loaded = load_text(text, &[]).unwrap_or_else(|errors| panic!("{errors}"));

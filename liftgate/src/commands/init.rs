@@ -77,8 +77,8 @@ audit:
 #   clients:
 #     - id: ci-bot
 #       act_for: ["*"]
-#       # secret: at least 32 random characters. Environment overrides cannot reach list
-#       # items, so it is written here: keep this file out of version control then.
+#       secret_env: LIFTGATE_WEBHOOK_CI_BOT_SECRET   # the variable holding its secret
+#       # (at least 32 random characters); or secret: "..." in this file.
 
 # What people may ask for, and how long requests wait for approval.
 requests:
