@@ -514,6 +514,17 @@ async fn malformed_decision_bodies_are_400() {
         ),
         ("cancel", json!({}), "missing_field"),
         ("revoke", json!({}), "missing_field"),
+        // Comments are capped by requests.max_comment_length (1000 by default).
+        (
+            "approve",
+            json!({"approver": ALICE, "comment": "x".repeat(1001)}),
+            "comment_too_long",
+        ),
+        (
+            "deny",
+            json!({"approver": ALICE, "comment": "y".repeat(64 * 1000)}),
+            "comment_too_long",
+        ),
         (
             "revoke",
             json!({"approver": ALICE, "requester": REQUESTER}),
