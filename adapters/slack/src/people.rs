@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use liftgate_gateway::domain::Person;
+use liftgate_gateway::domain::{Person, VerifiedCaller};
 use liftgate_gateway::ports::Clock;
 use liftgate_policy::Email;
 use time::OffsetDateTime;
@@ -229,6 +229,10 @@ impl People {
             email: email.clone(),
             slack_id: Some(user.id.clone()),
             teams_id: None,
+            caller: Some(VerifiedCaller::Slack {
+                user_id: user.id.clone(),
+                team_id: user.team_id.clone(),
+            }),
         };
         let now = self.clock.now();
         let mut by_user = self.by_user.lock().unwrap_or_else(PoisonError::into_inner);

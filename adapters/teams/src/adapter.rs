@@ -170,6 +170,7 @@ impl TeamsAdapter {
             auth,
             app_id: settings.app_id,
             tenant_id: settings.tenant_id,
+            allow_guests: settings.allow_guests,
             approvals_conversation_id: settings.approvals_conversation_id,
             default_service_url: settings.service_url,
             invoke_timeout: options.invoke_timeout,

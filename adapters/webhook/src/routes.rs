@@ -177,7 +177,7 @@ async fn create(
     let stored = state
         .service
         .create(NewRequest {
-            requester: Person::from_email(create.requester.clone()),
+            requester: Person::through_webhook(create.requester.clone(), &call.client_id),
             target: create.target.clone(),
             duration: create.duration,
             reason: create.reason.clone(),
@@ -229,7 +229,7 @@ async fn approve(
     let decision = DecisionBody::parse(&body)?;
     call.check_acts_for(&decision.approver)?;
     let id = path_request_id(&request)?;
-    let approver = Person::from_email(decision.approver);
+    let approver = Person::through_webhook(decision.approver, &call.client_id);
     let updated = state
         .service
         .approve(&id, &approver, Channel::Webhook, decision.comment)
@@ -246,7 +246,7 @@ async fn deny(
     let decision = DecisionBody::parse(&body)?;
     call.check_acts_for(&decision.approver)?;
     let id = path_request_id(&request)?;
-    let approver = Person::from_email(decision.approver);
+    let approver = Person::through_webhook(decision.approver, &call.client_id);
     let updated = state
         .service
         .deny(&id, &approver, Channel::Webhook, decision.comment)
@@ -265,7 +265,11 @@ async fn cancel(
     let id = path_request_id(&request)?;
     let updated = state
         .service
-        .cancel(&id, &Person::from_email(requester), Channel::Webhook)
+        .cancel(
+            &id,
+            &Person::through_webhook(requester, &call.client_id),
+            Channel::Webhook,
+        )
         .await?;
     Ok(answer(StatusCode::OK, &updated))
 }
@@ -281,7 +285,11 @@ async fn revoke(
     let id = path_request_id(&request)?;
     let updated = state
         .service
-        .revoke(&id, &Person::from_email(actor), Channel::Webhook)
+        .revoke(
+            &id,
+            &Person::through_webhook(actor, &call.client_id),
+            Channel::Webhook,
+        )
         .await?;
     // Only what is stored: ended (200), or the end recorded and still being carried out (202,
     // with `revocation.state: in_progress`; poll the request to see it finish).

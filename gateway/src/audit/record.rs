@@ -3,7 +3,7 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use crate::domain::{
-    AccessRequest, Channel, Grant, GrantTarget, Person, RequestEvent, RequestTarget,
+    AccessRequest, Channel, Grant, GrantTarget, Person, RequestEvent, RequestTarget, VerifiedCaller,
 };
 
 pub const AUDIT_RECORD_VERSION: u32 = 1;
@@ -54,6 +54,18 @@ pub struct AuditFields {
     pub approvers: Vec<String>,
     pub requester_teams_id: String,
     pub approver_teams_id: String,
+    /// Where the request came from: `slack`, `teams`, `webhook:<client id>`, or the
+    /// component for records without a request (`reconciler`).
+    #[serde(default = "na")]
+    pub request_source: String,
+    /// The identity the platform verified for whoever caused this event (the requester for
+    /// `requested`, the approver for a decision); absent for timers and the reconciler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_caller: Option<VerifiedCaller>,
+}
+
+fn na() -> String {
+    NA.to_owned()
 }
 
 /// Where a record lives under a sink's root: `YYYY/MM/DD/UUID.json` (UTC date of the event).
@@ -90,6 +102,15 @@ fn operation_type(event: RequestEvent) -> &'static str {
         // Upstream's name for access found outside its control.
         RequestEvent::DriftDetected => "manual_detected",
         RequestEvent::Extended => "extend",
+    }
+}
+
+/// The requester's verified caller says where the request came from; requests stored before
+/// callers were recorded fall back to their channel.
+fn request_source(request: &AccessRequest) -> String {
+    match &request.requester.caller {
+        Some(caller) => caller.source(),
+        None => request.channel.as_str().to_owned(),
     }
 }
 
@@ -179,6 +200,12 @@ impl AuditRecord {
                 .collect(),
             requester_teams_id: or_na(request.requester.teams_id.as_deref()),
             approver_teams_id: or_na(approver.and_then(|person| person.teams_id.as_deref())),
+            request_source: request_source(request),
+            verified_caller: match (actor, event) {
+                (Some(actor), _) => actor.caller.clone(),
+                (None, RequestEvent::Requested) => request.requester.caller.clone(),
+                (None, _) => None,
+            },
         };
         AuditRecord {
             id: uuid::Uuid::new_v4(),
@@ -255,6 +282,8 @@ impl AuditRecord {
             approvers: Vec::new(),
             requester_teams_id: NA.to_owned(),
             approver_teams_id: NA.to_owned(),
+            request_source: Channel::Reconciler.as_str().to_owned(),
+            verified_caller: None,
         };
         AuditRecord {
             id: uuid::Uuid::new_v4(),

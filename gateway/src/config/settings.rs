@@ -267,6 +267,9 @@ pub struct TeamsSettings {
         deserialize_with = "lenient::strings"
     )]
     pub allowed_service_url_hosts: Vec<String>,
+    /// Lets B2B guests of the tenant (`userRole: guest`) request and approve; off by default.
+    #[serde(default, deserialize_with = "lenient::bool")]
+    pub allow_guests: bool,
 }
 
 fn default_teams_service_url() -> String {

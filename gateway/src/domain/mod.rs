@@ -16,7 +16,7 @@ pub use grant::{Grant, GrantEnd, GrantStatus, GrantTarget};
 pub use ids::seed_ids_for_tests;
 pub use ids::{GrantId, RequestId};
 pub use lifecycle::{Refusal, RefusalKind, Transition, TransitionKind};
-pub use person::{Channel, Person};
+pub use person::{Channel, Person, VerifiedCaller};
 pub use request::{
     AccessRequest, Approval, Ending, HistoryEntry, NoticeKind, RequestEvent, RequestStatus,
     RequestTarget,

@@ -275,3 +275,31 @@ async fn malformed_workspace_ids_are_refused_at_startup() {
         assert!(error.to_string().contains(key), "{error}");
     }
 }
+
+#[tokio::test]
+async fn audit_records_carry_the_verified_slack_identities() {
+    let app = TestApp::standard().await;
+    let request = app.request_access("UREQ", "ReadOnly", "30m", "x").await;
+    approve_as(&app, "UBOB", "T1").await;
+    assert_eq!(
+        app.harness.request(&request.id).await.status(),
+        RequestStatus::Active
+    );
+    let records = app.harness.audit.records();
+    let caller_of = |event: &str| {
+        let record = records
+            .iter()
+            .find(|record| record.fields.event.as_str() == event)
+            .unwrap_or_else(|| panic!("no {event} record"));
+        assert_eq!(record.fields.request_source, "slack");
+        serde_json::to_value(&record.fields.verified_caller).unwrap()
+    };
+    assert_eq!(
+        caller_of("requested"),
+        serde_json::json!({"platform": "slack", "user_id": "UREQ", "team_id": "T1"})
+    );
+    assert_eq!(
+        caller_of("approved"),
+        serde_json::json!({"platform": "slack", "user_id": "UBOB", "team_id": "T1"})
+    );
+}

@@ -2,7 +2,7 @@
 //! person is the verified `from` id, and their email comes from the Connector's member lookup
 //! for that id, never from anything in the activity's text or card data.
 
-use liftgate_gateway::domain::Person;
+use liftgate_gateway::domain::{Person, VerifiedCaller};
 use liftgate_policy::Email;
 
 use super::Bot;
@@ -27,6 +27,8 @@ pub(crate) enum CallerError {
     NoEmail,
     #[error("your Teams account belongs to another organization")]
     ForeignTenant,
+    #[error("guests of the organization cannot use Liftgate (teams.allow_guests is off)")]
+    Guest,
 }
 
 impl CallerError {
@@ -46,6 +48,9 @@ impl CallerError {
             }
             CallerError::ForeignTenant => {
                 "Sorry, I only serve people of my own organization.".to_owned()
+            }
+            CallerError::Guest => {
+                "Sorry, guests of this organization cannot use Liftgate.".to_owned()
             }
         }
     }
@@ -78,6 +83,10 @@ impl Bot {
         if member.user_role.as_deref() == Some("anonymous") {
             return Err(CallerError::NoEmail);
         }
+        // B2B guests sit in this tenant, but another organization asserts their email.
+        if member.user_role.as_deref() == Some("guest") && !self.allow_guests {
+            return Err(CallerError::Guest);
+        }
         let email = member
             .email
             .as_deref()
@@ -105,6 +114,10 @@ impl Bot {
             email,
             slack_id: None,
             teams_id: Some(user_id.to_owned()),
+            caller: Some(VerifiedCaller::Teams {
+                aad_object_id: member.entra_id().map(str::to_owned),
+                tenant_id: self.tenant_id.clone(),
+            }),
         };
         Ok(Caller {
             person,

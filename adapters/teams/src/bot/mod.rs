@@ -34,6 +34,8 @@ pub(crate) struct Bot {
     pub(crate) refs: References,
     pub(crate) app_id: String,
     pub(crate) tenant_id: String,
+    /// `teams.allow_guests`: whether B2B guests of the tenant may request and decide.
+    pub(crate) allow_guests: bool,
     pub(crate) approvals_conversation_id: String,
     /// Where proactive messages go when no activity told us better.
     pub(crate) default_service_url: String,

@@ -514,3 +514,46 @@ async fn a_reason_cannot_plant_links_or_status_lines_on_the_approval_card() {
     );
     assert!(!card.contains("**Approved"), "{card}");
 }
+
+#[actix_web::test]
+async fn guests_cannot_approve_and_records_carry_the_verified_teams_identity() {
+    let bed = Bed::new().await;
+    let request = bed.request_access("requester", PROD, "Admin", "1h").await;
+    // Alice is an approver, but her account here is a B2B guest's.
+    let mut guest = crate::support::member("alice");
+    guest["userRole"] = json!("guest");
+    bed.fake.add_member(guest);
+    let (status, body) = bed
+        .send(&bed.approval_action("alice", "approve", &request.id).await)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["value"],
+        "Sorry, guests of this organization cannot use Liftgate."
+    );
+    assert_eq!(
+        bed.h.request(&request.id).await.status(),
+        RequestStatus::Pending
+    );
+
+    bed.fake.add_member(crate::support::member("alice"));
+    click(&bed, "alice", "approve", &request.id).await;
+    bed.deliver().await;
+    assert_eq!(
+        bed.h.request(&request.id).await.status(),
+        RequestStatus::Active
+    );
+    let records = bed.h.audit.records();
+    let caller_of = |event: &str| {
+        let record = records
+            .iter()
+            .find(|record| record.fields.event.as_str() == event)
+            .unwrap();
+        assert_eq!(record.fields.request_source, "teams");
+        serde_json::to_value(&record.fields.verified_caller).unwrap()
+    };
+    assert_eq!(caller_of("requested")["aad_object_id"], "aad-requester");
+    assert_eq!(caller_of("approved")["aad_object_id"], "aad-alice");
+    assert_eq!(caller_of("approved")["platform"], "teams");
+    assert!(caller_of("approved")["tenant_id"].is_string());
+}

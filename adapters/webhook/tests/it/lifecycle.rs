@@ -450,3 +450,41 @@ async fn a_rule_refusal_is_a_recorded_denial() {
         "no rule covers this account and permission set"
     );
 }
+
+#[tokio::test]
+async fn audit_records_say_where_the_request_came_from_and_who_was_verified() {
+    let api = TestApi::start().await;
+    let id = api.create_prod_admin().await;
+    let approved = api.decide(&id, "approve", json!({"approver": ALICE})).await;
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    api.settle().await;
+    let records = api.harness.audit.records();
+    let of = |event: &str| {
+        let record = records
+            .iter()
+            .find(|record| record.fields.event.as_str() == event)
+            .unwrap_or_else(|| panic!("no {event} record"));
+        serde_json::to_value(&record.fields).unwrap()
+    };
+    for event in ["requested", "approved", "granted"] {
+        assert_eq!(
+            of(event)["request_source"],
+            format!("webhook:{CI}"),
+            "{event}"
+        );
+    }
+    let caller = json!({"platform": "webhook", "client_id": CI});
+    assert_eq!(of("requested")["verified_caller"], caller);
+    assert_eq!(of("approved")["verified_caller"], caller);
+    assert_eq!(of("approved")["approver_email"], ALICE.to_lowercase());
+    // The request keeps who was verified for it and for each approval.
+    let stored = api.stored(&id).await;
+    assert_eq!(
+        stored
+            .requester
+            .caller
+            .as_ref()
+            .map(|caller| caller.source()),
+        Some(format!("webhook:{CI}"))
+    );
+}

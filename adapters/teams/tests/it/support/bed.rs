@@ -102,6 +102,7 @@ pub(crate) fn settings_for(fake: &FakeMicrosoft) -> TeamsSettings {
         openid_metadata_url: fake.metadata_url(),
         token_url: Some(fake.token_url(TENANT)),
         allowed_service_url_hosts: vec!["127.0.0.1".to_owned()],
+        allow_guests: false,
     }
 }
 

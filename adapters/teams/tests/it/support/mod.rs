@@ -7,7 +7,7 @@ pub(crate) mod tokens;
 
 use serde_json::Value;
 
-pub(crate) use bed::{APP_ID, Bed, DocumentRead, TENANT, default_options, personal_chat};
+pub(crate) use bed::{APP_ID, Bed, DocumentRead, TENANT, default_options, member, personal_chat};
 pub(crate) use fake_microsoft::Injected;
 
 /// Titles of a card's buttons.
