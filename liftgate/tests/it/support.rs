@@ -191,6 +191,10 @@ pub(crate) fn audit_events(directory: &Path, request_id: &str) -> Vec<(String, S
         for month in std::fs::read_dir(year.path()).unwrap().flatten() {
             for day in std::fs::read_dir(month.path()).unwrap().flatten() {
                 for file in std::fs::read_dir(day.path()).unwrap().flatten() {
+                    // A record being written (or whose writer was killed) is a `.json.tmp`.
+                    if file.path().extension().is_none_or(|ext| ext != "json") {
+                        continue;
+                    }
                     records.push(
                         serde_json::from_slice(&std::fs::read(file.path()).unwrap()).unwrap(),
                     );
