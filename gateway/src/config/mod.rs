@@ -10,8 +10,8 @@ mod validate;
 pub use load::{ConfigErrors, ConfigSource, LoadedConfig, load};
 pub use secret::Secret;
 pub use settings::{
-    AuditSettings, AuditSinkKind, AuditSinkSettings, AwsSettings, LogFormat, ReconciliationMode,
-    ReconciliationSettings, RequestSettings, SchedulerBackend, SchedulerSettings, ServerSettings,
-    Settings, SlackSettings, StateBackend, StateSettings, TeamsSettings, UserAttribute,
-    WebhookClient, WebhookSettings, WebhookSubscriber,
+    AuditSettings, AuditSinkKind, AuditSinkSettings, AwsSettings, InFlightLimits, LogFormat,
+    ReconciliationMode, ReconciliationSettings, RequestSettings, SchedulerBackend,
+    SchedulerSettings, ServerSettings, Settings, SlackSettings, StateBackend, StateSettings,
+    TeamsSettings, UserAttribute, WebhookClient, WebhookSettings, WebhookSubscriber,
 };

@@ -36,6 +36,33 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
     /// Log format on stderr: `json` (default, docs/reference.md §8) or `text` for local reading.
     pub log_format: LogFormat,
+    /// Most requests served at once per route class; past it a request is answered 503 with
+    /// `Retry-After` at once instead of queueing (docs/reference.md §2).
+    pub max_in_flight: InFlightLimits,
+}
+
+/// Admission limits per route class: chat acks (Slack, Teams), the webhook API, and health
+/// and metrics. Separate limits keep an overloaded webhook API from delaying Slack's acks past
+/// its 3-second budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InFlightLimits {
+    #[serde(deserialize_with = "lenient::u32")]
+    pub chat: u32,
+    #[serde(deserialize_with = "lenient::u32")]
+    pub api: u32,
+    #[serde(deserialize_with = "lenient::u32")]
+    pub admin: u32,
+}
+
+impl Default for InFlightLimits {
+    fn default() -> Self {
+        InFlightLimits {
+            chat: 256,
+            api: 64,
+            admin: 16,
+        }
+    }
 }
 
 impl Default for ServerSettings {
@@ -46,6 +73,7 @@ impl Default for ServerSettings {
             public_url: None,
             shutdown_grace: Duration::from_secs(15),
             log_format: LogFormat::Json,
+            max_in_flight: InFlightLimits::default(),
         }
     }
 }

@@ -65,6 +65,16 @@ pub(super) fn check(
             Ok(_) => {}
         }
     }
+    let limits = settings.server.max_in_flight;
+    for (key, limit) in [
+        ("server.max_in_flight.chat", limits.chat),
+        ("server.max_in_flight.api", limits.api),
+        ("server.max_in_flight.admin", limits.admin),
+    ] {
+        if limit == 0 {
+            push(errors, key, "must be at least 1");
+        }
+    }
     if let Some(url) = &settings.server.public_url
         && !is_http_url(url)
     {

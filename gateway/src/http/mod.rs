@@ -4,6 +4,7 @@
 mod error;
 mod outbound;
 mod server;
+mod shed;
 
 pub use error::{error_response, unavailable_response, workflow_error_response};
 pub use outbound::{OutboundUrlError, check_outbound_url, forbidden_address};

@@ -17,6 +17,8 @@ pub trait RouteProvider: Send + Sync {
 pub struct ServerState {
     pub store: Arc<dyn StateStore>,
     pub metrics: Arc<Metrics>,
+    /// `server.max_in_flight`: requests served at once per route class (see `shed`).
+    pub limits: crate::config::InFlightLimits,
 }
 
 /// A running server: its bound address and a handle to stop it gracefully.
@@ -103,9 +105,11 @@ fn start(
     admin_routes: bool,
 ) -> std::io::Result<HttpServerHandle> {
     let factory_state = state.clone();
+    let admission = super::shed::Admission::new(state.limits);
     let server = HttpServer::new(move || {
         let routes = routes.clone();
         let metrics = Arc::clone(&factory_state.metrics);
+        let admission = admission.clone();
         App::new()
             .app_data(web::Data::new(factory_state.clone()))
             // Chat platforms and webhook clients send small bodies; anything bigger is abuse.
@@ -115,9 +119,20 @@ fn start(
                 let route = request
                     .match_pattern()
                     .unwrap_or_else(|| "unmatched".to_owned());
-                let call = service.call(request);
+                let class = super::shed::RouteClass::of(request.path());
+                let admitted = match admission.admit(class) {
+                    Some(permit) => Ok((permit, service.call(request))),
+                    None => Err(request.into_response(super::shed::overloaded(class))),
+                };
                 async move {
-                    let response = call.await?;
+                    let (_permit, call) = match admitted {
+                        Ok(admitted) => admitted,
+                        Err(shed) => {
+                            metrics.inc("liftgate_http_shed_total", &[("class", class.label())]);
+                            return Ok(shed);
+                        }
+                    };
+                    let response = call.await?.map_into_boxed_body();
                     let class = format!("{}xx", response.status().as_u16() / 100);
                     metrics.inc(
                         "liftgate_http_requests_total",

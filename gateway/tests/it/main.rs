@@ -14,6 +14,7 @@ mod defects;
 mod inbox;
 mod lifecycle;
 mod reconcile;
+mod shedding;
 mod simulation;
 mod store_memory;
 mod store_sqlite;

@@ -27,6 +27,7 @@ pub async fn run(loaded: LoadedConfig) -> anyhow::Result<()> {
     let state = ServerState {
         store: Arc::clone(&gateway.store),
         metrics: Arc::clone(&gateway.metrics),
+        limits: settings.server.max_in_flight,
     };
     let grace = settings.server.shutdown_grace.to_std();
     let listen = &settings.server.listen;

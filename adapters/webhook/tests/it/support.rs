@@ -256,6 +256,7 @@ impl TestApi {
         let state = ServerState {
             store: harness.store.clone(),
             metrics: harness.metrics.clone(),
+            limits: Default::default(),
         };
         let server = start_server(
             "127.0.0.1:0",
@@ -415,6 +416,7 @@ impl TestApi {
         let state = ServerState {
             store: self.harness.store.clone(),
             metrics: self.harness.metrics.clone(),
+            limits: Default::default(),
         };
         let server = start_server(
             "127.0.0.1:0",

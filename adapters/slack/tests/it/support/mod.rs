@@ -142,6 +142,7 @@ impl TestApp {
         let state = ServerState {
             store: harness.store.clone(),
             metrics: harness.metrics.clone(),
+            limits: Default::default(),
         };
         let server = start_server(
             "127.0.0.1:0",
