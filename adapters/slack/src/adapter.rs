@@ -79,14 +79,40 @@ pub(crate) enum Reply {
     Direct,
 }
 
-/// Counts handler work still running after its ack, so tests and shutdown can wait for it,
-/// and can abandon it.
-#[derive(Debug, Default)]
+/// Handler work still running after its ack: bounded in concurrency and in number (see
+/// `slack.work_concurrency`, `slack.work_queue`), counted so tests and shutdown can wait for
+/// it, and abortable as a crash would.
+#[derive(Debug)]
 struct InFlight {
     count: AtomicUsize,
     idle: Notify,
-    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    permits: Arc<tokio::sync::Semaphore>,
+    limit: usize,
+    tasks: Mutex<tokio::task::JoinSet<()>>,
 }
+
+impl InFlight {
+    fn new(concurrency: u32, queue: u32) -> InFlight {
+        InFlight {
+            count: AtomicUsize::new(0),
+            idle: Notify::new(),
+            permits: Arc::new(tokio::sync::Semaphore::new(concurrency.max(1) as usize)),
+            limit: queue.max(concurrency).max(1) as usize,
+            tasks: Mutex::new(tokio::task::JoinSet::new()),
+        }
+    }
+}
+
+/// How long after-ack work may wait for its turn: a `views.open` trigger is worthless 3 s
+/// after Slack sent it, so such work is dropped rather than run late.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Expiry {
+    Never,
+    WithTrigger,
+}
+
+/// Slack's trigger ids expire 3 s after the interaction.
+const TRIGGER_LIFETIME: Duration = Duration::from_secs(3);
 
 /// The Slack channel.
 pub struct SlackAdapter {
@@ -214,6 +240,7 @@ impl SlackAdapter {
         );
         let ttl =
             time::Duration::try_from(options.form_session_ttl).unwrap_or(time::Duration::HOUR);
+        let in_flight = InFlight::new(settings.work_concurrency, settings.work_queue);
         let installation =
             Installation::new(Arc::clone(service.clock()), Arc::clone(service.metrics()));
         Ok(Arc::new(SlackAdapter {
@@ -224,7 +251,7 @@ impl SlackAdapter {
             forms: FormSessions::new(ttl),
             installation,
             options,
-            in_flight: InFlight::default(),
+            in_flight,
             recent_envelopes: Mutex::new(VecDeque::new()),
         }))
     }
@@ -250,34 +277,75 @@ impl SlackAdapter {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        self.in_flight.count.fetch_add(1, Ordering::SeqCst);
+        self.spawn_expiring(Expiry::Never, work);
+    }
+
+    /// Runs `work` after the ack once one of `slack.work_concurrency` slots is free; drops it
+    /// (log line, `liftgate_chat_work_dropped_total`) when `slack.work_queue` pieces of work
+    /// are already waiting or running, or when it would start after its trigger expired.
+    pub(crate) fn spawn_expiring<F>(self: &Arc<Self>, expiry: Expiry, work: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let metrics = Arc::clone(self.service.metrics());
+        let dropped = move |reason: &'static str| {
+            metrics.inc(
+                "liftgate_chat_work_dropped_total",
+                &[("channel", "slack"), ("reason", reason)],
+            );
+        };
+        let queued = self.in_flight.count.fetch_add(1, Ordering::SeqCst);
         let done = Finished(Arc::clone(self));
-        let task = tokio::spawn(async move {
+        if queued >= self.in_flight.limit {
+            drop(done);
+            dropped("queue_full");
+            tracing::warn!(
+                limit = self.in_flight.limit,
+                "Dropped Slack work after its ack: the work queue is full (recorded decisions and submissions resume from the inbox)."
+            );
+            return;
+        }
+        let permits = Arc::clone(&self.in_flight.permits);
+        let deadline = match expiry {
+            Expiry::Never => None,
+            Expiry::WithTrigger => Some(tokio::time::Instant::now() + TRIGGER_LIFETIME),
+        };
+        let run = async move {
             let _done = done;
+            let permit = match deadline {
+                None => permits.acquire_owned().await.ok(),
+                Some(deadline) => tokio::time::timeout_at(deadline, permits.acquire_owned())
+                    .await
+                    .ok()
+                    .and_then(Result::ok),
+            };
+            let Some(_permit) = permit else {
+                dropped("trigger_expired");
+                tracing::warn!(
+                    "Dropped a form that could not open before its Slack trigger expired."
+                );
+                return;
+            };
             work.await;
-        });
+        };
         let mut tasks = self
             .in_flight
             .tasks
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        tasks.retain(|task| !task.is_finished());
-        tasks.push(task.abort_handle());
+        // Reap what finished, so the set holds only live tasks.
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(run);
     }
 
     /// Abandons the work still running after its ack, as a crash would. What was recorded in
     /// the inbox is resumed later by whichever replica finds it due.
     pub fn abandon_in_flight(&self) {
-        let tasks = std::mem::take(
-            &mut *self
-                .in_flight
-                .tasks
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
-        for task in tasks {
-            task.abort();
-        }
+        self.in_flight
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .abort_all();
     }
 
     /// Whether this Socket Mode envelope was seen before (Slack delivers at least once).

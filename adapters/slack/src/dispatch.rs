@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::adapter::{Reply, SlackAdapter};
+use crate::adapter::{Expiry, Reply, SlackAdapter};
 use crate::blocks::form::{ACCOUNT, FormKind, GROUP, PERMISSION_SET};
 use crate::blocks::message::{APPROVE, CANCEL, DENY, EXTEND, REVOKE};
 use crate::inbox::SlackWork;
@@ -138,12 +138,10 @@ impl SlackAdapter {
         let Some(trigger_id) = interaction.trigger_id else {
             return Ack::Invalid("a shortcut without trigger_id".to_owned());
         };
-        self.spawn(Arc::clone(self).open_form(
-            kind,
-            interaction.user.id,
-            trigger_id,
-            Reply::Direct,
-        ));
+        self.spawn_expiring(
+            Expiry::WithTrigger,
+            Arc::clone(self).open_form(kind, interaction.user.id, trigger_id, Reply::Direct),
+        );
         Ack::Empty
     }
 
@@ -173,7 +171,10 @@ impl SlackAdapter {
             Some(channel) if !channel.is_empty() => Reply::Ephemeral(channel.clone()),
             _ => Reply::Direct,
         };
-        self.spawn(Arc::clone(self).open_form(kind, user_id.clone(), trigger_id.clone(), reply));
+        self.spawn_expiring(
+            Expiry::WithTrigger,
+            Arc::clone(self).open_form(kind, user_id.clone(), trigger_id.clone(), reply),
+        );
         Ack::Empty
     }
 
@@ -206,8 +207,10 @@ impl SlackAdapter {
             (None, EXTEND) => {
                 let value = action.value.unwrap_or_default();
                 match interaction.trigger_id {
-                    Some(trigger_id) => self
-                        .spawn(Arc::clone(self).open_extension(value, user_id, trigger_id, reply)),
+                    Some(trigger_id) => self.spawn_expiring(
+                        Expiry::WithTrigger,
+                        Arc::clone(self).open_extension(value, user_id, trigger_id, reply),
+                    ),
                     None => return Ack::Invalid("a button click without trigger_id".to_owned()),
                 }
             }

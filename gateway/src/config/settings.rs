@@ -267,6 +267,29 @@ pub struct SlackSettings {
     /// Accepts users whose Slack email address is not confirmed; off by default.
     #[serde(default, deserialize_with = "lenient::bool")]
     pub allow_unconfirmed_emails: bool,
+    /// Work after an ack (opening forms, decisions, submissions) running at once; each makes
+    /// Slack Web API calls, so this also bounds the connections to Slack.
+    #[serde(
+        default = "default_slack_work_concurrency",
+        deserialize_with = "lenient::u32"
+    )]
+    pub work_concurrency: u32,
+    /// Work waiting or running at most; past it new work is dropped (recorded decisions and
+    /// submissions are resumed from the inbox later; a form that could not open is lost, as
+    /// its trigger expires in 3 s anyway).
+    #[serde(
+        default = "default_slack_work_queue",
+        deserialize_with = "lenient::u32"
+    )]
+    pub work_queue: u32,
+}
+
+fn default_slack_work_concurrency() -> u32 {
+    32
+}
+
+fn default_slack_work_queue() -> u32 {
+    1024
 }
 
 fn default_slack_api_base_url() -> String {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::support::driver::buttons;
 use crate::support::fake_slack::{APPROVALS, Injection};
-use crate::support::{TestApp, redact, rendered};
+use crate::support::{Setup, TestApp, redact, rendered};
 
 #[tokio::test]
 async fn a_rate_limited_post_waits_for_retry_after_and_is_delivered_once() {
@@ -259,4 +259,47 @@ async fn a_bad_channel_is_a_permanent_failure_and_does_not_block_the_outbox() {
         .unwrap();
     app.harness.deliver_outbox().await;
     assert_eq!(app.fake.messages_in(APPROVALS).len(), 1);
+}
+
+#[tokio::test]
+async fn after_ack_work_is_bounded_and_a_form_that_cannot_open_in_time_is_dropped() {
+    let app = TestApp::start(Setup {
+        slack: |settings| {
+            settings.work_concurrency = 1;
+            settings.work_queue = 2;
+        },
+        ..Setup::default()
+    })
+    .await;
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    app.fake.inject(
+        "views.open",
+        [crate::support::fake_slack::Injection::Stall(
+            std::sync::Arc::clone(&release),
+        )],
+    );
+    // The first form holds the only slot; the second waits; the third finds the queue full.
+    for user in ["UREQ", "UALICE", "UBOB"] {
+        let (reply, _) = app.driver.shortcut(user, "request_for_access").await;
+        assert_eq!(reply.status, 200, "every shortcut is acked at once");
+    }
+    crate::support::fake_slack::eventually("the first views.open is held", || {
+        app.fake.state().stalled == 1
+    })
+    .await;
+    let dropped = |reason: &str| {
+        app.harness.metrics.counter_value(
+            "liftgate_chat_work_dropped_total",
+            &[("channel", "slack"), ("reason", reason)],
+        )
+    };
+    assert_eq!(dropped("queue_full"), 1.0);
+    // The waiting form's trigger runs out before the slot frees: it is dropped, not opened late.
+    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    assert_eq!(dropped("trigger_expired"), 1.0);
+    release.notify_waiters();
+    app.settle().await;
+    assert!(app.fake.open_view("UREQ").is_some());
+    assert!(app.fake.open_view("UALICE").is_none());
+    assert!(app.fake.open_view("UBOB").is_none());
 }

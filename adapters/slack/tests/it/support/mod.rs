@@ -114,6 +114,8 @@ pub fn settings_for(fake: &FakeSlack, socket_mode: bool) -> SlackSettings {
         enterprise_id: None,
         allow_guests: false,
         allow_unconfirmed_emails: false,
+        work_concurrency: 32,
+        work_queue: 1024,
     }
 }
 
