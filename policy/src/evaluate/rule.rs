@@ -94,10 +94,12 @@ pub(crate) struct Affected<'r> {
     approver_ids: &'r [Box<[usize]>],
     /// How many statements of the target's kind there are.
     universe: usize,
+    /// The requester's email and its id.
+    requester: (&'r Email, Option<usize>),
 }
 
 impl<'r> Affected<'r> {
-    pub(crate) fn find(rules: &'r Rules, target: &Target<'_>, requester: &Requester<'_>) -> Self {
+    pub(crate) fn find(rules: &'r Rules, target: &Target<'_>, requester: &Requester<'r>) -> Self {
         let index = rules.index();
         let rule = |at: usize| match target {
             Target::Account { .. } => Rule::of_statement(at, &rules.statements[at]),
@@ -145,6 +147,7 @@ impl<'r> Affected<'r> {
             index,
             approver_ids,
             universe,
+            requester: (requester.email, index.emails.id(requester.email)),
         }
     }
 
@@ -210,7 +213,7 @@ impl<'r> Affected<'r> {
     /// uses it too and the upstream bypass (sso-elevator.md §2.4) cannot happen.
     pub(crate) fn self_approval(&self, requester: &Email) -> Option<usize> {
         // An email no statement lists can neither be denied nor allowed self-approval.
-        let id = self.index.emails.id(requester)?;
+        let id = self.email_id(requester)?;
         let denied = self.buckets().any(|bucket| bucket.denies_self_approval(id))
             || self
                 .singles
@@ -232,7 +235,7 @@ impl<'r> Affected<'r> {
 
     /// Whether `email` is a listed approver of some affected rule.
     pub(crate) fn lists(&self, email: &Email) -> bool {
-        let Some(id) = self.index.emails.id(email) else {
+        let Some(id) = self.email_id(email) else {
             return false;
         };
         self.buckets().any(|bucket| bucket.lists(id))
@@ -241,30 +244,52 @@ impl<'r> Affected<'r> {
 
     /// Every approver of an affected rule but `requester`, sorted and distinct.
     pub(crate) fn approvers_except(&self, requester: &Email) -> Vec<Email> {
-        let sources: Vec<&[usize]> = self
-            .buckets()
-            .map(|bucket| &*bucket.summary.approvers)
-            .chain(
-                self.singles
-                    .iter()
-                    .map(|rule| &*self.approver_ids[rule.index]),
-            )
-            .collect();
+        let (lists, count) = self.bucket_lists(|bucket| &bucket.summary.approvers);
+        let extra = self
+            .singles
+            .iter()
+            .flat_map(|rule| self.approver_ids[rule.index].iter().copied());
         let emails = &self.index.emails;
-        ids::union(&sources, emails.len(), emails.id(requester))
-            .into_iter()
-            .map(|id| emails.email(id).clone())
-            .collect()
+        let mut approvers = Vec::with_capacity(count);
+        ids::union(
+            &lists,
+            extra,
+            emails.len(),
+            self.email_id(requester),
+            |id| {
+                approvers.push(emails.email(id).clone());
+            },
+        );
+        approvers
     }
 
     /// The indexes of every affected rule, ascending.
     pub(crate) fn statements(&self) -> Vec<usize> {
-        let singles: Vec<usize> = self.singles.iter().map(|rule| rule.index).collect();
-        let sources: Vec<&[usize]> = self
-            .buckets()
-            .map(|bucket| &*bucket.open)
-            .chain(std::iter::once(&*singles))
-            .collect();
-        ids::union(&sources, self.universe, None)
+        let (lists, count) = self.bucket_lists(|bucket| &bucket.open);
+        let extra = self.singles.iter().map(|rule| rule.index);
+        let mut statements = Vec::with_capacity(count + self.singles.len());
+        ids::union(&lists, extra, self.universe, None, |index| {
+            statements.push(index);
+        });
+        statements
+    }
+
+    /// One id list of each matching bucket, and how many ids they hold together.
+    fn bucket_lists(&self, list: impl Fn(&'r Bucket) -> &'r [usize]) -> ([&'r [usize]; 3], usize) {
+        let mut lists: [&[usize]; 3] = [&[]; 3];
+        for (slot, bucket) in lists.iter_mut().zip(self.buckets()) {
+            *slot = list(bucket);
+        }
+        let count = lists.iter().map(|ids| ids.len()).sum();
+        (lists, count)
+    }
+
+    /// The email id of `email`; the requester's is looked up once, in [`Affected::find`].
+    fn email_id(&self, email: &Email) -> Option<usize> {
+        if email == self.requester.0 {
+            self.requester.1
+        } else {
+            self.index.emails.id(email)
+        }
     }
 }

@@ -46,45 +46,58 @@ impl EmailTable {
     }
 }
 
-/// The union of ascending id lists drawn from `0..universe`, ascending, without `exclude`.
-/// One list is copied as it is; several are merged through a bit set, which costs one pass over
-/// the ids plus `universe / 64` words, however the lists overlap.
-pub(crate) fn union(sources: &[&[usize]], universe: usize, exclude: Option<usize>) -> Vec<usize> {
-    let non_empty: Vec<&[usize]> = sources
+/// Calls `emit` with every id of `lists` (each ascending) and of `extra` (any order), once
+/// each, ascending, leaving out `exclude`. A single list is walked as it is; several are merged
+/// through a bit set, which costs one pass over the ids plus `universe / 64` words however the
+/// lists overlap (and no allocation up to 4,096 ids).
+pub(crate) fn union(
+    lists: &[&[usize]],
+    extra: impl Iterator<Item = usize> + Clone,
+    universe: usize,
+    exclude: Option<usize>,
+    mut emit: impl FnMut(usize),
+) {
+    let mut non_empty = lists.iter().filter(|ids| !ids.is_empty());
+    let first = non_empty.next();
+    let more = non_empty.next().is_some() || extra.clone().next().is_some();
+    match first {
+        None if !more => return,
+        Some(only) if !more => {
+            for &id in *only {
+                if Some(id) != exclude {
+                    emit(id);
+                }
+            }
+            return;
+        }
+        _ => {}
+    }
+    let mut stack = [0u64; 64];
+    let mut heap = Vec::new();
+    let length = universe.div_ceil(64);
+    let words: &mut [u64] = if length <= stack.len() {
+        &mut stack[..length]
+    } else {
+        heap.resize(length, 0);
+        &mut heap
+    };
+    for id in lists
         .iter()
-        .copied()
-        .filter(|ids| !ids.is_empty())
-        .collect();
-    match non_empty.as_slice() {
-        [] => Vec::new(),
-        [only] => only
-            .iter()
-            .copied()
-            .filter(|id| Some(*id) != exclude)
-            .collect(),
-        several => {
-            let mut words = vec![0u64; universe.div_ceil(64)];
-            let mut count = 0;
-            for ids in several {
-                count += ids.len();
-                for &id in *ids {
-                    words[id / 64] |= 1 << (id % 64);
-                }
-            }
-            if let Some(id) = exclude
-                && id < universe
-            {
-                words[id / 64] &= !(1 << (id % 64));
-            }
-            let mut union = Vec::with_capacity(count);
-            for (at, &word) in words.iter().enumerate() {
-                let mut word = word;
-                while word != 0 {
-                    union.push(at * 64 + word.trailing_zeros() as usize);
-                    word &= word - 1;
-                }
-            }
-            union
+        .flat_map(|ids| ids.iter().copied())
+        .chain(extra)
+    {
+        words[id / 64] |= 1 << (id % 64);
+    }
+    if let Some(id) = exclude
+        && id < universe
+    {
+        words[id / 64] &= !(1 << (id % 64));
+    }
+    for (at, &word) in words.iter().enumerate() {
+        let mut word = word;
+        while word != 0 {
+            emit(at * 64 + word.trailing_zeros() as usize);
+            word &= word - 1;
         }
     }
 }
@@ -93,13 +106,37 @@ pub(crate) fn union(sources: &[&[usize]], universe: usize, exclude: Option<usize
 mod tests {
     use super::*;
 
+    fn collect(
+        lists: &[&[usize]],
+        extra: &[usize],
+        universe: usize,
+        exclude: Option<usize>,
+    ) -> Vec<usize> {
+        let mut ids = Vec::new();
+        union(lists, extra.iter().copied(), universe, exclude, |id| {
+            ids.push(id)
+        });
+        ids
+    }
+
     #[test]
     fn unions_are_ascending_distinct_and_leave_out_the_excluded_id() {
-        assert_eq!(union(&[], 10, None), Vec::<usize>::new());
-        assert_eq!(union(&[&[1, 4, 7]], 10, Some(4)), [1, 7]);
+        assert_eq!(collect(&[], &[], 10, None), Vec::<usize>::new());
+        assert_eq!(collect(&[&[], &[1, 4, 7]], &[], 10, Some(4)), [1, 7]);
+        assert_eq!(collect(&[], &[9, 2, 9], 10, None), [2, 9]);
         assert_eq!(
-            union(&[&[1, 4, 70], &[], &[0, 4, 65, 129]], 130, Some(65)),
-            [0, 1, 4, 70, 129]
+            collect(
+                &[&[1, 4, 70], &[], &[0, 4, 65, 129]],
+                &[3, 1],
+                130,
+                Some(65)
+            ),
+            [0, 1, 3, 4, 70, 129]
+        );
+        let large: Vec<usize> = (0..10_000).step_by(7).collect();
+        assert_eq!(
+            collect(&[&large, &[1]], &[], 10_000, Some(0)).len(),
+            large.len()
         );
     }
 
