@@ -45,6 +45,7 @@ PEER_ENVIRONMENT = {
     "statements": "[]",
     "group_statements": "[]",
     "AWS_DEFAULT_REGION": "us-east-1",
+    "LOG_LEVEL": "ERROR",
 }
 
 DECISION_NAMES = {

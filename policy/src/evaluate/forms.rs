@@ -10,7 +10,6 @@ use std::collections::BTreeSet;
 
 use super::Requester;
 use super::rule::Rule;
-use crate::index::forms::{extend, offered_accounts};
 use crate::rules::{Rules, Scope};
 
 /// The accounts this requester may ask for: `Scope::Any` when an admitting statement has
@@ -18,17 +17,17 @@ use crate::rules::{Rules, Scope};
 /// account, since nothing could be asked for there.
 pub fn accounts_for_requester(rules: &Rules, requester: &Requester<'_>) -> Scope {
     let forms = &rules.index().forms;
+    let audience = forms.audience(requester);
     let mut accounts = forms.open_accounts.clone();
     for &at in &forms.restricted_account_statements {
         if accounts.is_any() {
             break;
         }
-        let statement = &rules.statements[at];
-        if Rule::of_statement(at, statement).admits(requester) {
-            extend(&mut accounts, offered_accounts(statement));
+        if forms.admits(&rules.statements[at], at, &audience) {
+            accounts.add(forms.accounts_of(at));
         }
     }
-    accounts
+    accounts.to_scope(&forms.accounts)
 }
 
 /// The permission sets some statement admitting this requester covers on `account_id`.
@@ -39,6 +38,7 @@ pub fn permission_sets_for_account(
 ) -> Scope {
     let index = rules.index();
     let forms = &index.forms;
+    let audience = forms.audience(requester);
     let mut sets = forms.any_account_open_sets.clone();
     let naming = forms
         .any_account_restricted
@@ -49,12 +49,11 @@ pub fn permission_sets_for_account(
         if sets.is_any() {
             break;
         }
-        let statement = &rules.statements[at];
-        if Rule::of_statement(at, statement).admits(requester) {
-            extend(&mut sets, &statement.permission_set);
+        if forms.admits(&rules.statements[at], at, &audience) {
+            sets.add(forms.sets_of(at));
         }
     }
-    sets
+    sets.to_scope(&forms.permission_sets)
 }
 
 /// The group ids some group statement admitting this requester covers.

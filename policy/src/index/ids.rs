@@ -102,6 +102,89 @@ pub(crate) fn union(
     }
 }
 
+/// A set of small ids, as bits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct IdSet(Vec<u64>);
+
+impl IdSet {
+    /// An empty set with room for the ids `0..universe`.
+    pub(crate) fn with_universe(universe: usize) -> IdSet {
+        IdSet(vec![0; universe.div_ceil(64)])
+    }
+
+    pub(crate) fn insert(&mut self, id: usize) {
+        let word = id / 64;
+        if word >= self.0.len() {
+            self.0.resize(word + 1, 0);
+        }
+        self.0[word] |= 1 << (id % 64);
+    }
+
+    pub(crate) fn extend(&mut self, ids: &[usize]) {
+        for &id in ids {
+            self.insert(id);
+        }
+    }
+
+    pub(crate) fn contains(&self, id: usize) -> bool {
+        self.0
+            .get(id / 64)
+            .is_some_and(|word| word & (1 << (id % 64)) != 0)
+    }
+
+    /// The ids, ascending.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(at, &word)| {
+            let mut word = word;
+            std::iter::from_fn(move || {
+                (word != 0).then(|| {
+                    let bit = word.trailing_zeros() as usize;
+                    word &= word - 1;
+                    at * 64 + bit
+                })
+            })
+        })
+    }
+}
+
+/// Distinct names (account ids, permission sets), sorted; a name's id is its position.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NameTable {
+    sorted: Vec<String>,
+}
+
+impl NameTable {
+    pub(crate) fn new<'n>(names: impl IntoIterator<Item = &'n String>) -> NameTable {
+        let mut sorted: Vec<String> = names.into_iter().cloned().collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        NameTable { sorted }
+    }
+
+    /// The ids of `names`, in their order (ascending for a `BTreeSet`); names not in the table
+    /// are left out.
+    pub(crate) fn ids_of<'n>(&self, names: impl IntoIterator<Item = &'n String>) -> Box<[usize]> {
+        names
+            .into_iter()
+            .filter_map(|name| self.sorted.binary_search(name).ok())
+            .collect()
+    }
+
+    pub(crate) fn id(&self, name: &str) -> Option<usize> {
+        self.sorted
+            .binary_search_by(|candidate| candidate.as_str().cmp(name))
+            .ok()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    pub(crate) fn name(&self, id: usize) -> &String {
+        &self.sorted[id]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +221,19 @@ mod tests {
             collect(&[&large, &[1]], &[], 10_000, Some(0)).len(),
             large.len()
         );
+    }
+
+    #[test]
+    fn id_sets_iterate_ascending() {
+        let mut set = IdSet::default();
+        set.extend(&[130, 3, 64, 3]);
+        assert_eq!(set.iter().collect::<Vec<_>>(), [3, 64, 130]);
+        assert!(set.contains(64) && !set.contains(65) && !set.contains(10_000));
+        let names: Vec<String> = ["b", "a", "b"].map(String::from).into();
+        let table = NameTable::new(&names);
+        assert_eq!(&*table.ids_of(&names), [1, 0, 1]);
+        assert_eq!(table.name(1), "b");
+        assert_eq!((table.id("a"), table.id("c")), (Some(0), None));
     }
 
     #[test]

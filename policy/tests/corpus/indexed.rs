@@ -114,7 +114,7 @@ fn people() -> Vec<Email> {
     EMAILS
         .iter()
         .chain(&[OUTSIDER])
-        .map(|text| Email::parse(text).unwrap())
+        .map(|text| Email::parse(text).unwrap_or_else(|error| panic!("{error}")))
         .collect()
 }
 
