@@ -77,11 +77,17 @@ fn replay(path: &str, decisions_out: Option<&str>) {
         liftgate_policy::evaluate(&rules, &target, &requester, GLOBAL_MAX)
     };
 
+    let answers: Vec<Evaluation> = queries.iter().map(&evaluate).collect();
+    let average = |size: fn(&Evaluation) -> usize| {
+        answers.iter().map(size).sum::<usize>() as f64 / answers.len().max(1) as f64
+    };
+    println!(
+        "{path}: an answer names {:.1} approvers and {:.1} statements on average",
+        average(|answer| answer.approvers.len()),
+        average(|answer| answer.statements.len()),
+    );
     if let Some(out) = decisions_out {
-        let decisions: Vec<Value> = queries
-            .iter()
-            .map(|q| decision_json(&evaluate(q)))
-            .collect();
+        let decisions: Vec<Value> = answers.iter().map(decision_json).collect();
         std::fs::write(out, serde_json::to_string(&decisions).unwrap())
             .unwrap_or_else(|error| panic!("{out}: {error}"));
     }
