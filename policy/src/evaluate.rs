@@ -106,18 +106,14 @@ pub fn evaluate(
     max_duration: Duration,
 ) -> Evaluation {
     let affected = Affected::find(rules, target, requester);
-    if affected.rules.is_empty() {
+    if affected.is_empty() {
         return Evaluation::refused(if affected.any_matched {
             Decision::RequesterNotAllowed
         } else {
             Decision::NoStatements
         });
     }
-    let max_duration = affected
-        .rules
-        .iter()
-        .filter_map(|rule| rule.max_duration)
-        .fold(max_duration, Duration::min);
+    let max_duration = affected.max_duration(max_duration);
     let grant = |decision, index| Evaluation {
         decision,
         approvers: Vec::new(),
@@ -132,17 +128,12 @@ pub fn evaluate(
     if let Some(index) = affected.self_approval(requester.email) {
         return grant(Decision::SelfApproval, index);
     }
-    let approvers: BTreeSet<&Email> = affected
-        .rules
-        .iter()
-        .flat_map(|rule| rule.approvers)
-        .filter(|approver| *approver != requester.email)
-        .collect();
-    let statements = affected.rules.iter().map(|rule| rule.index).collect();
+    let approvers = affected.approvers_except(requester.email);
+    let statements = affected.statements();
     if approvers.is_empty() {
         return Evaluation {
             decision: Decision::NoApprovers,
-            approvers: Vec::new(),
+            approvers,
             required_approvals: 1,
             statements,
             max_duration: Some(max_duration),
@@ -150,13 +141,8 @@ pub fn evaluate(
     }
     Evaluation {
         decision: Decision::RequiresApproval,
-        approvers: approvers.into_iter().cloned().collect(),
-        required_approvals: affected
-            .rules
-            .iter()
-            .map(|rule| rule.required_approvals)
-            .max()
-            .unwrap_or(1),
+        approvers,
+        required_approvals: affected.required_approvals(),
         statements,
         max_duration: Some(max_duration),
     }

@@ -12,6 +12,7 @@
 mod duration;
 mod email;
 mod evaluate;
+mod index;
 mod lint;
 mod parse;
 mod rules;

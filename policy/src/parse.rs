@@ -61,10 +61,7 @@ pub fn parse_rules(
         .filter_map(|(path, value)| parse_group_statement(&path, value, &mut problems))
         .collect();
     if problems.is_empty() {
-        Ok(Rules {
-            statements,
-            group_statements,
-        })
+        Ok(Rules::new(statements, group_statements))
     } else {
         Err(problems)
     }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::index::RuleIndex;
 use crate::{Duration, Email};
 
 /// What a statement's `Resource` names.
@@ -78,9 +79,64 @@ pub struct GroupStatement {
     pub max_duration: Option<Duration>,
 }
 
-/// All the rules of one configuration, in file order (indexes are reported by `explain`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// All the rules of one configuration, in file order (indexes are reported by `explain`),
+/// with the index the engine decides from (`index.rs`).
+///
+/// The lists are public to be read. The index is built from them by [`Rules::new`] (which
+/// [`crate::parse_rules`] calls), so a changed configuration is a new `Rules`, never an edit of
+/// these lists.
+#[derive(Clone)]
 pub struct Rules {
     pub statements: Vec<Statement>,
     pub group_statements: Vec<GroupStatement>,
+    pub(crate) index: RuleIndex,
+}
+
+impl Rules {
+    /// Rules from validated statements, indexed.
+    pub fn new(statements: Vec<Statement>, group_statements: Vec<GroupStatement>) -> Rules {
+        let index = RuleIndex::build(&statements, &group_statements);
+        Rules {
+            statements,
+            group_statements,
+            index,
+        }
+    }
+
+    /// The index, which must describe the lists as they are (see the type's documentation).
+    pub(crate) fn index(&self) -> &RuleIndex {
+        debug_assert_eq!(
+            (
+                self.index.statement_approvers.len(),
+                self.index.group_statement_approvers.len()
+            ),
+            (self.statements.len(), self.group_statements.len()),
+            "Rules edited after they were indexed"
+        );
+        &self.index
+    }
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules::new(Vec::new(), Vec::new())
+    }
+}
+
+/// Two configurations are equal when their statements are; the index follows from them.
+impl PartialEq for Rules {
+    fn eq(&self, other: &Self) -> bool {
+        self.statements == other.statements && self.group_statements == other.group_statements
+    }
+}
+
+impl Eq for Rules {}
+
+impl std::fmt::Debug for Rules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rules")
+            .field("statements", &self.statements)
+            .field("group_statements", &self.group_statements)
+            .finish_non_exhaustive()
+    }
 }

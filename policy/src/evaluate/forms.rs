@@ -2,30 +2,32 @@
 //! times every configured permission set, so most choices ended in `no_statements`; these narrow
 //! the choices to what some statement admitting the requester covers. They only shape the form:
 //! [`super::evaluate`] still decides every request.
+//!
+//! What the statements open to everyone offer is folded at load (`index/forms.rs`); only the
+//! restricted statements, and for one account the statements naming it, are looked at here.
 
 use std::collections::BTreeSet;
 
 use super::Requester;
 use super::rule::Rule;
-use crate::rules::{ResourceType, Rules, Scope};
+use crate::rules::{Rules, Scope};
 
 /// The accounts this requester may ask for: `Scope::Any` when an admitting statement has
 /// Resource `"*"` or is an OU statement. A statement with an empty `PermissionSet` offers no
 /// account, since nothing could be asked for there.
 pub fn accounts_for_requester(rules: &Rules, requester: &Requester<'_>) -> Scope {
-    rules
-        .statements
-        .iter()
-        .enumerate()
-        .filter(|(_, statement)| statement.permission_set != Scope::empty())
-        .filter(|(index, statement)| Rule::of_statement(*index, statement).admits(requester))
-        .fold(Scope::empty(), |accounts, (_, statement)| {
-            if statement.resource_type == ResourceType::Ou {
-                Scope::Any
-            } else {
-                accounts.union(&statement.resource)
-            }
-        })
+    let forms = &rules.index().forms;
+    let audience = forms.audience(requester);
+    let mut accounts = forms.open_accounts.clone();
+    for &at in &forms.restricted_account_statements {
+        if accounts.is_any() {
+            break;
+        }
+        if forms.admits(&rules.statements[at], at, &audience) {
+            accounts.add(forms.accounts_of(at));
+        }
+    }
+    accounts.to_scope(&forms.accounts)
 }
 
 /// The permission sets some statement admitting this requester covers on `account_id`.
@@ -34,24 +36,35 @@ pub fn permission_sets_for_account(
     account_id: &str,
     requester: &Requester<'_>,
 ) -> Scope {
-    rules
-        .statements
+    let index = rules.index();
+    let forms = &index.forms;
+    let audience = forms.audience(requester);
+    let mut sets = forms.any_account_open_sets.clone();
+    let naming = forms
+        .any_account_restricted
         .iter()
-        .enumerate()
-        .filter(|(_, statement)| statement.resource.contains(account_id))
-        .filter(|(index, statement)| Rule::of_statement(*index, statement).admits(requester))
-        .fold(Scope::empty(), |sets, (_, statement)| {
-            sets.union(&statement.permission_set)
-        })
+        .copied()
+        .chain(index.naming_account(account_id));
+    for at in naming {
+        if sets.is_any() {
+            break;
+        }
+        if forms.admits(&rules.statements[at], at, &audience) {
+            sets.add(forms.sets_of(at));
+        }
+    }
+    sets.to_scope(&forms.permission_sets)
 }
 
 /// The group ids some group statement admitting this requester covers.
 pub fn groups_for_requester(rules: &Rules, requester: &Requester<'_>) -> BTreeSet<String> {
-    rules
-        .group_statements
-        .iter()
-        .enumerate()
-        .filter(|(index, statement)| Rule::of_group_statement(*index, statement).admits(requester))
-        .flat_map(|(_, statement)| statement.resource.iter().cloned())
-        .collect()
+    let forms = &rules.index().forms;
+    let mut groups = forms.open_groups.clone();
+    for &at in &forms.restricted_group_statements {
+        let statement = &rules.group_statements[at];
+        if Rule::of_group_statement(at, statement).admits(requester) {
+            groups.extend(statement.resource.iter().cloned());
+        }
+    }
+    groups
 }

@@ -1,10 +1,11 @@
 //! The policy corpus: the rules engine's behaviour written down as data (`cases/*.yaml`), plus
-//! property tests. One binary, so `cargo test -p liftgate-policy --test corpus` runs it all.
+//! property tests (`indexed.rs`: the index against a scan). One binary, so `cargo test -p liftgate-policy --test corpus` runs it all.
 //!
 //! Each case file is a YAML stream of suites (documents separated by `---`); each suite is one
 //! set of rules with the requests to evaluate against it, or the problems / lint warnings those
 //! rules must produce. See `suite.rs` for the schema.
 
+mod indexed;
 mod invariants;
 mod model;
 mod props;

@@ -1,10 +1,15 @@
 //! A deliberately naive second reading of docs/reference.md §3, written straight from its numbered rules
 //! without the library's helpers. The property tests compare the two on random rules, so a
 //! shortcut in the library that changes behaviour shows up as a disagreement.
+//!
+//! It is also the reference for the library's index (`policy/src/index.rs`): every function
+//! here scans every statement, as the engine did before it had one.
 
 use std::collections::BTreeSet;
 
-use liftgate_policy::{Decision, Duration, Email, Evaluation, Requester, Rules, Target};
+use liftgate_policy::{
+    Decision, Duration, Email, Evaluation, Requester, ResourceType, Rules, Scope, Target,
+};
 
 /// One statement of either kind, reduced to what the reference's rules talk about.
 struct Entry<'r> {
@@ -204,4 +209,67 @@ pub(crate) fn may_deny(
         || affected(rules, target, requester)
             .iter()
             .any(|e| e.approvers.contains(actor))
+}
+
+fn admits(allowed_users: &[Email], allowed_groups: &[String], requester: &Requester<'_>) -> bool {
+    (allowed_users.is_empty() && allowed_groups.is_empty())
+        || allowed_users.contains(requester.email)
+        || allowed_groups.iter().any(|g| requester.groups.contains(g))
+}
+
+fn union(a: Scope, b: &Scope) -> Scope {
+    match (a, b) {
+        (Scope::Only(mut a), Scope::Only(b)) => {
+            a.extend(b.iter().cloned());
+            Scope::Only(a)
+        }
+        _ => Scope::Any,
+    }
+}
+
+/// The forms' accounts, by scanning: what every admitting statement with some permission set
+/// names (an OU statement names every account).
+pub(crate) fn accounts_for_requester(rules: &Rules, requester: &Requester<'_>) -> Scope {
+    let mut accounts = Scope::Only(BTreeSet::new());
+    for s in &rules.statements {
+        if s.permission_set == Scope::Only(BTreeSet::new())
+            || !admits(&s.allowed_users, &s.allowed_groups, requester)
+        {
+            continue;
+        }
+        let named = if s.resource_type == ResourceType::Ou {
+            &Scope::Any
+        } else {
+            &s.resource
+        };
+        accounts = union(accounts, named);
+    }
+    accounts
+}
+
+/// The forms' permission sets on one account, by scanning.
+pub(crate) fn permission_sets_for_account(
+    rules: &Rules,
+    account_id: &str,
+    requester: &Requester<'_>,
+) -> Scope {
+    let mut sets = Scope::Only(BTreeSet::new());
+    for s in &rules.statements {
+        if s.resource.contains(account_id) && admits(&s.allowed_users, &s.allowed_groups, requester)
+        {
+            sets = union(sets, &s.permission_set);
+        }
+    }
+    sets
+}
+
+/// The forms' groups, by scanning.
+pub(crate) fn groups_for_requester(rules: &Rules, requester: &Requester<'_>) -> BTreeSet<String> {
+    let mut groups = BTreeSet::new();
+    for s in &rules.group_statements {
+        if admits(&s.allowed_users, &s.allowed_groups, requester) {
+            groups.extend(s.resource.iter().cloned());
+        }
+    }
+    groups
 }

@@ -86,14 +86,14 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
     })
 }
 
-fn optional<T: std::fmt::Debug + Clone + 'static>(
+pub(crate) fn optional<T: std::fmt::Debug + Clone + 'static>(
     strategy: impl Strategy<Value = T>,
 ) -> impl Strategy<Value = Option<T>> {
     prop_oneof![Just(None), strategy.prop_map(Some)]
 }
 
 /// A single name, a list of names (possibly empty) or the wildcard, as a config may write it.
-fn names(pool: &'static [&'static str], wildcard: bool) -> BoxedStrategy<Value> {
+pub(crate) fn names(pool: &'static [&'static str], wildcard: bool) -> BoxedStrategy<Value> {
     let list = subsequence(pool, 0..=pool.len()).prop_map(|names| json!(names));
     let single = select(pool).prop_map(|name| json!(name));
     if wildcard {
