@@ -483,6 +483,7 @@ fn the_sink_settings_need_a_bucket_and_default_the_prefix() {
         dir: None,
         bucket: None,
         prefix: None,
+        checkpoint_prefix: None,
         kms_key_id: None,
     };
     assert_eq!(

@@ -54,6 +54,15 @@ pub struct AuditFields {
     pub approvers: Vec<String>,
     pub requester_teams_id: String,
     pub approver_teams_id: String,
+
+    /// The hash chain (docs/reference.md §7), set by the state store when the record is
+    /// committed: its position in the chain, the previous record's hash, and its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
 }
 
 /// Where a record lives under a sink's root: `YYYY/MM/DD/UUID.json` (UTC date of the event).
@@ -179,6 +188,9 @@ impl AuditRecord {
                 .collect(),
             requester_teams_id: or_na(request.requester.teams_id.as_deref()),
             approver_teams_id: or_na(approver.and_then(|person| person.teams_id.as_deref())),
+            seq: None,
+            prev_hash: None,
+            hash: None,
         };
         AuditRecord {
             id: uuid::Uuid::new_v4(),
@@ -255,6 +267,9 @@ impl AuditRecord {
             approvers: Vec::new(),
             requester_teams_id: NA.to_owned(),
             approver_teams_id: NA.to_owned(),
+            seq: None,
+            prev_hash: None,
+            hash: None,
         };
         AuditRecord {
             id: uuid::Uuid::new_v4(),
