@@ -64,6 +64,7 @@ impl ChainHead {
     pub fn append(&mut self, record: &mut AuditRecord) -> Result<(), ChainError> {
         let seq = self.seq + 1;
         record.fields.seq = Some(seq);
+        record.fields.record_id = Some(record.id.to_string());
         record.fields.prev_hash = Some(self.hash.clone());
         record.fields.hash = None;
         let hash = hash_of_body(&serde_json::to_value(&record.fields)?);

@@ -8,7 +8,10 @@ pub mod chain;
 pub mod checkpoint;
 mod checkpointer;
 mod file;
+pub mod query;
 mod record;
+pub mod source;
+pub mod verify;
 
 pub use chain::{ChainHead, CheckpointMark, GENESIS_HASH, hash_of_body};
 pub use checkpoint::{Checkpoint, KeyError, PublicKey, SigningKey};

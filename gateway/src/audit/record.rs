@@ -63,6 +63,9 @@ pub struct AuditFields {
     pub prev_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
+    /// The record's id, which names its object: binds the content to where it is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<String>,
 }
 
 /// Where a record lives under a sink's root: `YYYY/MM/DD/UUID.json` (UTC date of the event).
@@ -191,6 +194,7 @@ impl AuditRecord {
             seq: None,
             prev_hash: None,
             hash: None,
+            record_id: None,
         };
         AuditRecord {
             id: uuid::Uuid::new_v4(),
@@ -270,6 +274,7 @@ impl AuditRecord {
             seq: None,
             prev_hash: None,
             hash: None,
+            record_id: None,
         };
         AuditRecord {
             id: uuid::Uuid::new_v4(),
