@@ -4,7 +4,7 @@
 //! concurrency.
 
 use futures_util::StreamExt;
-use liftgate_gateway::audit::verify::{CheckpointObject, Finding, Link, parse_record};
+use liftgate_gateway::audit::verify::{ChainObjects, CheckpointObject, Finding, parse_record};
 
 use crate::s3_audit::DEFAULT_CHECKPOINT_PREFIX;
 use crate::sdk_error::classify;
@@ -155,7 +155,7 @@ impl S3Source {
         &self,
         records: &S3Location,
         checkpoints: &S3Location,
-    ) -> Result<(Vec<Result<Link, Finding>>, Vec<CheckpointObject>), S3SourceError> {
+    ) -> Result<ChainObjects, S3SourceError> {
         let record_keys = self.keys(records, Some(checkpoints)).await?;
         let links = self
             .fetch_each(records, record_keys, |object, body| match body {

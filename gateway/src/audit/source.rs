@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::CHECKPOINT_DIR;
-use super::verify::{CheckpointObject, Finding, Link, parse_record};
+use super::verify::{ChainObjects, CheckpointObject, Finding, parse_record};
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot read {path}: {error}")]
@@ -85,9 +85,7 @@ where
 /// # Errors
 /// When the directory cannot be listed. A file that cannot be read is a finding, not an
 /// error.
-pub fn read_directory(
-    dir: &Path,
-) -> Result<(Vec<Result<Link, Finding>>, Vec<CheckpointObject>), SourceError> {
+pub fn read_directory(dir: &Path) -> Result<ChainObjects, SourceError> {
     if !dir.is_dir() {
         return Err(source_error(
             dir,

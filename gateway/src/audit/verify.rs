@@ -35,6 +35,9 @@ pub struct CheckpointObject {
     pub body: Vec<u8>,
 }
 
+/// What a source read: every record (as a link, or why it is not one) and every checkpoint.
+pub type ChainObjects = (Vec<Result<Link, Finding>>, Vec<CheckpointObject>);
+
 /// One way the log fails to be what the chain and the checkpoints say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finding {

@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::Context;
 use liftgate_aws::{AwsClients, S3Location, S3Source};
 use liftgate_gateway::audit::query::{self, Filters, OutputFormat};
-use liftgate_gateway::audit::verify::{self, CheckpointObject, Finding, Link, VerifyOptions};
+use liftgate_gateway::audit::verify::{self, ChainObjects, VerifyOptions};
 use liftgate_gateway::audit::{PublicKey, SigningKey, source};
 use liftgate_gateway::config::LoadedConfig;
 
@@ -48,9 +48,7 @@ async fn s3_source() -> S3Source {
     S3Source::new(AwsClients::from_environment().await.s3)
 }
 
-type Chain = (Vec<Result<Link, Finding>>, Vec<CheckpointObject>);
-
-async fn read_chain(source: &Source) -> anyhow::Result<Chain> {
+async fn read_chain(source: &Source) -> anyhow::Result<ChainObjects> {
     match source {
         Source::Directory(dir) => {
             let dir = dir.clone();

@@ -412,7 +412,7 @@ async fn two_replicas_write_one_verifiable_chain_and_verify_names_every_tamperin
     assert_eq!((code, output.lines().count()), (0, 1), "{output}");
 
     // The same log in S3 (records under logs/, checkpoints beside them) verifies and answers.
-    let clients = liftgate_aws::AwsClients::for_test_endpoint(&moto.endpoint(), "us-east-1").await;
+    let clients = liftgate_aws::AwsClients::for_test_endpoint(moto.endpoint(), "us-east-1").await;
     clients
         .s3
         .create_bucket()
