@@ -62,6 +62,14 @@ log "Building liftgate"
 liftgate_build
 "$(liftgate_bin)" check-config --config "$work/liftgate.yaml"
 
+# A fresh Ed25519 key signs the audit checkpoints (docs/audit.md); it reaches liftgate only
+# through the environment, as a secret should.
+LIFTGATE__AUDIT__SIGNING_KEY="$("$MOTO_VENV/bin/python" -c '
+from cryptography.hazmat.primitives import serialization as s
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+print(Ed25519PrivateKey.generate().private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()).decode())')"
+export LIFTGATE__AUDIT__SIGNING_KEY
+
 log "Starting liftgate serve on 127.0.0.1:$port"
 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true \
   "$(liftgate_bin)" serve --config "$work/liftgate.yaml" 2> "$work/liftgate.log" &
@@ -81,4 +89,8 @@ log "Stopping liftgate (SIGTERM drains in-flight work)"
 kill -TERM "$LIFTGATE_PID"
 wait "$LIFTGATE_PID" && log "liftgate exited 0" || { log "liftgate exited $?"; exit 1; }
 LIFTGATE_PID=
+
+log "Verifying the audit trail's hash chain and signed checkpoints"
+"$(liftgate_bin)" audit public-key --config "$work/liftgate.yaml" > "$work/audit-public-key.pem"
+"$(liftgate_bin)" audit verify --source "$work/audit" --public-key "$work/audit-public-key.pem"
 log "Done. Logs, state and audit records are in $work"

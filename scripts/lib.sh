@@ -21,6 +21,15 @@ ensure_moto() {
     "moto==$MOTO_VERSION" "boto3==1.44.5" "botocore==1.44.5" "flask==3.1.3" "flask-cors==6.0.5"
 }
 
+# sqlglot and DuckDB (pinned) in the same venv, for scripts/check-athena.py.
+ensure_athena_tools() {
+  if "$MOTO_VENV/bin/python" -c 'import sqlglot, duckdb; assert sqlglot.__version__ == "30.30.0" and duckdb.__version__ == "1.5.6"' 2>/dev/null; then
+    return 0
+  fi
+  log "Installing sqlglot and duckdb into $MOTO_VENV"
+  "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "sqlglot==30.30.0" "duckdb==1.5.6"
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }

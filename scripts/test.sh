@@ -7,6 +7,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$LIFTGATE_ROOT"
 
 ensure_moto
+ensure_athena_tools
 ensure_helm
 export MOTO_SERVER_BIN="$MOTO_VENV/bin/moto_server"
 # Tests talk to local fakes only: static credentials, and never the instance metadata service.
@@ -28,5 +29,8 @@ scripts/check-deploy.sh
 
 log "demo (the README's run command), with a short grant"
 DEMO_GRANT_DURATION=5s scripts/demo.sh
+
+log "docs/athena.md: parse as Athena, reserved words, run on DuckDB over the demo's records"
+"$MOTO_VENV/bin/python" scripts/check-athena.py docs/athena.md data/demo/audit
 
 log "All checks passed"

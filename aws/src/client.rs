@@ -106,6 +106,19 @@ impl AwsClients {
         Self::from_sdk_config(sdk_config)
     }
 
+    /// Clients from the standard environment alone (region, credentials and endpoint from
+    /// `AWS_*` variables and profiles), for commands that run without a config file, such as
+    /// `liftgate audit verify` on an auditor's machine.
+    pub async fn from_environment() -> AwsClients {
+        let limits = ClientLimits::production();
+        let sdk_config = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(limits.retry_config())
+            .timeout_config(limits.timeout_config())
+            .load()
+            .await;
+        Self::from_sdk_config(sdk_config)
+    }
+
     /// Clients for a local emulator such as moto: static test credentials (so the credential
     /// chain never probes instance metadata), the given region, and no SDK retries.
     pub async fn for_test_endpoint(endpoint_url: &str, region: &str) -> AwsClients {

@@ -7,6 +7,7 @@ pub mod dynamodb;
 pub mod identity;
 pub mod inventory;
 pub mod s3_audit;
+pub mod s3_source;
 pub mod scheduler;
 mod sdk_error;
 
@@ -17,6 +18,7 @@ pub use identity::{
 };
 pub use inventory::{AwsAccessInventory, InventoryConfig};
 pub use s3_audit::{S3AuditConfig, S3AuditSetupError, S3AuditSink};
+pub use s3_source::{S3Location, S3Source, S3SourceError};
 pub use scheduler::{
     EventBridgeScheduler, EventBridgeSchedulerConfig, OrphanReport, OrphanSweepError,
     SchedulerSetupError,

@@ -166,6 +166,10 @@ def outputs(config):
 # --- scanning the code ----------------------------------------------------------------------
 
 
+# SDK operations whose IAM action has another name (Service Authorization Reference).
+ACTION_OF_OPERATION = {"s3:ListObjectsV2": "s3:ListBucket"}
+
+
 def pascal(snake):
     return "".join(part[:1].upper() + part[1:] for part in snake.split("_"))
 
@@ -274,7 +278,8 @@ def scan(config, root=None):
                         calls.append((f"dynamodb:{per_item[kind]}", "sdk", relative, line,
                                       f"{name}.{op}() with {kind} items"))
                     continue
-                calls.append((f"{service}:{pascal(op)}", "sdk", relative, line, f"{name}.{op}()"))
+                action = f"{service}:{pascal(op)}"
+                calls.append((ACTION_OF_OPERATION.get(action, action), "sdk", relative, line, f"{name}.{op}()"))
             for pattern in (target, literal_target):
                 for match in pattern.finditer(text):
                     crate, op = match.group(1), match.group(2)

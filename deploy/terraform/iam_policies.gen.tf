@@ -125,6 +125,7 @@ locals {
         ]
         resources = [
           "arn:${local.partition}:s3:::${local.audit_bucket_name}/${var.audit_prefix}/*",
+          "arn:${local.partition}:s3:::${local.audit_bucket_name}/${var.audit_checkpoint_prefix}/*",
         ]
         conditions = []
       },
@@ -240,6 +241,31 @@ locals {
         ]
         resources = [
           "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${local.state_table_name}",
+        ]
+        conditions = []
+      },
+    ]
+    auditor = [
+      {
+        sid       = "ListTheAuditLog"
+        feature   = "s3_audit"
+        actions = [
+          "s3:ListBucket",
+        ]
+        resources = [
+          "arn:${local.partition}:s3:::${local.audit_bucket_name}",
+        ]
+        conditions = []
+      },
+      {
+        sid       = "ReadTheAuditLog"
+        feature   = "s3_audit"
+        actions = [
+          "s3:GetObject",
+        ]
+        resources = [
+          "arn:${local.partition}:s3:::${local.audit_bucket_name}/${var.audit_prefix}/*",
+          "arn:${local.partition}:s3:::${local.audit_bucket_name}/${var.audit_checkpoint_prefix}/*",
         ]
         conditions = []
       },

@@ -64,10 +64,11 @@ output "helm_values" {
       } : k => v if v != null } : null
       audit = local.s3_audit ? {
         sinks = [{ for k, v in {
-          type       = "s3"
-          bucket     = local.audit_bucket_name
-          prefix     = var.audit_prefix
-          kms_key_id = var.audit_kms_key_arn
+          type              = "s3"
+          bucket            = local.audit_bucket_name
+          prefix            = var.audit_prefix
+          checkpoint_prefix = var.audit_checkpoint_prefix
+          kms_key_id        = var.audit_kms_key_arn
         } : k => v if v != null }]
       } : null
     } : section => value if value != null }

@@ -161,6 +161,17 @@ variable "audit_prefix" {
   }
 }
 
+variable "audit_checkpoint_prefix" {
+  description = "Key prefix of the signed audit checkpoints (the S3 sink's checkpoint_prefix), beside audit_prefix."
+  type        = string
+  default     = "checkpoints"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$", var.audit_checkpoint_prefix))
+    error_message = "audit_checkpoint_prefix is a key prefix without leading or trailing slashes, e.g. checkpoints."
+  }
+}
+
 variable "audit_kms_key_arn" {
   description = "SSE-KMS with this key for the audit bucket (and the S3 sink's kms_key_id). Null uses SSE-S3 (AES256)."
   type        = string

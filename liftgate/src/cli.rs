@@ -40,6 +40,88 @@ pub enum Command {
         #[command(subcommand)]
         command: MigrateCommand,
     },
+    /// Verify and query the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain and the signed checkpoints of a sink's records; name every object
+    /// that breaks them. Exit 0 only when everything holds.
+    Verify(AuditVerifyArgs),
+    /// Filter a sink's records, or say who held access during a window.
+    Query(AuditQueryArgs),
+    /// Print the public key of audit.signing_key (SubjectPublicKeyInfo PEM), for verify.
+    PublicKey(ConfigArg),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditSourceArgs {
+    /// A file sink's directory, or an S3 sink's records: s3://BUCKET/PREFIX.
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub source: String,
+    /// Where the S3 sink's checkpoints are [default: s3://BUCKET/checkpoints].
+    #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+    pub checkpoints: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    #[command(flatten)]
+    pub source: AuditSourceArgs,
+    /// The signer's public key (PEM), as `liftgate audit public-key` prints it.
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
+    /// Verify the chain from the first record at or after this time (RFC 3339 or a date).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueryFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditQueryArgs {
+    #[command(flatten)]
+    pub source: AuditSourceArgs,
+    /// Requester email, Slack user id or Teams user id.
+    #[arg(long, value_name = "WHO")]
+    pub requester: Option<String>,
+    /// Approver email, Slack user id or Teams user id.
+    #[arg(long, value_name = "WHO")]
+    pub approver: Option<String>,
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+    #[arg(long, value_name = "NAME")]
+    pub permission_set: Option<String>,
+    /// Group id or name.
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+    /// requested, approved, denied, granted, revoked, expired, cancelled, failed, extended,
+    /// drift_detected.
+    #[arg(long, value_name = "EVENT")]
+    pub event: Option<String>,
+    /// slack, teams, webhook, scheduler, reconciler.
+    #[arg(long, value_name = "CHANNEL")]
+    pub channel: Option<String>,
+    /// Records at or after this time (RFC 3339 or a date).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Records before this time.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Who held the access the other filters name at any moment between T1 and T2.
+    #[arg(long, num_args = 2, value_names = ["T1", "T2"], conflicts_with_all = ["since", "until", "event", "channel", "approver"])]
+    pub active_between: Option<Vec<String>>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: QueryFormat,
 }
 
 #[derive(Debug, Args)]

@@ -8,7 +8,7 @@ use liftgate_aws::{
     AwsAccessInventory, AwsClients, AwsIdentityCenter, DynamoStore, DynamoStoreConfig,
     EventBridgeScheduler, EventBridgeSchedulerConfig, S3AuditConfig, S3AuditSink,
 };
-use liftgate_gateway::audit::FileAuditSink;
+use liftgate_gateway::audit::{Checkpointer, FileAuditSink, SigningKey};
 use liftgate_gateway::channel::ChannelAdapter;
 use liftgate_gateway::config::{AuditSinkKind, LoadedConfig, SchedulerBackend, StateBackend};
 use liftgate_gateway::metrics::Metrics;
@@ -32,6 +32,8 @@ pub struct Gateway {
     pub store: Arc<dyn StateStore>,
     pub metrics: Arc<Metrics>,
     pub reconciler: Arc<Reconciler>,
+    /// Signed audit checkpoints; `None` without `audit.signing_key`.
+    pub checkpointer: Option<Checkpointer>,
 }
 
 /// Opens the configured state store. `clients` is required for DynamoDB.
@@ -189,6 +191,21 @@ pub async fn build(loaded: &LoadedConfig) -> anyhow::Result<Gateway> {
         adapters.push(adapter);
     }
 
+    let checkpointer = match &settings.audit.signing_key {
+        Some(key) => {
+            let key = SigningKey::parse(key.expose()).context("audit.signing_key")?;
+            Some(Checkpointer::new(
+                Arc::clone(&store),
+                Arc::clone(&clock),
+                Arc::clone(service.leases()),
+                Arc::new(key),
+                sinks.iter().map(|sink| sink.name().to_owned()).collect(),
+                settings.audit.checkpoint_interval.to_std(),
+            ))
+        }
+        None => None,
+    };
+
     let chat_notifiers = adapters
         .iter()
         .filter_map(|adapter| Arc::clone(adapter).notifier())
@@ -218,5 +235,6 @@ pub async fn build(loaded: &LoadedConfig) -> anyhow::Result<Gateway> {
         store,
         metrics,
         reconciler,
+        checkpointer,
     })
 }

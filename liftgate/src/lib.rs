@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use liftgate_gateway::config::ConfigSource;
 
-use crate::cli::{Cli, Command, MigrateCommand, PolicyCommand, StateCommand};
+use crate::cli::{AuditCommand, Cli, Command, MigrateCommand, PolicyCommand, StateCommand};
 
 /// Runs one command. `Ok` carries the exit code; `Err` is printed as one sentence, exit 1.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -79,6 +79,27 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Audit { command } => match command {
+            AuditCommand::Verify(args) => {
+                let clean = runtime()?.block_on(commands::audit::verify(&args, stdout))?;
+                Ok(if clean {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                })
+            }
+            AuditCommand::Query(args) => {
+                runtime()?.block_on(commands::audit::query(&args, stdout, stderr))?;
+                Ok(ExitCode::SUCCESS)
+            }
+            AuditCommand::PublicKey(arg) => {
+                let Some(loaded) = load_or_report(arg.config.as_deref(), stderr)? else {
+                    return Ok(ExitCode::FAILURE);
+                };
+                commands::audit::public_key(&loaded, stdout)?;
+                Ok(ExitCode::SUCCESS)
+            }
+        },
         Command::Reconcile(args) => {
             let Some(loaded) = load_or_report(args.config.config.as_deref(), stderr)? else {
                 return Ok(ExitCode::FAILURE);

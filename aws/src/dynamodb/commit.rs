@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
+use liftgate_gateway::audit::ChainHead;
 use liftgate_gateway::ports::{AccessPut, Expect, Fence, StoreError, WriteBatch};
 
 use super::layout::{self, Item};
@@ -18,6 +19,17 @@ const MAX_TRANSACTION_ITEMS: usize = 100;
 /// or another transaction writing the same item at this moment. Either way nothing was
 /// written, and re-reading then deciding again is the answer.
 const CONFLICT_REASONS: &[&str] = &["ConditionalCheckFailed", "TransactionConflict"];
+
+/// How often a batch that lost the race for the audit chain's head (another commit moved it
+/// between the read and the write) is sealed again on the new head before giving up.
+const CHAIN_ATTEMPTS: u32 = 40;
+
+/// What a transaction that was cancelled only because of the chain head means: read the head
+/// again and retry; nothing else of the batch was in the way.
+enum Outcome {
+    Written,
+    ChainMoved,
+}
 
 /// A condition on the item's current state.
 #[derive(Debug, Clone)]
@@ -180,6 +192,9 @@ impl DynamoStore {
         if batch.is_empty() {
             return Ok(());
         }
+        if batch.touches_chain() {
+            return self.commit_chained(batch).await;
+        }
         let fenced = batch.fence.is_some();
         let mut writes = self.writes(batch)?;
         if writes.len() > MAX_TRANSACTION_ITEMS {
@@ -193,7 +208,62 @@ impl DynamoStore {
         {
             return self.put_one(item, condition).await;
         }
-        self.transact(writes, fenced).await
+        self.transact(writes, fenced, None).await.map(|_| ())
+    }
+
+    /// The head of the audit chain and the version it was read at (0: never written).
+    pub(super) async fn chain_head(&self) -> Result<(ChainHead, u64), StoreError> {
+        let Some(item) = self.read_item(layout::audit_chain_key()).await? else {
+            return Ok((ChainHead::default(), 0));
+        };
+        let version = layout::number_attribute(&item, layout::VERSION)?;
+        Ok((
+            layout::document(&item)?,
+            u64::try_from(version).unwrap_or(0),
+        ))
+    }
+
+    /// A batch with audit records or a checkpoint: read the chain head, link the records onto
+    /// it, and write the moved head in the same transaction under a condition on the version
+    /// read, so concurrent writers (every replica) extend one chain without gaps. A writer
+    /// that lost only that race seals the batch again on the new head.
+    async fn commit_chained(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        let fenced = batch.fence.is_some();
+        for attempt in 0..CHAIN_ATTEMPTS {
+            let (mut head, version) = self.chain_head().await?;
+            let mut sealed = batch.clone();
+            sealed.seal_audit(&mut head)?;
+            let mut writes = self.writes(sealed)?;
+            // Right after the fence check, so its cancellation reason has a known place.
+            let chain_index = usize::from(fenced);
+            writes.insert(
+                chain_index,
+                Write::Put {
+                    item: layout::audit_chain_item(&head, version + 1)?,
+                    condition: Some(Condition::from_expect(if version == 0 {
+                        Expect::Absent
+                    } else {
+                        Expect::Version(version)
+                    })),
+                },
+            );
+            if writes.len() > MAX_TRANSACTION_ITEMS {
+                return Err(StoreError::Unavailable(format!(
+                    "a write batch of {} items exceeds DynamoDB's {MAX_TRANSACTION_ITEMS}-item transaction limit",
+                    writes.len()
+                )));
+            }
+            match self.transact(writes, fenced, Some(chain_index)).await? {
+                Outcome::Written => return Ok(()),
+                Outcome::ChainMoved => {
+                    let pause = rand::random_range(1..=10u64) * u64::from(attempt.min(10) + 1);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "the audit chain head stayed contended for {CHAIN_ATTEMPTS} attempts"
+        )))
     }
 
     /// A single conditional put (half the cost of a one-item transaction).
@@ -218,7 +288,12 @@ impl DynamoStore {
         }
     }
 
-    async fn transact(&self, writes: Vec<Write>, fenced: bool) -> Result<(), StoreError> {
+    async fn transact(
+        &self,
+        writes: Vec<Write>,
+        fenced: bool,
+        chain_index: Option<usize>,
+    ) -> Result<Outcome, StoreError> {
         let table = &self.config.table;
         let mut items = Vec::with_capacity(writes.len());
         for write in writes {
@@ -272,7 +347,7 @@ impl DynamoStore {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(Outcome::Written),
             Err(error) => {
                 if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
                     error.as_service_error()
@@ -292,6 +367,17 @@ impl DynamoStore {
                             .is_some_and(|code| code == "ConditionalCheckFailed")
                     {
                         return Err(StoreError::LeaseLost);
+                    }
+                    if let Some(index) = chain_index
+                        && reasons
+                            .get(index)
+                            .is_some_and(|code| CONFLICT_REASONS.contains(&code.as_str()))
+                        && reasons
+                            .iter()
+                            .enumerate()
+                            .all(|(other, code)| other == index || code == "None")
+                    {
+                        return Ok(Outcome::ChainMoved);
                     }
                     let codes: Vec<&str> = reasons
                         .iter()

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use liftgate_gateway::audit::ChainHead;
 use liftgate_gateway::domain::{
     AccessKey, AccessRecord, AccessRequest, Grant, GrantStatus, RequestStatus,
 };
@@ -288,6 +289,20 @@ pub(crate) fn lease_item(name: &str, owner: &str, until: OffsetDateTime, token: 
     // Leases left behind by a crashed replica disappear a day after they ran out.
     item.insert(TTL.to_owned(), n(until.unix_timestamp() + 86_400));
     item
+}
+
+/// The one item holding the audit chain's head (docs/dynamodb.md): its JSON document and a
+/// version every commit that moves it bumps, under a condition on the version it read.
+pub(crate) fn audit_chain_key() -> Item {
+    key("audit#chain".to_owned(), "chain")
+}
+
+pub(crate) fn audit_chain_item(head: &ChainHead, version: u64) -> Result<Item, StoreError> {
+    let mut item = audit_chain_key();
+    item.insert(KIND.to_owned(), s("audit_chain"));
+    item.insert(DOC.to_owned(), s(to_json(head)?));
+    item.insert(VERSION.to_owned(), n(version));
+    Ok(item)
 }
 
 pub(crate) fn document_item(

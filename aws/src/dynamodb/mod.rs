@@ -156,6 +156,10 @@ impl StateStore for DynamoStore {
             .await
     }
 
+    async fn audit_chain_head(&self) -> Result<liftgate_gateway::audit::ChainHead, StoreError> {
+        self.chain_head().await.map(|(head, _)| head)
+    }
+
     async fn complete_outbox(&self, id: uuid::Uuid) -> Result<(), StoreError> {
         self.complete_message(id).await
     }

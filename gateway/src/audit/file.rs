@@ -1,13 +1,14 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
-use super::{AuditRecord, object_key};
+use super::{AuditRecord, CHECKPOINT_DIR, Checkpoint, object_key};
 use crate::ports::{AuditError, AuditSink};
 
-/// Writes each record to `DIR/YYYY/MM/DD/UUID.json`. The file appears atomically (written to a
-/// temporary name, synced, renamed), so a reader never sees half a record and a retried write
-/// of the same record replaces it with identical content.
+/// Writes each record to `DIR/YYYY/MM/DD/UUID.json` and each checkpoint to
+/// `DIR/checkpoints/YYYY/MM/DD/NUMBER.json`. A file appears atomically (written to a temporary
+/// name, synced, renamed), so a reader never sees half a record and a retried write of the
+/// same record replaces it with identical content.
 #[derive(Debug, Clone)]
 pub struct FileAuditSink {
     name: String,
@@ -28,23 +29,18 @@ impl FileAuditSink {
         }
     }
 
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn error(&self, message: impl std::fmt::Display) -> AuditError {
         AuditError {
             sink: self.name.clone(),
             message: format!("{}: {message}", self.dir.display()),
         }
     }
-}
 
-#[async_trait]
-impl AuditSink for FileAuditSink {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    async fn write(&self, record: &AuditRecord) -> Result<(), AuditError> {
-        let path = self.dir.join(object_key(record));
-        let body = serde_json::to_vec(&record.fields).map_err(|error| self.error(error))?;
+    async fn write_file(&self, path: PathBuf, body: Vec<u8>) -> Result<(), AuditError> {
         let sink = self.clone();
         tokio::task::spawn_blocking(move || -> Result<(), AuditError> {
             let parent = path
@@ -64,5 +60,24 @@ impl AuditSink for FileAuditSink {
         })
         .await
         .map_err(|error| self.error(error))?
+    }
+}
+
+#[async_trait]
+impl AuditSink for FileAuditSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn write(&self, record: &AuditRecord) -> Result<(), AuditError> {
+        let path = self.dir.join(object_key(record));
+        let body = serde_json::to_vec(&record.fields).map_err(|error| self.error(error))?;
+        self.write_file(path, body).await
+    }
+
+    async fn write_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), AuditError> {
+        let path = self.dir.join(CHECKPOINT_DIR).join(checkpoint.object_key());
+        let body = serde_json::to_vec(checkpoint).map_err(|error| self.error(error))?;
+        self.write_file(path, body).await
     }
 }

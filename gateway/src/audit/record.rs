@@ -62,6 +62,18 @@ pub struct AuditFields {
     /// `requested`, the approver for a decision); absent for timers and the reconciler.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified_caller: Option<VerifiedCaller>,
+
+    /// The hash chain (docs/reference.md §7), set by the state store when the record is
+    /// committed: its position in the chain, the previous record's hash, and its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    /// The record's id, which names its object: binds the content to where it is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<String>,
 }
 
 fn na() -> String {
@@ -206,6 +218,10 @@ impl AuditRecord {
                 (None, RequestEvent::Requested) => request.requester.caller.clone(),
                 (None, _) => None,
             },
+            seq: None,
+            prev_hash: None,
+            hash: None,
+            record_id: None,
         };
         AuditRecord {
             id: uuid::Uuid::new_v4(),
@@ -284,6 +300,10 @@ impl AuditRecord {
             approver_teams_id: NA.to_owned(),
             request_source: Channel::Reconciler.as_str().to_owned(),
             verified_caller: None,
+            seq: None,
+            prev_hash: None,
+            hash: None,
+            record_id: None,
         };
         AuditRecord {
             id: uuid::Uuid::new_v4(),

@@ -215,6 +215,9 @@ pub struct AuditSinkSettings {
     pub bucket: Option<String>,
     #[serde(default)]
     pub prefix: Option<String>,
+    /// S3: where signed checkpoints go (default `checkpoints`), beside the records' prefix.
+    #[serde(default)]
+    pub checkpoint_prefix: Option<String>,
     /// SSE-KMS key; without it objects use SSE-S3 (AES256).
     #[serde(default)]
     pub kms_key_id: Option<String>,
@@ -224,6 +227,11 @@ pub struct AuditSinkSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct AuditSettings {
     pub sinks: Vec<AuditSinkSettings>,
+    /// The Ed25519 private key checkpoints are signed with (PEM, or base64 of its PKCS#8
+    /// DER); usually `LIFTGATE__AUDIT__SIGNING_KEY`. Without it no checkpoints are written.
+    pub signing_key: Option<Secret>,
+    /// How often a signed checkpoint is written (also at shutdown).
+    pub checkpoint_interval: Duration,
 }
 
 impl Default for AuditSettings {
@@ -234,8 +242,11 @@ impl Default for AuditSettings {
                 dir: Some("./data/audit".to_owned()),
                 bucket: None,
                 prefix: None,
+                checkpoint_prefix: None,
                 kms_key_id: None,
             }],
+            signing_key: None,
+            checkpoint_interval: Duration::from_hours(1),
         }
     }
 }

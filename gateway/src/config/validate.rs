@@ -238,6 +238,45 @@ pub(super) fn check(
             }
             _ => {}
         }
+        let trimmed = |prefix: Option<&str>, default: &str| {
+            prefix
+                .unwrap_or(default)
+                .trim()
+                .trim_matches('/')
+                .to_owned()
+        };
+        let records = trimmed(sink.prefix.as_deref(), "logs");
+        let checkpoints = trimmed(sink.checkpoint_prefix.as_deref(), "checkpoints");
+        if sink.kind == AuditSinkKind::S3
+            && !records.is_empty()
+            && (checkpoints == records || checkpoints.starts_with(&format!("{records}/")))
+        {
+            push(
+                errors,
+                format!("audit.sinks[{index}].checkpoint_prefix"),
+                "must lie beside the records' prefix, not under it (an Athena table over the records would read the checkpoints)",
+            );
+        }
+    }
+    // docs/reference.md §7: the chain needs no key; the checkpoints that vouch for its tail do.
+    match &settings.audit.signing_key {
+        Some(key) => {
+            if let Err(error) = crate::audit::SigningKey::parse(key.expose()) {
+                push(
+                    errors,
+                    "audit.signing_key",
+                    format!("not a usable Ed25519 private key: {error}"),
+                );
+            }
+        }
+        None => push(
+            warnings,
+            "audit.signing_key",
+            "not set: audit records are hash-chained but no signed checkpoints are written, so a truncated tail goes unnoticed",
+        ),
+    }
+    if settings.audit.checkpoint_interval.as_secs() == 0 {
+        push(errors, "audit.checkpoint_interval", "must be at least 1s");
     }
 
     if let Some(slack) = &settings.slack {

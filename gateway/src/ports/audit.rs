@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 
-use crate::audit::AuditRecord;
+use crate::audit::{AuditRecord, Checkpoint};
 
 #[derive(Debug, thiserror::Error)]
 #[error("audit sink {sink} failed: {message}")]
@@ -18,4 +18,9 @@ pub trait AuditSink: Send + Sync + std::fmt::Debug {
     fn name(&self) -> &str;
 
     async fn write(&self, record: &AuditRecord) -> Result<(), AuditError>;
+
+    /// Writes a signed checkpoint beside the records (docs/reference.md §7). Retried like
+    /// records; writing the same checkpoint twice must leave one object (the key is its
+    /// number).
+    async fn write_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), AuditError>;
 }

@@ -23,6 +23,7 @@ pub use notifier::{
 };
 pub use scheduler::{RevocationScheduler, SchedulerError};
 pub use store::{
-    AccessPut, AccessQuery, Expect, Fence, GrantQuery, LeaseSighting, LeaseState, OutboxMessage,
-    Put, RequestQuery, StateStore, StoreError, WriteBatch,
+    AUDIT_TOPIC_PREFIX, AccessPut, AccessQuery, AuditAppend, CHECKPOINT_TOPIC_PREFIX,
+    CheckpointAppend, Expect, Fence, GrantQuery, LeaseSighting, LeaseState, OutboxMessage, Put,
+    RequestQuery, StateStore, StoreError, WriteBatch,
 };

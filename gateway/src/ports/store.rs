@@ -2,6 +2,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::audit::{AuditRecord, ChainHead, Checkpoint};
 use crate::domain::{
     AccessKey, AccessRecord, AccessRequest, Grant, GrantId, GrantStatus, RequestId, RequestStatus,
 };
@@ -107,6 +108,30 @@ pub struct Fence {
     pub owner: String,
 }
 
+/// The outbox topic prefix of audit records (`audit:<sink>`).
+pub const AUDIT_TOPIC_PREFIX: &str = "audit:";
+/// The outbox topic prefix of signed checkpoints (`checkpoint:<sink>`).
+pub const CHECKPOINT_TOPIC_PREFIX: &str = "checkpoint:";
+
+/// An audit record to add to the chain: the store gives it the next `seq`, `prev_hash` and
+/// `hash` inside the batch's transaction, then writes one outbox message per sink.
+#[derive(Debug, Clone)]
+pub struct AuditAppend {
+    pub record: AuditRecord,
+    /// The sinks it goes to (their outbox topics are `audit:<sink>`).
+    pub sinks: Vec<String>,
+}
+
+/// A signed checkpoint to record as the chain's latest and deliver to every sink. The store
+/// writes it only if it is the next checkpoint of the chain ([`ChainHead::next_checkpoint_number`]
+/// and the previous signature match), else the batch fails with [`StoreError::Conflict`]: two
+/// replicas can never both write checkpoint N.
+#[derive(Debug, Clone)]
+pub struct CheckpointAppend {
+    pub checkpoint: Checkpoint,
+    pub sinks: Vec<String>,
+}
+
 /// All-or-nothing write of requests, grants, access ledger records and outbox messages. Either
 /// every expectation (and the fence) holds and everything is written, or
 /// [`StoreError::Conflict`] and nothing is.
@@ -116,7 +141,35 @@ pub struct WriteBatch {
     pub grants: Vec<Put<Grant>>,
     pub access: Vec<AccessPut>,
     pub outbox: Vec<OutboxMessage>,
+    /// Audit records, chained by the store in this transaction (see [`Self::seal_audit`]).
+    pub audit: Vec<AuditAppend>,
+    pub checkpoint: Option<CheckpointAppend>,
     pub fence: Option<Fence>,
+}
+
+/// The outbox message of `value` for `topic`. Its id is derived from `identity` and the topic,
+/// so a batch committed again after a lost answer writes the same rows (and conflicts) rather
+/// than chaining the same record twice.
+fn outbox_message<T: Serialize>(
+    topic: String,
+    identity: &[u8],
+    value: &T,
+    created_at: OffsetDateTime,
+) -> Result<OutboxMessage, StoreError> {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    context.update(identity);
+    context.update(topic.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&context.finish().as_ref()[..16]);
+    Ok(OutboxMessage {
+        id: uuid::Builder::from_random_bytes(bytes).into_uuid(),
+        topic,
+        payload: serde_json::to_value(value)
+            .map_err(|error| StoreError::Corrupt(format!("unserialisable audit item: {error}")))?,
+        created_at,
+        attempts: 0,
+        not_before: None,
+    })
 }
 
 impl WriteBatch {
@@ -125,6 +178,57 @@ impl WriteBatch {
             && self.grants.is_empty()
             && self.access.is_empty()
             && self.outbox.is_empty()
+            && !self.touches_chain()
+    }
+
+    /// Whether the store must read and update the audit chain's head for this batch.
+    pub fn touches_chain(&self) -> bool {
+        self.audit.iter().any(|append| !append.sinks.is_empty()) || self.checkpoint.is_some()
+    }
+
+    /// Links the batch's audit records onto `head` (and checks its checkpoint follows it),
+    /// turning both into outbox messages. Stores call this inside the transaction, with the
+    /// head they read there, and write the moved head in the same transaction. A record going
+    /// to no sink is written nowhere and takes no `seq`.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the checkpoint is not the next one of `head`.
+    pub fn seal_audit(&mut self, head: &mut ChainHead) -> Result<(), StoreError> {
+        for mut append in std::mem::take(&mut self.audit) {
+            if append.sinks.is_empty() {
+                continue;
+            }
+            head.append(&mut append.record)
+                .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+            for sink in &append.sinks {
+                self.outbox.push(outbox_message(
+                    format!("{AUDIT_TOPIC_PREFIX}{sink}"),
+                    append.record.id.as_bytes(),
+                    &append.record,
+                    append.record.at,
+                )?);
+            }
+        }
+        if let Some(append) = self.checkpoint.take() {
+            let checkpoint = &append.checkpoint;
+            let previous = head.checkpoint.as_ref().map(|mark| &mark.signature);
+            if checkpoint.number != head.next_checkpoint_number()
+                || checkpoint.previous_signature.as_ref() != previous
+                || checkpoint.seq > head.seq
+            {
+                return Err(StoreError::Conflict);
+            }
+            head.checkpoint = Some(checkpoint.mark());
+            for sink in &append.sinks {
+                self.outbox.push(outbox_message(
+                    format!("{CHECKPOINT_TOPIC_PREFIX}{sink}"),
+                    checkpoint.signature.as_bytes(),
+                    checkpoint,
+                    checkpoint.time,
+                )?);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -218,6 +322,10 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
         lease_until: OffsetDateTime,
         limit: usize,
     ) -> Result<Vec<OutboxMessage>, StoreError>;
+
+    /// The end of the audit chain (strongly consistent): the last `seq` and hash, and the last
+    /// checkpoint. A store nobody wrote audit records to answers [`ChainHead::default`].
+    async fn audit_chain_head(&self) -> Result<ChainHead, StoreError>;
 
     /// Deletes a delivered message.
     async fn complete_outbox(&self, id: uuid::Uuid) -> Result<(), StoreError>;

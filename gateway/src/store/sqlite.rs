@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, param
 use time::OffsetDateTime;
 
 use super::to_millis;
+use crate::audit::ChainHead;
 use crate::domain::{
     AccessKey, AccessRecord, AccessRequest, Grant, GrantId, GrantStatus, RequestId,
 };
@@ -72,6 +73,12 @@ CREATE TABLE access (
 );
 CREATE INDEX access_unsettled ON access (unsettled, due_at);
 ALTER TABLE leases ADD COLUMN token INTEGER NOT NULL DEFAULT 0;
+"#,
+    r#"
+CREATE TABLE audit_chain (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    doc TEXT NOT NULL
+);
 "#,
 ];
 
@@ -172,6 +179,19 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     transaction.commit().map_err(unavailable)
 }
 
+fn read_chain_head(connection: &Connection) -> Result<ChainHead, StoreError> {
+    let doc: Option<String> = connection
+        .query_row("SELECT doc FROM audit_chain WHERE id = 1", [], |row| {
+            row.get(0)
+        })
+        .optional()
+        .map_err(unavailable)?;
+    doc.as_deref()
+        .map(from_json)
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(corrupt)
 }
@@ -214,6 +234,7 @@ impl StateStore for SqliteStore {
         if batch.is_empty() {
             return Ok(());
         }
+        let mut batch = batch;
         self.with_connection(move |connection| {
             let transaction = connection
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -230,6 +251,18 @@ impl StateStore for SqliteStore {
                 if holder.as_deref() != Some(fence.owner.as_str()) {
                     return Err(StoreError::LeaseLost);
                 }
+            }
+            // The write lock is held (BEGIN IMMEDIATE), so reading the head and writing it
+            // back cannot interleave with another writer: one chain, no gaps.
+            if batch.touches_chain() {
+                let mut head = read_chain_head(&transaction)?;
+                batch.seal_audit(&mut head)?;
+                transaction
+                    .execute(
+                        "INSERT INTO audit_chain (id, doc) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+                        params![to_json(&head)?],
+                    )
+                    .map_err(unavailable)?;
             }
             for write in batch.access {
                 let changed = match write {
@@ -515,6 +548,11 @@ impl StateStore for SqliteStore {
             Ok(messages)
         })
         .await
+    }
+
+    async fn audit_chain_head(&self) -> Result<ChainHead, StoreError> {
+        self.with_connection(|connection| read_chain_head(connection))
+            .await
     }
 
     async fn complete_outbox(&self, id: uuid::Uuid) -> Result<(), StoreError> {

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use liftgate_policy::Email;
 use time::OffsetDateTime;
 
-use crate::audit::AuditRecord;
+use crate::audit::{AuditRecord, Checkpoint};
 use crate::domain::{AccessKey, AccessRecord, GrantTarget, RequestId, RequestStatus};
 use crate::ports::{
     AccountInfo, AuditError, AuditSink, DirectoryUser, DriftNotice, GroupInfo, IdentityCenter,
@@ -539,6 +539,7 @@ impl RevocationScheduler for RecordingScheduler {
 pub struct MemoryAuditSink {
     name: String,
     records: Mutex<Vec<AuditRecord>>,
+    checkpoints: Mutex<Vec<Checkpoint>>,
     down: AtomicBool,
 }
 
@@ -547,8 +548,14 @@ impl MemoryAuditSink {
         MemoryAuditSink {
             name: name.to_owned(),
             records: Mutex::new(Vec::new()),
+            checkpoints: Mutex::new(Vec::new()),
             down: AtomicBool::new(false),
         }
+    }
+
+    /// The checkpoints delivered, in delivery order.
+    pub fn checkpoints(&self) -> Vec<Checkpoint> {
+        self.checkpoints.lock().unwrap().clone()
     }
 
     pub fn set_down(&self, down: bool) {
@@ -586,6 +593,19 @@ impl AuditSink for MemoryAuditSink {
         // Same id twice replaces, like an object key.
         records.retain(|existing| existing.id != record.id);
         records.push(record.clone());
+        Ok(())
+    }
+
+    async fn write_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), AuditError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(AuditError {
+                sink: self.name.clone(),
+                message: "simulated outage".to_owned(),
+            });
+        }
+        let mut checkpoints = self.checkpoints.lock().unwrap();
+        checkpoints.retain(|existing| existing.number != checkpoint.number);
+        checkpoints.push(checkpoint.clone());
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 use time::OffsetDateTime;
 
+use crate::audit::ChainHead;
 use crate::domain::{AccessKey, AccessRecord, AccessRequest, Grant, GrantId, RequestId};
 use crate::ports::{
     AccessPut, AccessQuery, Expect, GrantQuery, LeaseSighting, LeaseState, OutboxMessage,
@@ -30,6 +31,7 @@ struct Tables {
     idempotency: BTreeMap<String, (String, OffsetDateTime)>,
     leases: BTreeMap<String, (String, u64)>,
     documents: BTreeMap<(String, String), serde_json::Value>,
+    chain: ChainHead,
 }
 
 /// The store in memory. Cheap to share behind an `Arc`.
@@ -92,7 +94,7 @@ impl StateStore for MemoryStore {
         Ok(())
     }
 
-    async fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
+    async fn commit(&self, mut batch: WriteBatch) -> Result<(), StoreError> {
         let mut tables = self.tables.lock();
         if let Some(fence) = &batch.fence
             && tables.leases.get(&fence.lease).map(|(owner, _)| owner) != Some(&fence.owner)
@@ -101,6 +103,9 @@ impl StateStore for MemoryStore {
         }
         // Check everything first, then write: all or nothing.
         let mut staged = tables.clone();
+        if batch.touches_chain() {
+            batch.seal_audit(&mut staged.chain)?;
+        }
         for put in batch.requests {
             let current = staged.requests.get(&put.item.id).map(|r| r.version);
             let mut item = put.item;
@@ -271,6 +276,10 @@ impl StateStore for MemoryStore {
             }
         }
         Ok(claimed)
+    }
+
+    async fn audit_chain_head(&self) -> Result<ChainHead, StoreError> {
+        Ok(self.tables.lock().chain.clone())
     }
 
     async fn complete_outbox(&self, id: uuid::Uuid) -> Result<(), StoreError> {

@@ -6,10 +6,13 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use super::{sample_grant, sample_request};
+use crate::audit::{AuditRecord, GENESIS_HASH, SigningKey, hash_of_body};
 use crate::domain::{AccessRecord, GrantStatus, RequestStatus};
+use crate::domain::{Channel, RequestEvent};
 use crate::ports::{
-    AccessPut, AccessQuery, Expect, Fence, GrantQuery, LeaseSighting, LeaseState, OutboxMessage,
-    Put, RequestQuery, StateStore, StoreError, WriteBatch,
+    AccessPut, AccessQuery, AuditAppend, CheckpointAppend, Expect, Fence, GrantQuery,
+    LeaseSighting, LeaseState, OutboxMessage, Put, RequestQuery, StateStore, StoreError,
+    WriteBatch,
 };
 
 fn at(seconds: i64) -> OffsetDateTime {
@@ -49,6 +52,9 @@ macro_rules! store_contract_tests {
             fenced_batches_are_written_only_under_their_lease,
             a_released_lease_taken_again_is_not_stale_for_old_watchers,
             documents_are_stored_replaced_and_deleted,
+            audit_records_form_one_gap_free_chain_under_concurrent_writers,
+            a_refused_batch_takes_no_place_in_the_chain,
+            each_checkpoint_is_written_once_and_follows_the_last,
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
@@ -907,4 +913,148 @@ pub async fn documents_are_stored_replaced_and_deleted(store: Arc<dyn StateStore
         Some(serde_json::json!({"id": "x"}))
     );
     store.delete_document("slack", "missing").await.unwrap();
+}
+
+fn audit_append(request: &crate::domain::AccessRequest, sinks: &[&str]) -> AuditAppend {
+    AuditAppend {
+        record: AuditRecord::for_request(
+            at(1),
+            RequestEvent::Requested,
+            Channel::Webhook,
+            request,
+            None,
+            None,
+            None,
+        ),
+        sinks: sinks.iter().map(|sink| (*sink).to_owned()).collect(),
+    }
+}
+
+/// The audit records queued for `topic`, in `seq` order.
+async fn chained(store: &Arc<dyn StateStore>, topic: &str) -> Vec<AuditRecord> {
+    let mut records: Vec<AuditRecord> = store
+        .claim_outbox(topic, at(10_000), at(10_001), 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|message| serde_json::from_value(message.payload).unwrap())
+        .collect();
+    records.sort_by_key(|record| record.fields.seq);
+    records
+}
+
+pub async fn audit_records_form_one_gap_free_chain_under_concurrent_writers(
+    store: Arc<dyn StateStore>,
+) {
+    let (writers, each) = (8u64, 6u64);
+    let mut tasks = Vec::new();
+    for _ in 0..writers {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..each {
+                let request = sample_request(RequestStatus::Pending, at(0));
+                let batch = WriteBatch {
+                    requests: vec![Put::insert(request.clone())],
+                    audit: vec![audit_append(&request, &["a", "b"])],
+                    ..Default::default()
+                };
+                store.commit(batch).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let head = store.audit_chain_head().await.unwrap();
+    assert_eq!(head.seq, writers * each);
+    let records = chained(&store, "audit:a").await;
+    let seqs: Vec<u64> = records.iter().map(|r| r.fields.seq.unwrap()).collect();
+    assert_eq!(
+        seqs,
+        (1..=writers * each).collect::<Vec<_>>(),
+        "gap-free, once each"
+    );
+    let mut previous = GENESIS_HASH.to_owned();
+    for record in &records {
+        assert_eq!(record.fields.prev_hash.as_deref(), Some(previous.as_str()));
+        let body = serde_json::to_value(&record.fields).unwrap();
+        assert_eq!(
+            record.fields.hash.as_deref(),
+            Some(hash_of_body(&body).as_str())
+        );
+        previous = record.fields.hash.clone().unwrap();
+    }
+    assert_eq!(head.hash, previous);
+    // Every sink gets the same links.
+    let other = chained(&store, "audit:b").await;
+    assert_eq!(other, records);
+}
+
+pub async fn a_refused_batch_takes_no_place_in_the_chain(store: Arc<dyn StateStore>) {
+    let request = sample_request(RequestStatus::Pending, at(0));
+    store
+        .commit(WriteBatch {
+            requests: vec![Put::insert(request.clone())],
+            audit: vec![audit_append(&request, &["a"])],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let before = store.audit_chain_head().await.unwrap();
+    let refused = store
+        .commit(WriteBatch {
+            requests: vec![Put::insert(request.clone())],
+            audit: vec![audit_append(&request, &["a"])],
+            ..Default::default()
+        })
+        .await;
+    assert!(matches!(refused, Err(StoreError::Conflict)), "{refused:?}");
+    assert_eq!(store.audit_chain_head().await.unwrap(), before);
+    // A record going to no sink is written nowhere and takes no seq.
+    store
+        .commit(WriteBatch {
+            audit: vec![audit_append(&request, &[])],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.audit_chain_head().await.unwrap().seq, 1);
+}
+
+pub async fn each_checkpoint_is_written_once_and_follows_the_last(store: Arc<dyn StateStore>) {
+    let (key, _) = SigningKey::generate().unwrap();
+    let request = sample_request(RequestStatus::Pending, at(0));
+    store
+        .commit(WriteBatch {
+            audit: vec![audit_append(&request, &["a"])],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let head = store.audit_chain_head().await.unwrap();
+    let first = key.checkpoint(&head, at(5)).unwrap();
+    let racing = key.checkpoint(&head, at(6)).unwrap();
+    let append = |checkpoint: &crate::audit::Checkpoint| WriteBatch {
+        checkpoint: Some(CheckpointAppend {
+            checkpoint: checkpoint.clone(),
+            sinks: vec!["a".to_owned()],
+        }),
+        ..Default::default()
+    };
+    store.commit(append(&first)).await.unwrap();
+    for again in [&first, &racing] {
+        let refused = store.commit(append(again)).await;
+        assert!(matches!(refused, Err(StoreError::Conflict)), "{refused:?}");
+    }
+    let head = store.audit_chain_head().await.unwrap();
+    assert_eq!(head.checkpoint, Some(first.mark()));
+    let second = key.checkpoint(&head, at(7)).unwrap();
+    assert_eq!(second.number, 2);
+    assert_eq!(second.previous_signature.as_ref(), Some(&first.signature));
+    store.commit(append(&second)).await.unwrap();
+    let queued = store
+        .claim_outbox("checkpoint:a", at(10_000), at(10_001), 10)
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 2, "one outbox row per written checkpoint");
 }

@@ -346,6 +346,7 @@ impl AccessService {
             }
         };
         let mut outbox: Vec<OutboxMessage> = Vec::new();
+        let mut audit = Vec::new();
         for note in &transition.audit {
             let Some(request) = transition
                 .request(&note.request_id)
@@ -373,7 +374,7 @@ impl AccessService {
                 note.actor.as_ref(),
                 note.reason.as_deref(),
             );
-            outbox.extend(self.audit_messages(&record));
+            audit.push(self.audit_append(record));
         }
         for (request_id, kind) in &transition.notices {
             outbox.extend(self.notice_messages(now, request_id, *kind));
@@ -410,6 +411,8 @@ impl AccessService {
                 })
                 .collect(),
             outbox,
+            audit,
+            checkpoint: None,
             fence,
         }
     }

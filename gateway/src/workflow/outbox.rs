@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use super::inbox::{INBOX_MAX_AGE, INBOX_TOPIC_PREFIX, hold_row};
 use super::records::{AUDIT_TOPIC_PREFIX, DRIFT_TOPIC_PREFIX, NOTIFY_TOPIC_PREFIX, NoticePayload};
-use crate::audit::AuditRecord;
+use crate::audit::{AuditRecord, Checkpoint};
 use crate::metrics::Metrics;
 use crate::ports::{
-    AuditSink, Clock, DriftNotice, InboxError, InboxHandler, Notice, Notifier, NotifyError,
-    OutboxMessage, StateStore, StoreError,
+    AuditSink, CHECKPOINT_TOPIC_PREFIX, Clock, DriftNotice, InboxError, InboxHandler, Notice,
+    Notifier, NotifyError, OutboxMessage, StateStore, StoreError,
 };
 
 /// Notices that keep failing for this many attempts (about a day of backoff) are dropped:
@@ -55,6 +55,8 @@ pub struct OutboxDispatcher {
 fn topic_family(topic: &str) -> &'static str {
     if topic.starts_with(AUDIT_TOPIC_PREFIX) {
         "audit"
+    } else if topic.starts_with(CHECKPOINT_TOPIC_PREFIX) {
+        "checkpoint"
     } else if topic.starts_with(NOTIFY_TOPIC_PREFIX) {
         "notify"
     } else if topic.starts_with(DRIFT_TOPIC_PREFIX) {
@@ -184,6 +186,19 @@ impl OutboxDispatcher {
             })?;
             return sink
                 .write(&record)
+                .await
+                .map_err(|error| Failure::Retry(error.to_string()));
+        }
+        if let Some(sink_name) = message.topic.strip_prefix(CHECKPOINT_TOPIC_PREFIX) {
+            let checkpoint: Checkpoint =
+                serde_json::from_value(message.payload.clone()).map_err(|error| {
+                    Failure::Unreadable(format!("unreadable audit checkpoint: {error}"))
+                })?;
+            let sink = self.sinks.get(sink_name).ok_or_else(|| {
+                Failure::Retry(format!("no audit sink named {sink_name} is configured"))
+            })?;
+            return sink
+                .write_checkpoint(&checkpoint)
                 .await
                 .map_err(|error| Failure::Retry(error.to_string()));
         }

@@ -7,9 +7,9 @@ use time::OffsetDateTime;
 use super::AccessService;
 use crate::audit::AuditRecord;
 use crate::domain::RequestId;
-use crate::ports::{DriftNotice, NoticeKind, OutboxMessage};
+use crate::ports::{AuditAppend, DriftNotice, NoticeKind, OutboxMessage};
 
-pub const AUDIT_TOPIC_PREFIX: &str = "audit:";
+pub use crate::ports::AUDIT_TOPIC_PREFIX;
 pub const NOTIFY_TOPIC_PREFIX: &str = "notify:";
 /// Drift warnings for chat: the payload is the whole [`DriftNotice`] (there is no stored
 /// request to read back).
@@ -33,20 +33,12 @@ fn payload<T: Serialize>(value: &T) -> serde_json::Value {
 }
 
 impl AccessService {
-    pub(crate) fn audit_messages(&self, record: &AuditRecord) -> Vec<OutboxMessage> {
-        let payload = payload(record);
-        self.deps
-            .audit_sinks
-            .iter()
-            .map(|sink| OutboxMessage {
-                id: uuid::Uuid::new_v4(),
-                topic: format!("{AUDIT_TOPIC_PREFIX}{sink}"),
-                payload: payload.clone(),
-                created_at: record.at,
-                attempts: 0,
-                not_before: None,
-            })
-            .collect()
+    /// A record for every audit sink, chained by the store when the batch commits.
+    pub(crate) fn audit_append(&self, record: AuditRecord) -> AuditAppend {
+        AuditAppend {
+            record,
+            sinks: self.deps.audit_sinks.clone(),
+        }
     }
 
     pub(crate) fn notice_messages(

@@ -72,6 +72,10 @@ pub async fn run(loaded: LoadedConfig) -> anyhow::Result<()> {
         let shutdown = shutdown_rx.clone();
         tasks.spawn(async move { reconciler.run_periodically(shutdown).await });
     }
+    if let Some(checkpointer) = gateway.checkpointer.clone() {
+        let shutdown = shutdown_rx.clone();
+        tasks.spawn(async move { checkpointer.run(shutdown).await });
+    }
     for adapter in &gateway.adapters {
         let adapter = Arc::clone(adapter);
         let shutdown = shutdown_rx.clone();
@@ -100,6 +104,16 @@ pub async fn run(loaded: LoadedConfig) -> anyhow::Result<()> {
         handle.stop(true).await;
         let _ = shutdown_tx.send(true);
         while tasks.join_next().await.is_some() {}
+        // The last checkpoint covers every record of the drain (docs/reference.md §7); one more
+        // outbox pass delivers it.
+        if let Some(checkpointer) = &gateway.checkpointer {
+            if let Err(error) = checkpointer.final_checkpoint().await {
+                tracing::error!(%error, "The final audit checkpoint could not be written.");
+            }
+            if let Err(error) = gateway.dispatcher.dispatch_once().await {
+                tracing::warn!(%error, "The final checkpoint stays in the outbox for the next start.");
+            }
+        }
         // Health stays answerable until the work is drained; then it goes too.
         if let Some(admin) = &admin_handle {
             admin.stop(true).await;

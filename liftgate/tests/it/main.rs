@@ -6,6 +6,7 @@
     reason = "tests fail loudly by design"
 )]
 
+mod audit;
 mod cli;
 mod crash;
 mod init;

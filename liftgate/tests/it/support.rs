@@ -187,7 +187,11 @@ pub(crate) fn audit_events(directory: &Path, request_id: &str) -> Vec<(String, S
     let Ok(years) = std::fs::read_dir(&audit) else {
         return Vec::new();
     };
-    for year in years.flatten() {
+    // Checkpoints sit beside the years, in `checkpoints/`.
+    for year in years
+        .flatten()
+        .filter(|entry| entry.file_name() != "checkpoints")
+    {
         for month in std::fs::read_dir(year.path()).unwrap().flatten() {
             for day in std::fs::read_dir(month.path()).unwrap().flatten() {
                 for file in std::fs::read_dir(day.path()).unwrap().flatten() {

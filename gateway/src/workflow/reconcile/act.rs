@@ -253,6 +253,7 @@ impl Reconciler {
             .target
             .grant_target(names.group_name(&observed.target));
         let mut outbox = Vec::new();
+        let mut audit = Vec::new();
         for event in events {
             let record = AuditRecord::for_drift(
                 at,
@@ -263,7 +264,7 @@ impl Reconciler {
                 event.reason,
                 event.sso_request_id,
             );
-            outbox.extend(self.service.audit_messages(&record));
+            audit.push(self.service.audit_append(record));
         }
         if let Some(action) = action {
             let notice = DriftNotice {
@@ -284,6 +285,7 @@ impl Reconciler {
         loop {
             let batch = WriteBatch {
                 outbox: outbox.clone(),
+                audit: audit.clone(),
                 ..WriteBatch::default()
             };
             match self.service.store().commit(batch).await {

@@ -163,6 +163,11 @@ impl StateStore for SimStore {
             .await
     }
 
+    async fn audit_chain_head(&self) -> Result<liftgate_gateway::audit::ChainHead, StoreError> {
+        self.read("store.audit_chain_head").await?;
+        self.inner.audit_chain_head().await
+    }
+
     async fn complete_outbox(&self, id: uuid::Uuid) -> Result<(), StoreError> {
         self.inner.complete_outbox(id).await
     }
