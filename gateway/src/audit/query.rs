@@ -396,3 +396,84 @@ pub fn write_spans(
     let rows: Vec<Vec<String>> = spans.iter().map(span_row).collect();
     Ok(write_rows(out, format, &SPAN_COLUMNS, &rows)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn record(event: &str, channel: &str, at_ms: i64, request: &str) -> Value {
+        json!({"event": event, "channel": channel, "timestamp": at_ms,
+               "liftgate_request_id": request, "requester_email": "dev@example.com",
+               "approver_email": "lead@example.com", "account_id": "111111111111",
+               "role_name": "Admin", "audit_entry_type": "account",
+               "permission_duration": "3600", "sso_user_principal_id": "u-1",
+               "approvers": ["lead@example.com"]})
+    }
+
+    fn at(ms: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap()
+    }
+
+    #[test]
+    fn access_spans_end_at_revocation_or_duration_and_include_drift() {
+        let hour = 3_600_000;
+        let mut extended = record("extended", "webhook", 10 * hour, "b");
+        extended["permission_duration"] = json!("7200");
+        let mut drift = record("drift_detected", "reconciler", 20 * hour, "NA");
+        drift["requester_email"] = json!("intruder@example.com");
+        let records = vec![
+            record("granted", "webhook", 0, "a"),
+            record("revoked", "webhook", hour / 2, "a"),
+            record("granted", "webhook", 9 * hour, "b"),
+            extended,
+            drift,
+        ];
+        let filters = Filters {
+            account: Some("111111111111".to_owned()),
+            ..Filters::default()
+        };
+        // Grant a ended early; grant b, extended to two hours, covers 10:30.
+        let spans = active_between(&records, &filters, at(10 * hour + hour / 2), at(11 * hour));
+        assert_eq!(spans.len(), 1);
+        assert_eq!(
+            (spans[0].request.as_str(), spans[0].until),
+            ("b", Some(11 * hour))
+        );
+        let spans = active_between(&records, &filters, at(0), at(hour / 4));
+        assert_eq!(spans[0].until, Some(hour / 2));
+        // Drift has no recorded end: held from its detection on.
+        let spans = active_between(&records, &filters, at(30 * hour), at(31 * hour));
+        assert_eq!((spans.len(), spans[0].kind), (1, "drift"));
+        let other = Filters {
+            account: Some("222222222222".to_owned()),
+            ..Filters::default()
+        };
+        assert!(active_between(&records, &other, at(0), at(40 * hour)).is_empty());
+    }
+
+    #[test]
+    fn filters_match_people_by_any_of_their_ids_and_csv_quotes() {
+        let mut granted = record("granted", "slack", 5, "a");
+        granted["approver_slack_id"] = json!("U123");
+        let filters = Filters {
+            approver: Some("u123".to_owned()),
+            event: Some("granted".to_owned()),
+            since: Some(at(5)),
+            until: Some(at(6)),
+            ..Filters::default()
+        };
+        assert!(filters.matches(&granted));
+        assert!(
+            !Filters {
+                until: Some(at(5)),
+                ..filters.clone()
+            }
+            .matches(&granted)
+        );
+        assert_eq!(csv_field("a,\"b\""), "\"a,\"\"b\"\"\"");
+        assert!(parse_time("2026-11-22").is_ok());
+        assert!(parse_time("yesterday").is_err());
+    }
+}

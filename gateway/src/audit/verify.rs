@@ -496,3 +496,80 @@ fn check_checkpoints(
         report.checkpointed_seq = Some(checkpoint.seq);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{AuditRecord, ChainHead, object_key};
+    use crate::domain::{Channel, RequestEvent, RequestStatus};
+    use crate::testing::sample_request;
+
+    fn chain(count: i64) -> Vec<(String, Vec<u8>)> {
+        let start = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let request = sample_request(RequestStatus::Pending, start);
+        let mut head = ChainHead::default();
+        (0..count)
+            .map(|day| {
+                let mut record = AuditRecord::for_request(
+                    start + time::Duration::days(day),
+                    RequestEvent::Requested,
+                    Channel::Webhook,
+                    &request,
+                    None,
+                    None,
+                    None,
+                );
+                head.append(&mut record).unwrap();
+                (
+                    object_key(&record),
+                    serde_json::to_vec(&record.fields).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn links(objects: &[(String, Vec<u8>)]) -> Vec<Result<Link, Finding>> {
+        objects
+            .iter()
+            .map(|(name, body)| parse_record(name.clone(), body))
+            .collect()
+    }
+
+    #[test]
+    fn since_checks_the_chain_from_the_first_record_at_that_time() {
+        let objects = chain(5);
+        let since =
+            OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap() + time::Duration::days(2);
+        let tail = &objects[2..];
+        let report = verify(
+            links(tail),
+            Vec::new(),
+            &VerifyOptions {
+                public_key: None,
+                since: Some(since),
+            },
+        );
+        assert_eq!(report.records, 3);
+        assert_eq!(report.findings, vec![Finding::NoCheckpoint]);
+        // Without --since the missing head is a gap.
+        let report = verify(links(tail), Vec::new(), &VerifyOptions::default());
+        assert!(report.findings.contains(&Finding::Gap {
+            first_missing: 1,
+            last_missing: 2,
+            after: None,
+            before: tail[0].0.clone(),
+        }));
+    }
+
+    #[test]
+    fn a_record_that_is_not_chained_is_named() {
+        let report = verify(
+            vec![parse_record("x.json".to_owned(), b"{\"reason\": \"r\"}")],
+            Vec::new(),
+            &VerifyOptions::default(),
+        );
+        assert!(
+            matches!(&report.findings[0], Finding::Unreadable { object, .. } if object == "x.json")
+        );
+    }
+}
