@@ -54,6 +54,9 @@ pub struct AuditFields {
     pub approvers: Vec<String>,
     pub requester_teams_id: String,
     pub approver_teams_id: String,
+    /// Event `activity_summary` only: what the user changed during the grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_summary: Option<crate::domain::ActivitySummary>,
 }
 
 /// Where a record lives under a sink's root: `YYYY/MM/DD/UUID.json` (UTC date of the event).
@@ -90,6 +93,7 @@ fn operation_type(event: RequestEvent) -> &'static str {
         // Upstream's name for access found outside its control.
         RequestEvent::DriftDetected => "manual_detected",
         RequestEvent::Extended => "extend",
+        RequestEvent::ActivitySummary => "activity_summary",
     }
 }
 
@@ -145,7 +149,9 @@ impl AuditRecord {
             reason: reason.map_or_else(|| request.reason.clone(), str::to_owned),
             operation_type: operation_type(event).to_owned(),
             permission_duration: match event {
-                RequestEvent::Revoked | RequestEvent::DriftDetected => NA.to_owned(),
+                RequestEvent::Revoked
+                | RequestEvent::DriftDetected
+                | RequestEvent::ActivitySummary => NA.to_owned(),
                 _ => request.duration.as_secs().to_string(),
             },
             sso_user_principal_id: request.principal_id.clone(),
@@ -179,6 +185,7 @@ impl AuditRecord {
                 .collect(),
             requester_teams_id: or_na(request.requester.teams_id.as_deref()),
             approver_teams_id: or_na(approver.and_then(|person| person.teams_id.as_deref())),
+            activity_summary: None,
         };
         AuditRecord {
             id: uuid::Uuid::new_v4(),
@@ -255,6 +262,7 @@ impl AuditRecord {
             approvers: Vec::new(),
             requester_teams_id: NA.to_owned(),
             approver_teams_id: NA.to_owned(),
+            activity_summary: None,
         };
         AuditRecord {
             id: uuid::Uuid::new_v4(),

@@ -196,6 +196,7 @@ pub struct AuditSinkSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct AuditSettings {
     pub sinks: Vec<AuditSinkSettings>,
+    pub activity_summary: super::ActivitySummarySettings,
 }
 
 impl Default for AuditSettings {
@@ -208,6 +209,7 @@ impl Default for AuditSettings {
                 prefix: None,
                 kms_key_id: None,
             }],
+            activity_summary: super::ActivitySummarySettings::default(),
         }
     }
 }

@@ -45,6 +45,8 @@ struct Directory {
     users: BTreeMap<String, String>,
     accounts: BTreeMap<String, String>,
     permission_sets: BTreeMap<String, String>,
+    /// `SessionDuration` by permission-set ARN, where a test set one.
+    session_durations: BTreeMap<String, std::time::Duration>,
     groups: BTreeMap<String, String>,
     /// (account, permission set ARN, user) → how many times created; more than one is a bug
     /// the tests look for (AWS would hold one, moto holds duplicates).
@@ -98,6 +100,15 @@ impl FakeIdentityCenter {
             .permission_sets
             .insert(name.to_owned(), arn.clone());
         arn
+    }
+
+    /// Sets the `SessionDuration` Identity Center reports for a permission set's ARN.
+    pub fn set_session_duration(&self, permission_set_arn: &str, duration: std::time::Duration) {
+        self.directory
+            .lock()
+            .unwrap()
+            .session_durations
+            .insert(permission_set_arn.to_owned(), duration);
     }
 
     pub fn remove_permission_set(&self, name: &str) {
@@ -346,6 +357,14 @@ impl IdentityCenter for FakeIdentityCenter {
     async fn list_permission_sets(&self) -> Result<Vec<String>, IdentityError> {
         let directory = self.enter("list_permission_sets").await?;
         Ok(directory.permission_sets.keys().cloned().collect())
+    }
+
+    async fn session_duration(
+        &self,
+        permission_set_arn: &str,
+    ) -> Result<Option<std::time::Duration>, IdentityError> {
+        let directory = self.enter("session_duration").await?;
+        Ok(directory.session_durations.get(permission_set_arn).copied())
     }
 
     async fn describe_group(&self, group_id: &str) -> Result<Option<GroupInfo>, IdentityError> {
