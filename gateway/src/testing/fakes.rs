@@ -615,6 +615,7 @@ pub struct RecordingNotifier {
     name: &'static str,
     notices: Mutex<Vec<(NoticeKind, RequestId, RequestStatus)>>,
     drifts: Mutex<Vec<DriftNotice>>,
+    summaries: Mutex<Vec<crate::domain::ActivitySummary>>,
     down: AtomicBool,
 }
 
@@ -624,12 +625,18 @@ impl RecordingNotifier {
             name,
             notices: Mutex::new(Vec::new()),
             drifts: Mutex::new(Vec::new()),
+            summaries: Mutex::new(Vec::new()),
             down: AtomicBool::new(false),
         }
     }
 
     pub fn notices(&self) -> Vec<(NoticeKind, RequestId, RequestStatus)> {
         self.notices.lock().unwrap().clone()
+    }
+
+    /// The activity summaries delivered, in order.
+    pub fn activity_summaries(&self) -> Vec<crate::domain::ActivitySummary> {
+        self.summaries.lock().unwrap().clone()
     }
 
     /// The drift warnings delivered, in order.
@@ -665,6 +672,21 @@ impl Notifier for RecordingNotifier {
             return Err(NotifyError::Retryable("simulated chat outage".to_owned()));
         }
         self.drifts.lock().unwrap().push(notice.clone());
+        Ok(())
+    }
+
+    async fn activity_summary(
+        &self,
+        summary: &crate::domain::ActivitySummary,
+    ) -> Result<(), NotifyError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(NotifyError::Retryable("simulated chat outage".to_owned()));
+        }
+        let mut summaries = self.summaries.lock().unwrap();
+        // Delivery is at least once; the id says it is the same summary.
+        if !summaries.iter().any(|known| known.id == summary.id) {
+            summaries.push(summary.clone());
+        }
         Ok(())
     }
 }
