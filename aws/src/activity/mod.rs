@@ -72,6 +72,14 @@ impl LogsInsightsActivity {
         }
     }
 
+    /// Around an existing client (tests with mocked answers).
+    pub fn from_client(
+        client: aws_sdk_cloudwatchlogs::Client,
+        config: LogsInsightsConfig,
+    ) -> LogsInsightsActivity {
+        LogsInsightsActivity { client, config }
+    }
+
     /// Runs one query to completion and returns its rows.
     async fn run(
         &self,
