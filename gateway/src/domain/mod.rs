@@ -14,6 +14,7 @@ mod request;
 pub use access::{AccessKey, AccessRecord};
 pub use activity::{
     ActivityEvent, ActivityFound, ActivityOutcome, ActivityScope, ActivitySummary, EventCount,
+    event_line,
 };
 pub use grant::{Grant, GrantEnd, GrantStatus, GrantTarget};
 #[cfg(any(test, feature = "test-util"))]
