@@ -64,7 +64,10 @@ pub(crate) fn activity_blocks(summary: &ActivitySummary) -> Value {
                 )
             })
             .collect();
-        blocks.push(section(&format!("*By service and event*\n{}", counts.join("\n"))));
+        blocks.push(section(&format!(
+            "*By service and event*\n{}",
+            counts.join("\n")
+        )));
         let events: Vec<String> = found
             .events
             .iter()

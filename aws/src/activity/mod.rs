@@ -52,7 +52,11 @@ fn activity_error<E>(
     >,
 ) -> ActivityError
 where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
 {
     let failure = classify(operation, &error);
     tracing::warn!(operation, error = %failure, "Logs Insights call failed.");
@@ -127,7 +131,9 @@ impl LogsInsightsActivity {
                         .collect());
                 }
                 Some(QueryStatus::Failed) => {
-                    return Err(ActivityError::Failed(format!("Logs Insights query {query_id} failed")));
+                    return Err(ActivityError::Failed(format!(
+                        "Logs Insights query {query_id} failed"
+                    )));
                 }
                 Some(status @ (QueryStatus::Cancelled | QueryStatus::Timeout)) => {
                     return Err(ActivityError::Unavailable(format!(

@@ -47,7 +47,10 @@ pub(crate) fn session_arn_pattern(query: &ActivityQuery) -> Result<String, Activ
         None => "[0-9]{12}".to_owned(),
     };
     let role = match &query.permission_set {
-        Some(name) => format!("AWSReservedSSO_{}_[0-9a-f]+", regex_literal(name, "permission set name")?),
+        Some(name) => format!(
+            "AWSReservedSSO_{}_[0-9a-f]+",
+            regex_literal(name, "permission set name")?
+        ),
         None => "AWSReservedSSO_[^\\/]+".to_owned(),
     };
     let user = regex_literal(&query.user_name, "user name")?;
@@ -134,8 +137,9 @@ pub(crate) fn parse_counts(rows: &[Row]) -> Result<Vec<EventCount>, ActivityErro
 pub(crate) fn parse_events(rows: &[Row]) -> Result<Vec<ActivityEvent>, ActivityError> {
     rows.iter()
         .map(|row| {
-            let at = field(row, "@timestamp")
-                .ok_or_else(|| ActivityError::Failed("a result row has no @timestamp".to_owned()))?;
+            let at = field(row, "@timestamp").ok_or_else(|| {
+                ActivityError::Failed("a result row has no @timestamp".to_owned())
+            })?;
             Ok(ActivityEvent {
                 at: timestamp(at)?,
                 event_source: field(row, "eventSource").unwrap_or("unknown").to_owned(),
@@ -167,14 +171,18 @@ mod tests {
 
     #[test]
     fn the_pattern_names_the_permission_sets_role_in_the_account_and_the_user() {
-        let pattern =
-            session_arn_pattern(&query(Some("111111111111"), Some("Admin"), "jane.doe+ops@corp.com"))
-                .unwrap();
+        let pattern = session_arn_pattern(&query(
+            Some("111111111111"),
+            Some("Admin"),
+            "jane.doe+ops@corp.com",
+        ))
+        .unwrap();
         assert_eq!(
             pattern,
             r"/^arn:aws[a-z-]*:sts::111111111111:assumed-role\/AWSReservedSSO_Admin_[0-9a-f]+\/jane\.doe\+ops@corp\.com$/"
         );
-        let regex = regex::Regex::new(pattern.trim_matches('/').replace("\\/", "/").as_str()).unwrap();
+        let regex =
+            regex::Regex::new(pattern.trim_matches('/').replace("\\/", "/").as_str()).unwrap();
         assert!(regex.is_match("arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Admin_0123abcd4567ef89/jane.doe+ops@corp.com"));
         assert!(!regex.is_match("arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_AdminX_0123abcd4567ef89/jane.doe+ops@corp.com"));
         assert!(!regex.is_match("arn:aws:sts::222222222222:assumed-role/AWSReservedSSO_Admin_0123abcd4567ef89/jane.doe+ops@corp.com"));
@@ -184,18 +192,24 @@ mod tests {
     #[test]
     fn a_group_grant_matches_any_account_and_permission_set() {
         let pattern = session_arn_pattern(&query(None, None, "jane")).unwrap();
-        let regex = regex::Regex::new(pattern.trim_matches('/').replace("\\/", "/").as_str()).unwrap();
-        assert!(regex.is_match("arn:aws:sts::333333333333:assumed-role/AWSReservedSSO_Ops_ab12/jane"));
+        let regex =
+            regex::Regex::new(pattern.trim_matches('/').replace("\\/", "/").as_str()).unwrap();
+        assert!(
+            regex.is_match("arn:aws:sts::333333333333:assumed-role/AWSReservedSSO_Ops_ab12/jane")
+        );
         assert!(!regex.is_match("arn:aws:sts::333333333333:assumed-role/SomeOtherRole/jane"));
     }
 
     #[test]
     fn names_that_could_change_the_query_are_refused() {
         for user in ["jane/ or 1=1", "jane$", "ja ne", "jane\"", ""] {
-            assert!(matches!(
-                session_arn_pattern(&query(None, None, user)),
-                Err(ActivityError::Invalid(_))
-            ), "{user:?}");
+            assert!(
+                matches!(
+                    session_arn_pattern(&query(None, None, user)),
+                    Err(ActivityError::Invalid(_))
+                ),
+                "{user:?}"
+            );
         }
         assert!(session_arn_pattern(&query(Some("1111"), None, "jane")).is_err());
     }
@@ -204,10 +218,21 @@ mod tests {
     fn both_queries_filter_on_the_session_and_non_read_only_events() {
         let q = query(Some("111111111111"), Some("Admin"), "jane");
         let counts = counts_query(&q).unwrap();
-        assert!(counts.contains("| filter readOnly = 0 or readOnly = \"false\""), "{counts}");
-        assert!(counts.contains("stats count(*) as calls, count(errorCode) as errors by eventSource, eventName"));
+        assert!(
+            counts.contains("| filter readOnly = 0 or readOnly = \"false\""),
+            "{counts}"
+        );
+        assert!(counts.contains(
+            "stats count(*) as calls, count(errorCode) as errors by eventSource, eventName"
+        ));
         let events = events_query(&q).unwrap();
-        assert!(events.contains("filter userIdentity.arn like /^arn:aws"), "{events}");
-        assert!(events.ends_with("| sort @timestamp asc\n| limit 20"), "{events}");
+        assert!(
+            events.contains("filter userIdentity.arn like /^arn:aws"),
+            "{events}"
+        );
+        assert!(
+            events.ends_with("| sort @timestamp asc\n| limit 20"),
+            "{events}"
+        );
     }
 }

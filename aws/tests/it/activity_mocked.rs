@@ -18,9 +18,12 @@ use time::OffsetDateTime;
 use crate::support::json_error;
 
 fn activity(rules: &[&Rule], timeout: Duration) -> LogsInsightsActivity {
-    let client = mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, rules, |config| {
-        config.retry_config(RetryConfig::disabled())
-    });
+    let client = mock_client!(
+        aws_sdk_cloudwatchlogs,
+        RuleMode::MatchAny,
+        rules,
+        |config| { config.retry_config(RetryConfig::disabled()) }
+    );
     LogsInsightsActivity::from_client(
         client,
         LogsInsightsConfig {
@@ -59,7 +62,9 @@ fn results(status: QueryStatus, rows: Vec<Vec<ResultField>>) -> GetQueryResultsO
 fn start_rule(id: &'static str, stats: bool) -> Rule {
     mock!(Logs::start_query)
         .match_requests(move |request| {
-            request.query_string().is_some_and(|text| text.contains("| stats ") == stats)
+            request
+                .query_string()
+                .is_some_and(|text| text.contains("| stats ") == stats)
                 && request.log_group_identifiers() == ["org-trail".to_owned()]
                 && request.start_time() == Some(1_800_000_000)
                 && request.end_time() == Some(1_800_007_200)
@@ -177,9 +182,12 @@ async fn counts_and_first_events_are_read_once_the_queries_complete() {
 async fn an_empty_window_is_no_changes() {
     let start_counts = start_rule("q-counts", true);
     let start_events = start_rule("q-events", false);
-    let empty = mock!(Logs::get_query_results)
-        .then_output(|| results(QueryStatus::Complete, Vec::new()));
-    let source = activity(&[&start_counts, &start_events, &empty], Duration::from_secs(5));
+    let empty =
+        mock!(Logs::get_query_results).then_output(|| results(QueryStatus::Complete, Vec::new()));
+    let source = activity(
+        &[&start_counts, &start_events, &empty],
+        Duration::from_secs(5),
+    );
     let found = source.changes(&query()).await.unwrap();
     assert!(found.counts.is_empty());
     assert!(found.events.is_empty());
@@ -189,14 +197,17 @@ async fn an_empty_window_is_no_changes() {
 async fn a_query_still_running_after_the_wait_is_retryable() {
     let start_counts = start_rule("q-counts", true);
     let start_events = start_rule("q-events", false);
-    let running = mock!(Logs::get_query_results)
-        .then_output(|| results(QueryStatus::Running, Vec::new()));
+    let running =
+        mock!(Logs::get_query_results).then_output(|| results(QueryStatus::Running, Vec::new()));
     let source = activity(
         &[&start_counts, &start_events, &running],
         Duration::from_millis(20),
     );
     let error = source.changes(&query()).await.unwrap_err();
-    assert!(matches!(error, ActivityError::Unavailable(ref text) if text.contains("still running")), "{error}");
+    assert!(
+        matches!(error, ActivityError::Unavailable(ref text) if text.contains("still running")),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -214,17 +225,26 @@ async fn throttling_is_retryable_and_a_missing_log_group_is_not() {
     });
     let source = activity(&[&missing], Duration::from_secs(1));
     let error = source.changes(&query()).await.unwrap_err();
-    assert!(matches!(error, ActivityError::Failed(ref text) if text.contains("ResourceNotFoundException")), "{error}");
+    assert!(
+        matches!(error, ActivityError::Failed(ref text) if text.contains("ResourceNotFoundException")),
+        "{error}"
+    );
 }
 
 #[tokio::test]
 async fn a_failed_query_and_an_unsafe_name_are_errors() {
     let start_counts = start_rule("q-counts", true);
     let start_events = start_rule("q-events", false);
-    let failed = mock!(Logs::get_query_results)
-        .then_output(|| results(QueryStatus::Failed, Vec::new()));
-    let source = activity(&[&start_counts, &start_events, &failed], Duration::from_secs(1));
-    assert!(matches!(source.changes(&query()).await, Err(ActivityError::Failed(_))));
+    let failed =
+        mock!(Logs::get_query_results).then_output(|| results(QueryStatus::Failed, Vec::new()));
+    let source = activity(
+        &[&start_counts, &start_events, &failed],
+        Duration::from_secs(1),
+    );
+    assert!(matches!(
+        source.changes(&query()).await,
+        Err(ActivityError::Failed(_))
+    ));
 
     let mut unsafe_name = query();
     unsafe_name.user_name = "jane/ or x".to_owned();

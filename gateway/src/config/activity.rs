@@ -51,14 +51,15 @@ fn some_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>,
     lenient::bool(deserializer).map(Some)
 }
 
-fn some_duration<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Duration>, D::Error> {
+fn some_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
     lenient::duration(deserializer).map(Some)
 }
 
 /// Checks `audit.activity_summary`; problems go to `errors` with their path.
-pub(super) fn check(settings: &ActivitySummarySettings, errors: &mut Vec<liftgate_policy::Problem>) {
+pub(super) fn check(
+    settings: &ActivitySummarySettings,
+    errors: &mut Vec<liftgate_policy::Problem>,
+) {
     let mut push = |key: &str, message: &str| {
         errors.push(liftgate_policy::Problem {
             path: format!("audit.activity_summary.{key}"),
@@ -67,7 +68,10 @@ pub(super) fn check(settings: &ActivitySummarySettings, errors: &mut Vec<liftgat
     };
     match settings.log_group.as_deref() {
         Some(group) if group.trim().is_empty() || group.chars().any(char::is_whitespace) => {
-            push("log_group", "must name a CloudWatch Logs group (name or ARN)");
+            push(
+                "log_group",
+                "must name a CloudWatch Logs group (name or ARN)",
+            );
         }
         None if settings.enabled == Some(true) => push(
             "log_group",

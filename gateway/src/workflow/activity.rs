@@ -127,7 +127,9 @@ impl AccessService {
                         grant_id: grant.id.clone(),
                         delay_seconds: schedule.delay.map(|delay| delay.whole_seconds()),
                     })
-                    .unwrap_or_else(|error| serde_json::json!({ "unserialisable": error.to_string() })),
+                    .unwrap_or_else(
+                        |error| serde_json::json!({ "unserialisable": error.to_string() }),
+                    ),
                     created_at: now,
                     attempts: 0,
                     not_before: Some(now + first_delay + DELIVERY_LAG),
@@ -136,7 +138,11 @@ impl AccessService {
             .collect()
     }
 
-    fn activity_notices(&self, summary: &ActivitySummary, at: OffsetDateTime) -> Vec<OutboxMessage> {
+    fn activity_notices(
+        &self,
+        summary: &ActivitySummary,
+        at: OffsetDateTime,
+    ) -> Vec<OutboxMessage> {
         let payload = match serde_json::to_value(summary) {
             Ok(payload) => payload,
             Err(error) => serde_json::json!({ "unserialisable": error.to_string() }),
@@ -226,9 +232,12 @@ impl ActivitySummarizer {
         let lease = format!("activity:{grant_id}");
         let leases = Arc::clone(self.service.leases());
         let ran = leases
-            .with_lease(&lease, SUMMARY_LEASE_TTL, std::time::Duration::ZERO, |fence| {
-                self.run_held(message, pending, fence)
-            })
+            .with_lease(
+                &lease,
+                SUMMARY_LEASE_TTL,
+                std::time::Duration::ZERO,
+                |fence| self.run_held(message, pending, fence),
+            )
             .await;
         match ran {
             Ok(Some(step)) => step,
@@ -264,7 +273,9 @@ impl ActivitySummarizer {
             None => match self.session_duration(&grant).await {
                 Ok(delay) => delay,
                 Err(error) => {
-                    return self.failed_attempt(message, &grant, revoked_at, DEFAULT_DELAY, error, fence).await;
+                    return self
+                        .failed_attempt(message, &grant, revoked_at, DEFAULT_DELAY, error, fence)
+                        .await;
                 }
             },
         };
@@ -283,10 +294,28 @@ impl ActivitySummarizer {
             Ok(Some(user)) => user.user_name,
             Ok(None) => None,
             Err(error) if error.is_retryable() => {
-                return self.failed_attempt(message, &grant, revoked_at, delay, ActivityError::Unavailable(error.to_string()), fence).await;
+                return self
+                    .failed_attempt(
+                        message,
+                        &grant,
+                        revoked_at,
+                        delay,
+                        ActivityError::Unavailable(error.to_string()),
+                        fence,
+                    )
+                    .await;
             }
             Err(error) => {
-                return self.failed_attempt(message, &grant, revoked_at, delay, ActivityError::Failed(error.to_string()), fence).await;
+                return self
+                    .failed_attempt(
+                        message,
+                        &grant,
+                        revoked_at,
+                        delay,
+                        ActivityError::Failed(error.to_string()),
+                        fence,
+                    )
+                    .await;
             }
         };
         let Some(user_name) = user_name else {
@@ -324,7 +353,13 @@ impl ActivitySummarizer {
         };
         match self.log.changes(&query).await {
             Ok(found) => {
-                let summary = summary_of(message, &grant, user_name, &query, ActivityOutcome::Found(found));
+                let summary = summary_of(
+                    message,
+                    &grant,
+                    user_name,
+                    &query,
+                    ActivityOutcome::Found(found),
+                );
                 self.record(summary, fence).await
             }
             Err(error) => {
@@ -347,7 +382,9 @@ impl ActivitySummarizer {
         match self.service.identity().session_duration(arn).await {
             Ok(Some(duration)) => Ok(time::Duration::seconds(duration.as_secs() as i64)),
             Ok(None) => Ok(DEFAULT_DELAY),
-            Err(error) if error.is_retryable() => Err(ActivityError::Unavailable(error.to_string())),
+            Err(error) if error.is_retryable() => {
+                Err(ActivityError::Unavailable(error.to_string()))
+            }
             Err(error) => {
                 tracing::warn!(grant_id = %grant.id, %error, "Could not read the permission set's session duration; using 1h.");
                 Ok(DEFAULT_DELAY)
@@ -392,7 +429,10 @@ impl ActivitySummarizer {
         let hopeless = matches!(error, ActivityError::Invalid(_));
         if !hopeless && attempts < MAX_QUERY_ATTEMPTS {
             tracing::warn!(grant_id = %grant.id, attempts, %error, "Activity summary failed; retrying later.");
-            return SummaryStep::RetryAt(error.to_string(), self.now() + query_backoff(message.attempts));
+            return SummaryStep::RetryAt(
+                error.to_string(),
+                self.now() + query_backoff(message.attempts),
+            );
         }
         tracing::error!(grant_id = %grant.id, attempts, %error, "Activity summary given up; recording the error.");
         let outcome = ActivityOutcome::Failed {
@@ -410,16 +450,24 @@ impl ActivitySummarizer {
         for _ in 0..RECORD_ATTEMPTS {
             let grant = match store.get_grant(&summary.grant_id).await {
                 Ok(Some(grant)) => grant,
-                Ok(None) => return SummaryStep::Abandon(format!("grant {} is gone", summary.grant_id)),
-                Err(error) => return SummaryStep::RetryAt(error.to_string(), self.now() + query_backoff(0)),
+                Ok(None) => {
+                    return SummaryStep::Abandon(format!("grant {} is gone", summary.grant_id));
+                }
+                Err(error) => {
+                    return SummaryStep::RetryAt(error.to_string(), self.now() + query_backoff(0));
+                }
             };
             if grant.activity_summarised_at.is_some() {
                 return SummaryStep::Done;
             }
             let request = match store.get_request(&grant.request_id).await {
                 Ok(Some(request)) => request,
-                Ok(None) => return SummaryStep::Abandon(format!("request {} is gone", grant.request_id)),
-                Err(error) => return SummaryStep::RetryAt(error.to_string(), self.now() + query_backoff(0)),
+                Ok(None) => {
+                    return SummaryStep::Abandon(format!("request {} is gone", grant.request_id));
+                }
+                Err(error) => {
+                    return SummaryStep::RetryAt(error.to_string(), self.now() + query_backoff(0));
+                }
             };
             let now = self.now();
             let record = activity_record(now, &request, &grant, &summary);

@@ -271,8 +271,8 @@ impl OutboxDispatcher {
                     "no chat notifier named {notifier_name} is enabled"
                 )));
             };
-            let summary: ActivitySummary =
-                serde_json::from_value(message.payload.clone()).map_err(|error| {
+            let summary: ActivitySummary = serde_json::from_value(message.payload.clone())
+                .map_err(|error| {
                     Failure::Unreadable(format!("unreadable activity summary: {error}"))
                 })?;
             return notifier

@@ -8,8 +8,7 @@ use std::time::Duration as StdDuration;
 
 use liftgate_gateway::config::ActivitySummarySettings;
 use liftgate_gateway::domain::{
-    ActivityEvent, ActivityFound, ActivityOutcome, ActivityScope, Channel, EventCount,
-    RequestEvent,
+    ActivityEvent, ActivityFound, ActivityOutcome, ActivityScope, Channel, EventCount, RequestEvent,
 };
 use liftgate_gateway::testing::{
     FakeAccessInventory, FakeActivityLog, Harness, HarnessOptions, PROD, person,
@@ -128,10 +127,8 @@ fn changes() -> ActivityFound {
 async fn an_ended_grant_is_summarised_after_its_session_duration_posted_and_audited_once() {
     let s = setup(settings());
     // Sessions of this permission set last 2h: the summary waits for them.
-    s.h.identity.set_session_duration(
-        "arn:aws:sso:::permissionSet/ssoins-fake/ps-admin",
-        2 * HOUR,
-    );
+    s.h.identity
+        .set_session_duration("arn:aws:sso:::permissionSet/ssoins-fake/ps-admin", 2 * HOUR);
     s.log.answer(changes());
     let request = s.grant_and_end().await;
     let grant = s.h.grant_of(&request.id).await;
@@ -184,7 +181,12 @@ async fn an_ended_grant_is_summarised_after_its_session_duration_posted_and_audi
     let json = serde_json::to_value(&record.fields).unwrap();
     assert_eq!(json["event"], "activity_summary");
     assert_eq!(json["activity_summary"]["outcome"]["kind"], "found");
-    assert!(s.h.grant_of(&request.id).await.activity_summarised_at.is_some());
+    assert!(
+        s.h.grant_of(&request.id)
+            .await
+            .activity_summarised_at
+            .is_some()
+    );
 
     // Nothing is left to run: a day later there is still exactly one summary.
     s.h.advance(24 * HOUR);
@@ -202,7 +204,11 @@ async fn a_grant_without_changes_is_summarised_as_no_changes() {
     s.deliver().await;
     let posted = s.h.notifier.activity_summaries();
     assert_eq!(posted.len(), 1);
-    assert!(posted[0].headline().ends_with(": no changes."), "{}", posted[0].headline());
+    assert!(
+        posted[0].headline().ends_with(": no changes."),
+        "{}",
+        posted[0].headline()
+    );
     let records = s.summary_records();
     assert_eq!(records.len(), 1);
     assert!(records[0].fields.reason.ends_with("no changes."));
@@ -254,7 +260,12 @@ async fn a_failing_query_is_retried_with_backoff_then_recorded_with_its_error() 
             attempts: MAX_QUERY_ATTEMPTS,
         }
     );
-    assert!(records[0].fields.reason.contains("could not be made after 6 attempts"));
+    assert!(
+        records[0]
+            .fields
+            .reason
+            .contains("could not be made after 6 attempts")
+    );
     assert_eq!(s.h.notifier.activity_summaries(), vec![summary]);
     // And it is not tried again.
     s.h.advance(24 * HOUR);

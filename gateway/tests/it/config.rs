@@ -135,8 +135,10 @@ fn webhook_secrets_come_from_the_variables_secret_env_names() {
     let errors = load_text(text, &[("CI_SECRET", "")]).unwrap_err();
     let lines = error_lines(&errors);
     assert!(
-        lines.iter().any(|line| line.contains("webhook.clients[0].secret_env")
-            && line.contains("CI_SECRET is not set"))
+        lines
+            .iter()
+            .any(|line| line.contains("webhook.clients[0].secret_env")
+                && line.contains("CI_SECRET is not set"))
             && lines
                 .iter()
                 .any(|line| line.contains("webhook.subscribers[0].secret_env")),
@@ -144,7 +146,10 @@ fn webhook_secrets_come_from_the_variables_secret_env_names() {
     );
     let both = "webhook:\n  clients:\n    - id: ci\n      secret: s\n      secret_env: CI_SECRET\n      act_for: ['*']\n";
     let lines = error_lines(&load_text(both, &[("CI_SECRET", "x")]).unwrap_err());
-    assert!(lines.iter().any(|line| line.contains("not both")), "{lines:?}");
+    assert!(
+        lines.iter().any(|line| line.contains("not both")),
+        "{lines:?}"
+    );
 }
 
 #[test]

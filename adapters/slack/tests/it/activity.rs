@@ -58,14 +58,23 @@ async fn the_summary_is_a_reply_in_the_approval_thread_posted_once() {
     app.notifier.activity_summary(&summary).await.unwrap();
 
     let replies = app.fake.thread_replies(APPROVALS, &message.ts);
-    assert_eq!(replies.len(), 1, "a redelivered summary is not posted twice");
+    assert_eq!(
+        replies.len(),
+        1,
+        "a redelivered summary is not posted twice"
+    );
     let reply = &replies[0];
     assert_eq!(reply.text, summary.headline());
     let text = rendered(&reply.blocks);
     assert!(text.contains("*Activity summary*"), "{text}");
-    assert!(text.contains("`ec2.amazonaws.com` TerminateInstances: 2 :warning: 1 failed"), "{text}");
     assert!(
-        text.contains(":warning: *ERROR UnauthorizedOperation: 2027-01-15T08:10:00Z TerminateInstances"),
+        text.contains("`ec2.amazonaws.com` TerminateInstances: 2 :warning: 1 failed"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            ":warning: *ERROR UnauthorizedOperation: 2027-01-15T08:10:00Z TerminateInstances"
+        ),
         "{text}"
     );
     assert!(text.contains("from 198.51.100.7"), "{text}");
