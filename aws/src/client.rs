@@ -71,6 +71,8 @@ pub struct AwsClients {
     pub scheduler: aws_sdk_scheduler::Client,
     pub s3: aws_sdk_s3::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// CloudWatch Logs (Logs Insights over the organization trail, for activity summaries).
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     /// The shared configuration the clients were built from (region, credentials, endpoint).
     pub sdk_config: SdkConfig,
 }
@@ -154,6 +156,7 @@ impl AwsClients {
             scheduler: aws_sdk_scheduler::Client::new(&sdk_config),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk_config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&sdk_config),
             sdk_config,
         }
     }

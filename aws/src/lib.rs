@@ -2,6 +2,7 @@
 //! organizations), the EventBridge Scheduler revocation timers, the S3 audit sink, the DynamoDB
 //! state store, and drift reconciliation. The only crate that depends on the AWS SDK.
 
+pub mod activity;
 pub mod client;
 pub mod dynamodb;
 pub mod identity;
@@ -11,6 +12,7 @@ pub mod s3_source;
 pub mod scheduler;
 mod sdk_error;
 
+pub use activity::{LogsInsightsActivity, LogsInsightsConfig};
 pub use client::{AwsClients, ClientLimits};
 pub use dynamodb::{DynamoSetupError, DynamoStore, DynamoStoreConfig, TableSetup};
 pub use identity::{

@@ -141,6 +141,19 @@ locals {
         conditions = []
       },
       {
+        sid       = "ActivitySummaryQueries"
+        feature   = "activity_summary"
+        actions = [
+          "logs:StartQuery",
+          "logs:GetQueryResults",
+        ]
+        resources = [
+          "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${var.activity_log_group_name}",
+          "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${var.activity_log_group_name}:*",
+        ]
+        conditions = []
+      },
+      {
         sid       = "StateTable"
         feature   = "dynamodb"
         actions = [

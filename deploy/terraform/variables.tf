@@ -132,6 +132,12 @@ variable "dead_letter_queue_arn" {
 
 # --- Audit -----------------------------------------------------------------------------------
 
+variable "activity_log_group_name" {
+  description = "The organization trail's CloudWatch Logs group in this account and region (audit.activity_summary.log_group); set it to let the gateway run the post-access activity summary's Logs Insights queries."
+  type        = string
+  default     = null
+}
+
 variable "create_audit_bucket" {
   description = "Create the audit bucket. False with existing_audit_bucket_name writes to a bucket you have (for example sso-elevator's, so one Athena table reads both)."
   type        = bool

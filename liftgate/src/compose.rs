@@ -6,7 +6,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use liftgate_aws::{
     AwsAccessInventory, AwsClients, AwsIdentityCenter, DynamoStore, DynamoStoreConfig,
-    EventBridgeScheduler, EventBridgeSchedulerConfig, S3AuditConfig, S3AuditSink,
+    EventBridgeScheduler, EventBridgeSchedulerConfig, LogsInsightsActivity, LogsInsightsConfig,
+    S3AuditConfig, S3AuditSink,
 };
 use liftgate_gateway::audit::{Checkpointer, FileAuditSink, SigningKey};
 use liftgate_gateway::channel::ChannelAdapter;
@@ -17,7 +18,9 @@ use liftgate_gateway::ports::{
 };
 use liftgate_gateway::scheduler::LocalScheduler;
 use liftgate_gateway::store::SqliteStore;
-use liftgate_gateway::workflow::{AccessService, Dependencies, OutboxDispatcher, Reconciler};
+use liftgate_gateway::workflow::{
+    AccessService, ActivitySummarizer, Dependencies, OutboxDispatcher, Reconciler,
+};
 
 use liftgate_slack::SlackAdapter;
 use liftgate_teams::TeamsAdapter;
@@ -175,7 +178,8 @@ pub async fn build(loaded: &LoadedConfig) -> anyhow::Result<Gateway> {
         audit_sinks: sinks.iter().map(|sink| sink.name().to_owned()).collect(),
         notifiers,
         metrics: Arc::clone(&metrics),
-    });
+    })
+    .with_activity_summaries(&settings.audit.activity_summary);
 
     let mut adapters: Vec<Arc<dyn ChannelAdapter>> = Vec::new();
     if let Some(webhook) = &settings.webhook {
@@ -223,6 +227,22 @@ pub async fn build(loaded: &LoadedConfig) -> anyhow::Result<Gateway> {
     )
     .with_inbox(inbox);
     let inventory = Arc::new(AwsAccessInventory::new(&clients, aws));
+    // docs/reference.md §6: summaries of what users changed, from the organization trail.
+    let activity = &settings.audit.activity_summary;
+    let dispatcher = if activity.is_enabled() {
+        let source = LogsInsightsActivity::new(
+            &clients,
+            LogsInsightsConfig::new(activity.query_timeout.to_std()),
+        );
+        dispatcher.with_activity(ActivitySummarizer::new(
+            service.clone(),
+            Arc::new(source),
+            inventory.clone(),
+            activity.clone(),
+        ))
+    } else {
+        dispatcher
+    };
     let reconciler = Arc::new(Reconciler::new(
         &service,
         inventory,

@@ -10,6 +10,7 @@
 //! workflow's decision, made from the verified email Slack's `users.info` gives for the
 //! clicking user; this crate only renders and relays.
 
+mod activity;
 mod adapter;
 mod api;
 mod blocks;

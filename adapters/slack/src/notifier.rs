@@ -94,9 +94,17 @@ impl Notifier for SlackNotifier {
         self.adapter.installation.check(&self.adapter.api).await?;
         self.adapter.report_drift(notice).await
     }
+
+    async fn activity_summary(
+        &self,
+        summary: &liftgate_gateway::domain::ActivitySummary,
+    ) -> Result<(), NotifyError> {
+        self.adapter.installation.check(&self.adapter.api).await?;
+        self.adapter.post_activity_summary(summary).await
+    }
 }
 
-fn slack_failure(error: ApiError) -> NotifyError {
+pub(crate) fn slack_failure(error: ApiError) -> NotifyError {
     if error.is_revoked_token() {
         // Dropping notices while the app is uninstalled would lose approval messages for
         // good; they wait in the outbox until it is reinstalled.

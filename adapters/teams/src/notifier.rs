@@ -95,4 +95,11 @@ impl Notifier for TeamsNotifier {
             ))
         })
     }
+
+    async fn activity_summary(
+        &self,
+        summary: &liftgate_gateway::domain::ActivitySummary,
+    ) -> Result<(), NotifyError> {
+        self.bot.post_activity_summary(summary).await
+    }
 }

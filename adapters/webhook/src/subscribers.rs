@@ -18,7 +18,7 @@ use crate::signature::{
 use crate::view::RequestView;
 
 /// Every event name a subscriber may filter on (the history events of docs/reference.md §7).
-pub const EVENT_NAMES: [&str; 10] = [
+pub const EVENT_NAMES: [&str; 11] = [
     "requested",
     "approved",
     "denied",
@@ -29,6 +29,7 @@ pub const EVENT_NAMES: [&str; 10] = [
     "failed",
     "drift_detected",
     "extended",
+    "activity_summary",
 ];
 
 #[derive(Debug)]
@@ -185,10 +186,40 @@ impl Notifier for SubscriberNotifier {
             "request": RequestView::from(&notice.request),
         }))
         .map_err(|error| NotifyError::Permanent(format!("could not encode the event: {error}")))?;
+        self.send_all(&targets, event, &body).await
+    }
+
+    async fn activity_summary(
+        &self,
+        summary: &liftgate_gateway::domain::ActivitySummary,
+    ) -> Result<(), NotifyError> {
+        let event = "activity_summary";
+        let targets: Vec<&Subscriber> =
+            self.subscribers.iter().filter(|s| s.wants(event)).collect();
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let body = serde_json::to_vec(&serde_json::json!({
+            "event": event,
+            "activity_summary": summary,
+        }))
+        .map_err(|error| NotifyError::Permanent(format!("could not encode the event: {error}")))?;
+        self.send_all(&targets, event, &body).await
+    }
+}
+
+impl SubscriberNotifier {
+    /// Posts `body` as `event` to every target; any outage makes the whole notice retryable.
+    async fn send_all(
+        &self,
+        targets: &[&Subscriber],
+        event: &str,
+        body: &[u8],
+    ) -> Result<(), NotifyError> {
         let outcomes = futures_util::future::join_all(
             targets
                 .iter()
-                .map(|subscriber| self.deliver(subscriber, event, &body)),
+                .map(|subscriber| self.deliver(subscriber, event, body)),
         )
         .await;
 
@@ -197,7 +228,7 @@ impl Notifier for SubscriberNotifier {
         for (subscriber, outcome) in targets.iter().zip(outcomes) {
             match outcome {
                 Ok(()) => {
-                    tracing::debug!(request_id = %notice.request.id, event, subscriber = %subscriber.origin(), "Event delivered.");
+                    tracing::debug!(event, subscriber = %subscriber.origin(), "Event delivered.");
                 }
                 Err(Failure::Retryable(message)) => retryable.push(message),
                 Err(Failure::Permanent(message)) => permanent.push(message),

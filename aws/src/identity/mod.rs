@@ -152,6 +152,14 @@ impl IdentityCenter for AwsIdentityCenter {
         self.permission_set_names().await
     }
 
+    async fn session_duration(
+        &self,
+        permission_set_arn: &str,
+    ) -> Result<Option<std::time::Duration>, IdentityError> {
+        self.permission_set_session_duration(permission_set_arn)
+            .await
+    }
+
     async fn describe_group(&self, group_id: &str) -> Result<Option<GroupInfo>, IdentityError> {
         self.group(group_id).await
     }

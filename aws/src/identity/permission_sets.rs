@@ -147,3 +147,76 @@ impl AwsIdentityCenter {
         }
     }
 }
+
+impl AwsIdentityCenter {
+    /// `SessionDuration` of a permission set (`DescribePermissionSet`), for the activity
+    /// summary's delay. `None` for a deleted permission set or an answer without one.
+    pub(crate) async fn permission_set_session_duration(
+        &self,
+        arn: &str,
+    ) -> Result<Option<std::time::Duration>, IdentityError> {
+        let result = self
+            .clients
+            .sso_admin
+            .describe_permission_set()
+            .instance_arn(&self.config.instance_arn)
+            .permission_set_arn(arn)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(output
+                .permission_set()
+                .and_then(|set| set.session_duration())
+                .and_then(parse_session_duration)),
+            Err(error) if has_code(&error, "ResourceNotFoundException") => Ok(None),
+            Err(error) => Err(classify("DescribePermissionSet", error)),
+        }
+    }
+}
+
+/// An ISO-8601 duration as Identity Center writes `SessionDuration` (`PT1H`, `PT2H30M`,
+/// `PT12H`); anything else is `None` (the caller falls back to its default).
+pub(crate) fn parse_session_duration(text: &str) -> Option<std::time::Duration> {
+    let mut rest = text.strip_prefix("PT")?;
+    let mut seconds: u64 = 0;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        let (number, tail) = rest.split_at(digits);
+        let value: u64 = number.parse().ok()?;
+        let mut chars = tail.chars();
+        let unit = match chars.next()? {
+            'H' => 3600,
+            'M' => 60,
+            'S' => 1,
+            _ => return None,
+        };
+        seconds = seconds.checked_add(value.checked_mul(unit)?)?;
+        rest = chars.as_str();
+    }
+    (seconds > 0).then(|| std::time::Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_session_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn session_durations_parse_as_identity_center_writes_them() {
+        assert_eq!(
+            parse_session_duration("PT1H"),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(
+            parse_session_duration("PT2H30M"),
+            Some(Duration::from_secs(9000))
+        );
+        assert_eq!(
+            parse_session_duration("PT12H"),
+            Some(Duration::from_secs(43200))
+        );
+        for bad in ["", "PT", "1H", "PT1D", "PTH", "PT0H", "P1D"] {
+            assert_eq!(parse_session_duration(bad), None, "{bad}");
+        }
+    }
+}

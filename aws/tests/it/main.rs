@@ -9,6 +9,7 @@
     reason = "tests fail loudly"
 )]
 
+mod activity_mocked;
 mod backends_workflow;
 mod clients;
 mod dynamodb;

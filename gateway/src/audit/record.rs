@@ -74,6 +74,9 @@ pub struct AuditFields {
     /// The record's id, which names its object: binds the content to where it is stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_id: Option<String>,
+    /// Event `activity_summary` only: what the user changed during the grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_summary: Option<crate::domain::ActivitySummary>,
 }
 
 fn na() -> String {
@@ -114,6 +117,7 @@ fn operation_type(event: RequestEvent) -> &'static str {
         // Upstream's name for access found outside its control.
         RequestEvent::DriftDetected => "manual_detected",
         RequestEvent::Extended => "extend",
+        RequestEvent::ActivitySummary => "activity_summary",
     }
 }
 
@@ -178,7 +182,9 @@ impl AuditRecord {
             reason: reason.map_or_else(|| request.reason.clone(), str::to_owned),
             operation_type: operation_type(event).to_owned(),
             permission_duration: match event {
-                RequestEvent::Revoked | RequestEvent::DriftDetected => NA.to_owned(),
+                RequestEvent::Revoked
+                | RequestEvent::DriftDetected
+                | RequestEvent::ActivitySummary => NA.to_owned(),
                 _ => request.duration.as_secs().to_string(),
             },
             sso_user_principal_id: request.principal_id.clone(),
@@ -222,6 +228,7 @@ impl AuditRecord {
             prev_hash: None,
             hash: None,
             record_id: None,
+            activity_summary: None,
         };
         AuditRecord {
             id: uuid::Uuid::new_v4(),
@@ -304,6 +311,7 @@ impl AuditRecord {
             prev_hash: None,
             hash: None,
             record_id: None,
+            activity_summary: None,
         };
         AuditRecord {
             id: uuid::Uuid::new_v4(),

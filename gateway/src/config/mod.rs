@@ -1,12 +1,14 @@
 //! Configuration (docs/reference.md §2): YAML plus `LIFTGATE__SECTION__KEY` environment
 //! overrides, unknown keys rejected, secrets wrapped, every problem reported with its location.
 
+mod activity;
 mod lenient;
 mod load;
 mod secret;
 mod settings;
 mod validate;
 
+pub use activity::{ActivitySummarySettings, MAX_SUMMARY_EVENTS};
 pub use load::{ConfigErrors, ConfigSource, LoadedConfig, load};
 pub use secret::Secret;
 pub use settings::{

@@ -232,6 +232,7 @@ pub struct AuditSettings {
     pub signing_key: Option<Secret>,
     /// How often a signed checkpoint is written (also at shutdown).
     pub checkpoint_interval: Duration,
+    pub activity_summary: super::ActivitySummarySettings,
 }
 
 impl Default for AuditSettings {
@@ -247,6 +248,7 @@ impl Default for AuditSettings {
             }],
             signing_key: None,
             checkpoint_interval: Duration::from_hours(1),
+            activity_summary: super::ActivitySummarySettings::default(),
         }
     }
 }

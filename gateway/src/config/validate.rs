@@ -279,6 +279,15 @@ pub(super) fn check(
         push(errors, "audit.checkpoint_interval", "must be at least 1s");
     }
 
+    super::activity::check(&settings.audit.activity_summary, errors);
+    if settings.audit.activity_summary.is_enabled() && settings.aws.is_none() {
+        push(
+            errors,
+            "aws",
+            "activity summaries (audit.activity_summary) need the aws section",
+        );
+    }
+
     if let Some(slack) = &settings.slack {
         if slack.channel_id.trim().is_empty() {
             push(

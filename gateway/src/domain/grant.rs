@@ -119,6 +119,14 @@ pub struct Grant {
         skip_serializing_if = "Option::is_none"
     )]
     pub revoked_at: Option<OffsetDateTime>,
+    /// When the post-access activity summary of this grant was recorded: set in the same
+    /// batch as the summary's audit record, so it is recorded once across replicas.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub activity_summarised_at: Option<OffsetDateTime>,
     #[serde(default)]
     pub version: u64,
 }
@@ -180,6 +188,7 @@ impl Grant {
             end: None,
             sso_request_id: None,
             revoked_at: None,
+            activity_summarised_at: None,
             version: 0,
         }
     }

@@ -446,6 +446,7 @@ fn plan_into(
         end: None,
         sso_request_id: None,
         revoked_at: None,
+        activity_summarised_at: None,
         version: 0,
     };
     request.grant_id = Some(grant.id.clone());

@@ -4,6 +4,7 @@
 //! store; every state change is a pure transition in [`lifecycle`].
 
 pub mod access;
+pub mod activity;
 mod grant;
 mod ids;
 pub mod lifecycle;
@@ -11,6 +12,10 @@ mod person;
 mod request;
 
 pub use access::{AccessKey, AccessRecord};
+pub use activity::{
+    ActivityEvent, ActivityFound, ActivityOutcome, ActivityScope, ActivitySummary, EventCount,
+    event_line,
+};
 pub use grant::{Grant, GrantEnd, GrantStatus, GrantTarget};
 #[cfg(any(test, feature = "test-util"))]
 pub use ids::seed_ids_for_tests;

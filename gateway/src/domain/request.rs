@@ -131,6 +131,9 @@ pub enum RequestEvent {
     DriftDetected,
     /// An extension request moved the end of an active grant.
     Extended,
+    /// What the user changed in AWS during an ended grant (audit only, never in a request's
+    /// history; see [`super::ActivitySummary`]).
+    ActivitySummary,
 }
 
 impl RequestEvent {
@@ -146,6 +149,7 @@ impl RequestEvent {
             RequestEvent::Failed => "failed",
             RequestEvent::DriftDetected => "drift_detected",
             RequestEvent::Extended => "extended",
+            RequestEvent::ActivitySummary => "activity_summary",
         }
     }
 }

@@ -91,6 +91,17 @@ pub trait IdentityCenter: Send + Sync + std::fmt::Debug {
     /// Names of every permission set in the instance, for request forms.
     async fn list_permission_sets(&self) -> Result<Vec<String>, IdentityError>;
 
+    /// The permission set's `SessionDuration` (`DescribePermissionSet`): how long a role
+    /// session started under it stays valid, even after the assignment is gone. `None` when
+    /// unknown; the default knows none.
+    async fn session_duration(
+        &self,
+        permission_set_arn: &str,
+    ) -> Result<Option<std::time::Duration>, IdentityError> {
+        let _ = permission_set_arn;
+        Ok(None)
+    }
+
     async fn describe_group(&self, group_id: &str) -> Result<Option<GroupInfo>, IdentityError>;
 
     async fn assignment_exists(

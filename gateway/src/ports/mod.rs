@@ -2,6 +2,7 @@
 //! implementations live in the backend crates (`liftgate-aws`) or in `crate::store` /
 //! `crate::audit`; in-memory fakes live in `crate::testing`.
 
+mod activity;
 mod audit;
 mod clock;
 mod identity;
@@ -11,6 +12,7 @@ mod notifier;
 mod scheduler;
 mod store;
 
+pub use activity::{ActivityError, ActivityLog, ActivityQuery};
 pub use audit::{AuditError, AuditSink};
 pub use clock::{Clock, SystemClock};
 pub use identity::{

@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 
 use crate::config::ReconciliationMode;
 pub use crate::domain::NoticeKind;
-use crate::domain::{AccessRequest, Grant};
+use crate::domain::{AccessRequest, ActivitySummary, Grant};
 
 #[derive(Debug, Clone)]
 pub struct Notice {
@@ -181,6 +181,16 @@ pub trait Notifier: Send + Sync + std::fmt::Debug {
     /// not show drift.
     async fn drift(&self, notice: &DriftNotice) -> Result<(), NotifyError> {
         let _ = notice;
+        Ok(())
+    }
+
+    /// Posts what a user changed during an ended grant (docs/reference.md §6): Slack in the
+    /// approval message's thread, Teams in the approval card's conversation, webhook
+    /// subscribers as event `activity_summary`. Delivered at least once from outbox topic
+    /// `activity:<name>`; [`ActivitySummary::id`] is stable across redeliveries. The default
+    /// ignores it.
+    async fn activity_summary(&self, summary: &ActivitySummary) -> Result<(), NotifyError> {
+        let _ = summary;
         Ok(())
     }
 }

@@ -45,6 +45,8 @@ struct Directory {
     users: BTreeMap<String, String>,
     accounts: BTreeMap<String, String>,
     permission_sets: BTreeMap<String, String>,
+    /// `SessionDuration` by permission-set ARN, where a test set one.
+    session_durations: BTreeMap<String, std::time::Duration>,
     groups: BTreeMap<String, String>,
     /// (account, permission set ARN, user) → how many times created; more than one is a bug
     /// the tests look for (AWS would hold one, moto holds duplicates).
@@ -98,6 +100,15 @@ impl FakeIdentityCenter {
             .permission_sets
             .insert(name.to_owned(), arn.clone());
         arn
+    }
+
+    /// Sets the `SessionDuration` Identity Center reports for a permission set's ARN.
+    pub fn set_session_duration(&self, permission_set_arn: &str, duration: std::time::Duration) {
+        self.directory
+            .lock()
+            .unwrap()
+            .session_durations
+            .insert(permission_set_arn.to_owned(), duration);
     }
 
     pub fn remove_permission_set(&self, name: &str) {
@@ -346,6 +357,14 @@ impl IdentityCenter for FakeIdentityCenter {
     async fn list_permission_sets(&self) -> Result<Vec<String>, IdentityError> {
         let directory = self.enter("list_permission_sets").await?;
         Ok(directory.permission_sets.keys().cloned().collect())
+    }
+
+    async fn session_duration(
+        &self,
+        permission_set_arn: &str,
+    ) -> Result<Option<std::time::Duration>, IdentityError> {
+        let directory = self.enter("session_duration").await?;
+        Ok(directory.session_durations.get(permission_set_arn).copied())
     }
 
     async fn describe_group(&self, group_id: &str) -> Result<Option<GroupInfo>, IdentityError> {
@@ -616,6 +635,7 @@ pub struct RecordingNotifier {
     name: &'static str,
     notices: Mutex<Vec<(NoticeKind, RequestId, RequestStatus)>>,
     drifts: Mutex<Vec<DriftNotice>>,
+    summaries: Mutex<Vec<crate::domain::ActivitySummary>>,
     down: AtomicBool,
 }
 
@@ -625,12 +645,18 @@ impl RecordingNotifier {
             name,
             notices: Mutex::new(Vec::new()),
             drifts: Mutex::new(Vec::new()),
+            summaries: Mutex::new(Vec::new()),
             down: AtomicBool::new(false),
         }
     }
 
     pub fn notices(&self) -> Vec<(NoticeKind, RequestId, RequestStatus)> {
         self.notices.lock().unwrap().clone()
+    }
+
+    /// The activity summaries delivered, in order.
+    pub fn activity_summaries(&self) -> Vec<crate::domain::ActivitySummary> {
+        self.summaries.lock().unwrap().clone()
     }
 
     /// The drift warnings delivered, in order.
@@ -666,6 +692,21 @@ impl Notifier for RecordingNotifier {
             return Err(NotifyError::Retryable("simulated chat outage".to_owned()));
         }
         self.drifts.lock().unwrap().push(notice.clone());
+        Ok(())
+    }
+
+    async fn activity_summary(
+        &self,
+        summary: &crate::domain::ActivitySummary,
+    ) -> Result<(), NotifyError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(NotifyError::Retryable("simulated chat outage".to_owned()));
+        }
+        let mut summaries = self.summaries.lock().unwrap();
+        // Delivery is at least once; the id says it is the same summary.
+        if !summaries.iter().any(|known| known.id == summary.id) {
+            summaries.push(summary.clone());
+        }
         Ok(())
     }
 }

@@ -8,6 +8,7 @@
     reason = "test support code"
 )]
 
+mod activity;
 mod clock;
 mod fakes;
 mod harness;
@@ -16,6 +17,7 @@ mod memory_store;
 mod rig;
 pub mod store_contract;
 
+pub use activity::FakeActivityLog;
 pub use clock::ManualClock;
 pub use fakes::{
     FakeFailure, FakeIdentityCenter, MemoryAuditSink, RecordedTimer, RecordingNotifier,

@@ -379,6 +379,7 @@ impl AccessService {
         for (request_id, kind) in &transition.notices {
             outbox.extend(self.notice_messages(now, request_id, *kind));
         }
+        outbox.extend(self.activity_rows(transition, snapshot, now));
         WriteBatch {
             requests: transition
                 .requests

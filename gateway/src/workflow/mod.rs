@@ -6,6 +6,7 @@
 //! crash at any point leaves every grant revoked on time or still tracked; the sweeper finishes
 //! anything a crash interrupted.
 
+mod activity;
 mod catalog;
 mod commit;
 mod create;
@@ -25,6 +26,10 @@ use std::sync::Arc;
 use liftgate_policy::{Duration, Email, Rules};
 use time::OffsetDateTime;
 
+pub use activity::{
+    ACTIVITY_NOTICE_PREFIX, ACTIVITY_QUERY_TOPIC, ActivitySummarizer, DEFAULT_DELAY, DELIVERY_LAG,
+    MAX_QUERY_ATTEMPTS, PendingSummary, activity_record,
+};
 pub use catalog::RequesterFacts;
 pub use decide::Action;
 pub use error::WorkflowError;
@@ -97,6 +102,8 @@ pub struct AccessService {
     leases: Arc<Leases>,
     /// When the sweeper last recounted the active grants for the metrics gauge.
     gauges_refreshed_at: Arc<parking_lot::Mutex<Option<OffsetDateTime>>>,
+    /// Set when activity summaries are on: ended grants schedule one.
+    activity: Option<activity::ActivitySchedule>,
 }
 
 /// How long a create or an approval waits for the access key's lease before answering with
@@ -115,6 +122,7 @@ impl AccessService {
             deps: Arc::new(deps),
             leases: Arc::new(leases),
             gauges_refreshed_at: Arc::new(parking_lot::Mutex::new(None)),
+            activity: None,
         }
     }
 

@@ -4,9 +4,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::activity::{
+    ACTIVITY_NOTICE_PREFIX, ACTIVITY_QUERY_TOPIC, ActivitySummarizer, SummaryStep,
+};
 use super::inbox::{INBOX_MAX_AGE, INBOX_TOPIC_PREFIX, hold_row};
 use super::records::{AUDIT_TOPIC_PREFIX, DRIFT_TOPIC_PREFIX, NOTIFY_TOPIC_PREFIX, NoticePayload};
 use crate::audit::{AuditRecord, Checkpoint};
+use crate::domain::ActivitySummary;
 use crate::metrics::Metrics;
 use crate::ports::{
     AuditSink, CHECKPOINT_TOPIC_PREFIX, Clock, DriftNotice, InboxError, InboxHandler, Notice,
@@ -30,6 +34,8 @@ enum Failure {
     /// The row cannot be read by this version (a newer replica wrote it, or it is corrupt):
     /// it is kept, retried slowly and alarmed, never deleted.
     Unreadable(String),
+    /// Offer it again at this time (the activity summary's own schedule and backoff).
+    RetryAt(String, time::OffsetDateTime),
 }
 
 /// How long an unreadable row waits between attempts: a replica that can read it (a newer
@@ -44,6 +50,8 @@ pub struct OutboxDispatcher {
     notifiers: HashMap<String, Arc<dyn Notifier>>,
     /// Channels that resume acked work a dead replica left behind, by channel name.
     inbox: HashMap<String, Arc<dyn InboxHandler>>,
+    /// Makes the activity summaries of ended grants, where they are on.
+    activity: Option<Arc<ActivitySummarizer>>,
     metrics: Arc<Metrics>,
     /// Whether the backlog gauge was set yet; after that it is only recounted when a pass
     /// handled messages, the only time the backlog can have changed from this replica's view.
@@ -63,6 +71,8 @@ fn topic_family(topic: &str) -> &'static str {
         "drift"
     } else if topic.starts_with(INBOX_TOPIC_PREFIX) {
         "inbox"
+    } else if topic.starts_with(ACTIVITY_NOTICE_PREFIX) || topic == ACTIVITY_QUERY_TOPIC {
+        "activity"
     } else {
         "other"
     }
@@ -93,6 +103,7 @@ impl OutboxDispatcher {
                 .map(|notifier| (notifier.name().to_owned(), notifier))
                 .collect(),
             inbox: HashMap::new(),
+            activity: None,
             metrics,
             backlog_counted: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
@@ -104,6 +115,13 @@ impl OutboxDispatcher {
         for handler in handlers {
             self.inbox.insert(handler.channel().to_owned(), handler);
         }
+        self
+    }
+
+    /// Adds the maker of activity summaries (`audit.activity_summary`).
+    #[must_use]
+    pub fn with_activity(mut self, summarizer: ActivitySummarizer) -> OutboxDispatcher {
+        self.activity = Some(Arc::new(summarizer));
         self
     }
 
@@ -129,7 +147,8 @@ impl OutboxDispatcher {
                     self.metrics
                         .inc("liftgate_outbox_failures_total", &[("consumer", &consumer)]);
                     let is_notice = consumer.starts_with(NOTIFY_TOPIC_PREFIX)
-                        || consumer.starts_with(DRIFT_TOPIC_PREFIX);
+                        || consumer.starts_with(DRIFT_TOPIC_PREFIX)
+                        || consumer.starts_with(ACTIVITY_NOTICE_PREFIX);
                     if is_notice && message.attempts >= MAX_NOTICE_ATTEMPTS {
                         tracing::error!(topic = %consumer, %error, "Chat notice dropped after too many attempts.");
                         self.store.complete_outbox(message.id).await?;
@@ -146,6 +165,12 @@ impl OutboxDispatcher {
                         .inc("liftgate_outbox_failures_total", &[("consumer", &consumer)]);
                     tracing::error!(topic = %consumer, %error, "Outbox message dropped.");
                     self.store.complete_outbox(message.id).await?;
+                }
+                Err(Failure::RetryAt(error, retry_at)) => {
+                    tracing::info!(topic = %consumer, attempts = message.attempts, %error, %retry_at, "Outbox message due again later.");
+                    self.store
+                        .retry_outbox(message.id, retry_at, &error)
+                        .await?;
                 }
                 Err(Failure::Unreadable(error)) => {
                     self.metrics.inc(
@@ -252,10 +277,52 @@ impl OutboxDispatcher {
         if let Some(channel) = message.topic.strip_prefix(INBOX_TOPIC_PREFIX) {
             return self.resume(channel, message).await;
         }
+        if message.topic == ACTIVITY_QUERY_TOPIC {
+            return self.summarise(message).await;
+        }
+        if let Some(notifier_name) = message.topic.strip_prefix(ACTIVITY_NOTICE_PREFIX) {
+            let Some(notifier) = self.notifiers.get(notifier_name) else {
+                return Err(Failure::Drop(format!(
+                    "no chat notifier named {notifier_name} is enabled"
+                )));
+            };
+            let summary: ActivitySummary = serde_json::from_value(message.payload.clone())
+                .map_err(|error| {
+                    Failure::Unreadable(format!("unreadable activity summary: {error}"))
+                })?;
+            return notifier
+                .activity_summary(&summary)
+                .await
+                .map_err(|error| match error {
+                    NotifyError::Retryable(message) => Failure::Retry(message),
+                    NotifyError::Permanent(message) => Failure::Drop(message),
+                });
+        }
         Err(Failure::Unreadable(format!(
             "unknown outbox topic {}",
             message.topic
         )))
+    }
+
+    /// A pending activity summary: made here if this replica has summaries on, else left for
+    /// one that has (a rolling config change), and given up with an error after a week.
+    async fn summarise(&self, message: &OutboxMessage) -> Result<(), Failure> {
+        let Some(summarizer) = &self.activity else {
+            if ActivitySummarizer::is_abandoned(message, self.clock.now()) {
+                return Err(Failure::Drop(
+                    "no replica makes activity summaries (audit.activity_summary); this one is given up".to_owned(),
+                ));
+            }
+            return Err(Failure::Retry(
+                "activity summaries are not enabled on this replica".to_owned(),
+            ));
+        };
+        match summarizer.run(message).await {
+            SummaryStep::Done => Ok(()),
+            SummaryStep::RetryAt(error, at) => Err(Failure::RetryAt(error, at)),
+            SummaryStep::Abandon(error) => Err(Failure::Drop(error)),
+            SummaryStep::Unreadable(error) => Err(Failure::Unreadable(error)),
+        }
     }
 
     /// Acked work whose runner died: the channel runs it again, holding the row meanwhile.

@@ -8,6 +8,7 @@
     reason = "tests fail loudly by design"
 )]
 
+mod activity;
 mod audit;
 mod config;
 mod defects;

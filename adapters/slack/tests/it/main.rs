@@ -13,6 +13,7 @@
     reason = "the support modules are the tests' shared toolkit"
 )]
 
+mod activity;
 mod decisions;
 mod failures;
 mod forms;

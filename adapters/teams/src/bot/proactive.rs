@@ -77,7 +77,10 @@ impl Bot {
             .map_err(store_error)
     }
 
-    async fn post_to_approvals(&self, message: &Value) -> Result<CardReference, ConnectorError> {
+    pub(crate) async fn post_to_approvals(
+        &self,
+        message: &Value,
+    ) -> Result<CardReference, ConnectorError> {
         let conversation = self.approvals_conversation_id.as_str();
         let base = conversation.split(';').next().unwrap_or(conversation);
         let service_url = match self.refs.conversation(base).await {
