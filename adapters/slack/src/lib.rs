@@ -16,6 +16,8 @@ mod blocks;
 mod decisions;
 mod dispatch;
 mod forms;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod inbox;
 mod notifier;

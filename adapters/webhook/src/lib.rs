@@ -12,6 +12,8 @@ mod adapter;
 mod auth;
 mod body;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod routes;
 mod setup;
 mod signature;

@@ -7,6 +7,7 @@ mod secret;
 mod settings;
 mod validate;
 
+pub(crate) use load::load_text;
 pub use load::{ConfigErrors, ConfigSource, LoadedConfig, load};
 pub use secret::Secret;
 pub use settings::{
