@@ -11,6 +11,7 @@
 mod audit;
 mod config;
 mod defects;
+mod fuzz_corpus;
 mod inbox;
 mod lifecycle;
 mod reconcile;

@@ -16,6 +16,7 @@
 mod decisions;
 mod failures;
 mod forms;
+mod fuzz_corpus;
 mod lifecycle;
 mod manifest;
 mod reconciliation;
