@@ -107,7 +107,10 @@ mod tests {
     fn what_is_kept_parses_again_to_itself() {
         assert!(Email::parse("a@\u{130}x.com").is_err());
         let long_local = format!("{}@corp.com", "\u{130}".repeat(40));
-        assert!(Email::parse(&long_local).is_err(), "lower-cased it exceeds 64 bytes");
+        assert!(
+            Email::parse(&long_local).is_err(),
+            "lower-cased it exceeds 64 bytes"
+        );
         for text in ["\u{130}@corp.com", "Ünal@Firma.DE", " Bob@Corp.COM "] {
             if let Ok(email) = Email::parse(text) {
                 assert_eq!(Email::parse(email.as_str()).as_ref(), Ok(&email), "{text}");

@@ -36,9 +36,16 @@ pub fn duration(data: &[u8]) {
             "{text:?} printed as {printed:?}"
         );
         let parsed_from_json: Result<Duration, _> = serde_json::from_value(Value::from(text));
-        assert_eq!(parsed_from_json.ok(), Some(duration), "serde reads {text:?}");
+        assert_eq!(
+            parsed_from_json.ok(),
+            Some(duration),
+            "serde reads {text:?}"
+        );
     }
-    if let Some(bytes) = data.get(..8).and_then(|head| <[u8; 8]>::try_from(head).ok()) {
+    if let Some(bytes) = data
+        .get(..8)
+        .and_then(|head| <[u8; 8]>::try_from(head).ok())
+    {
         let secs = u64::from_le_bytes(bytes) % (MAX_DURATION_SECS + 1);
         if secs > 0 {
             let duration = Duration::from_secs(secs);
@@ -133,7 +140,10 @@ fn check_evaluation(rules: &Rules, target: &Target<'_>, email: &Email, groups: &
     let evaluation = evaluate(rules, target, &requester, Duration::from_hours(12));
     assert!(evaluation.required_approvals >= 1);
     assert!(
-        evaluation.approvers.windows(2).all(|pair| pair[0] < pair[1]),
+        evaluation
+            .approvers
+            .windows(2)
+            .all(|pair| pair[0] < pair[1]),
         "approvers not sorted and distinct: {:?}",
         evaluation.approvers
     );
@@ -142,7 +152,10 @@ fn check_evaluation(rules: &Rules, target: &Target<'_>, email: &Email, groups: &
         "the requester is among their own approvers"
     );
     if let Some(cap) = evaluation.max_duration {
-        assert!(cap <= Duration::from_hours(12), "a cap above the global one");
+        assert!(
+            cap <= Duration::from_hours(12),
+            "a cap above the global one"
+        );
     }
 }
 

@@ -62,7 +62,10 @@ fn interaction(payload: Value) {
             .container
             .as_ref()
             .and_then(|container| container.channel_id.as_deref());
-        let from_channel = interaction.channel.as_ref().map(|channel| channel.id.as_str());
+        let from_channel = interaction
+            .channel
+            .as_ref()
+            .map(|channel| channel.id.as_str());
         assert!(from_container.or(from_channel) == Some(conversation.as_str()));
     }
     let Some(view) = &interaction.view else {

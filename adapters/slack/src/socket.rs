@@ -121,12 +121,18 @@ async fn serve(
 #[derive(Debug)]
 pub(crate) enum Frame {
     NotJson,
-    Hello { connections: Option<u64> },
+    Hello {
+        connections: Option<u64>,
+    },
     /// Slack asks for a new connection.
-    Disconnect { reason: String },
+    Disconnect {
+        reason: String,
+    },
     /// Anything with an `envelope_id`: it carries a payload and must be acked.
     Envelope(Envelope),
-    Other { kind: Option<String> },
+    Other {
+        kind: Option<String>,
+    },
 }
 
 /// An envelope, read: its id, whether Slack takes a response payload with the ack, and what
@@ -152,9 +158,7 @@ pub(crate) fn read_frame(text: &str) -> Frame {
         },
         kind => match frame["envelope_id"].as_str().map(str::to_owned) {
             Some(id) => {
-                let accepts_payload = frame["accepts_response_payload"]
-                    .as_bool()
-                    .unwrap_or(false);
+                let accepts_payload = frame["accepts_response_payload"].as_bool().unwrap_or(false);
                 let payload = frame["payload"].take();
                 let inbound = match frame["type"].as_str() {
                     Some("interactive") => Some(Inbound::Interaction(payload)),
@@ -176,7 +180,11 @@ pub(crate) fn read_frame(text: &str) -> Frame {
 }
 
 /// Handles one envelope off the read loop, so a slow answer never delays the next one.
-fn on_envelope(adapter: &Arc<SlackAdapter>, envelope: Envelope, acks: mpsc::UnboundedSender<String>) {
+fn on_envelope(
+    adapter: &Arc<SlackAdapter>,
+    envelope: Envelope,
+    acks: mpsc::UnboundedSender<String>,
+) {
     let Envelope {
         id: envelope_id,
         accepts_payload,

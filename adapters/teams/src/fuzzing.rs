@@ -33,7 +33,10 @@ pub fn teams_activity(data: &[u8]) {
     let _ = (activity.is_personal(), activity.adds_the_bot());
     let command = activity.command_text();
     assert_eq!(command.trim(), command, "the command text is not trimmed");
-    assert!(!command.contains("  "), "the command text has runs of spaces");
+    assert!(
+        !command.contains("  "),
+        "the command text has runs of spaces"
+    );
     let Some(data) = activity
         .value
         .as_ref()

@@ -12,5 +12,9 @@ fn corpus() -> &'static Path {
 
 #[test]
 fn config_yaml_corpus_passes_its_checks() {
-    replay_corpus(corpus(), "config_yaml", liftgate_gateway::fuzzing::config_yaml);
+    replay_corpus(
+        corpus(),
+        "config_yaml",
+        liftgate_gateway::fuzzing::config_yaml,
+    );
 }

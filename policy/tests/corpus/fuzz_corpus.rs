@@ -17,7 +17,11 @@ fn duration_corpus_passes_its_checks() {
 
 #[test]
 fn policy_statements_corpus_passes_its_checks() {
-    replay_corpus(corpus(), "policy_statements", liftgate_policy::fuzzing::policy_statements);
+    replay_corpus(
+        corpus(),
+        "policy_statements",
+        liftgate_policy::fuzzing::policy_statements,
+    );
 }
 
 /// Every fuzz target has a corpus in the repo, replayed by some crate's tests.

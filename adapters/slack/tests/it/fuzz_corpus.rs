@@ -12,15 +12,27 @@ fn corpus() -> &'static Path {
 
 #[test]
 fn slack_interaction_corpus_passes_its_checks() {
-    replay_corpus(corpus(), "slack_interaction", liftgate_slack::fuzzing::slack_interaction);
+    replay_corpus(
+        corpus(),
+        "slack_interaction",
+        liftgate_slack::fuzzing::slack_interaction,
+    );
 }
 
 #[test]
 fn slack_command_corpus_passes_its_checks() {
-    replay_corpus(corpus(), "slack_command", liftgate_slack::fuzzing::slack_command);
+    replay_corpus(
+        corpus(),
+        "slack_command",
+        liftgate_slack::fuzzing::slack_command,
+    );
 }
 
 #[test]
 fn slack_socket_corpus_passes_its_checks() {
-    replay_corpus(corpus(), "slack_socket", liftgate_slack::fuzzing::slack_socket);
+    replay_corpus(
+        corpus(),
+        "slack_socket",
+        liftgate_slack::fuzzing::slack_socket,
+    );
 }

@@ -117,7 +117,9 @@ pub(crate) struct UnverifiedToken<'a> {
 
 /// The checks of the `Authorization` header that need no key: the scheme, the JWT header
 /// (RS256 with a `kid`) and the issuer.
-pub(crate) fn read_unverified(authorization: Option<&str>) -> Result<UnverifiedToken<'_>, AuthFailure> {
+pub(crate) fn read_unverified(
+    authorization: Option<&str>,
+) -> Result<UnverifiedToken<'_>, AuthFailure> {
     let header = authorization.ok_or(AuthFailure::MissingHeader)?;
     let mut parts = header.split_whitespace();
     let token = match (parts.next(), parts.next(), parts.next()) {

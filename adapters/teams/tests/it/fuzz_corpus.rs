@@ -12,7 +12,11 @@ fn corpus() -> &'static Path {
 
 #[test]
 fn teams_activity_corpus_passes_its_checks() {
-    replay_corpus(corpus(), "teams_activity", liftgate_teams::fuzzing::teams_activity);
+    replay_corpus(
+        corpus(),
+        "teams_activity",
+        liftgate_teams::fuzzing::teams_activity,
+    );
 }
 
 #[test]

@@ -12,5 +12,9 @@ fn corpus() -> &'static Path {
 
 #[test]
 fn webhook_body_corpus_passes_its_checks() {
-    replay_corpus(corpus(), "webhook_body", liftgate_webhook::fuzzing::webhook_body);
+    replay_corpus(
+        corpus(),
+        "webhook_body",
+        liftgate_webhook::fuzzing::webhook_body,
+    );
 }
