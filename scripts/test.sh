@@ -23,6 +23,14 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "cargo test"
 cargo test --workspace --locked
 
+# Opt-in: a short real fuzz run of every target (fuzz/README.md). The corpus replay runs in
+# `cargo test` above either way; the run itself is off by default because building the
+# instrumented targets alone takes longer (several minutes on 2 cores) than CI can spare.
+if [ -n "${LIFTGATE_FUZZ_SECONDS:-}" ]; then
+  log "fuzzing every target for ${LIFTGATE_FUZZ_SECONDS}s each"
+  FUZZ_SECONDS="$LIFTGATE_FUZZ_SECONDS" scripts/fuzz.sh
+fi
+
 log "helm chart: lint, render, and check the rendered configs with liftgate check-config"
 scripts/check-chart.sh "$HELM"
 scripts/check-deploy.sh

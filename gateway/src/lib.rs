@@ -7,6 +7,8 @@ pub mod audit;
 pub mod channel;
 pub mod config;
 pub mod domain;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod metrics;
 pub mod ports;

@@ -12,6 +12,8 @@
 mod duration;
 mod email;
 mod evaluate;
+#[doc(hidden)]
+pub mod fuzzing;
 mod index;
 mod lint;
 mod parse;

@@ -17,6 +17,8 @@ mod blocks;
 mod decisions;
 mod dispatch;
 mod forms;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod inbox;
 mod installation;

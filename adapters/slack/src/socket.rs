@@ -101,57 +101,104 @@ async fn serve(
                 None => return (Ended::Failed("the connection closed".to_owned()), greeted),
                 Some(Err(error)) => return (Ended::Failed(error.to_string()), greeted),
                 Some(Ok(Message::Close(_))) => return (Ended::Failed("Slack closed the connection".to_owned()), greeted),
-                Some(Ok(Message::Text(text))) => {
-                    let Ok(frame) = serde_json::from_str::<Value>(text.as_str()) else {
-                        tracing::warn!("Ignored a Socket Mode frame that is not JSON.");
-                        continue;
-                    };
-                    match frame["type"].as_str() {
-                        Some("hello") => {
-                            greeted = true;
-                            tracing::info!(connections = frame["num_connections"].as_u64(), "Socket Mode connected.");
-                        }
-                        Some("disconnect") => {
-                            let reason = frame["reason"].as_str().unwrap_or("unknown").to_owned();
-                            return (Ended::Refresh(reason), greeted);
-                        }
-                        _ if frame["envelope_id"].is_string() => on_envelope(adapter, frame, acks.clone()),
-                        other => tracing::debug!(kind = ?other, "Ignored a Socket Mode frame."),
+                Some(Ok(Message::Text(text))) => match read_frame(text.as_str()) {
+                    Frame::NotJson => tracing::warn!("Ignored a Socket Mode frame that is not JSON."),
+                    Frame::Hello { connections } => {
+                        greeted = true;
+                        tracing::info!(connections, "Socket Mode connected.");
                     }
-                }
+                    Frame::Disconnect { reason } => return (Ended::Refresh(reason), greeted),
+                    Frame::Envelope(envelope) => on_envelope(adapter, envelope, acks.clone()),
+                    Frame::Other { kind } => tracing::debug!(kind = ?kind, "Ignored a Socket Mode frame."),
+                },
                 Some(Ok(_)) => {}
             }
         }
     }
 }
 
+/// What one Socket Mode text frame is.
+#[derive(Debug)]
+pub(crate) enum Frame {
+    NotJson,
+    Hello {
+        connections: Option<u64>,
+    },
+    /// Slack asks for a new connection.
+    Disconnect {
+        reason: String,
+    },
+    /// Anything with an `envelope_id`: it carries a payload and must be acked.
+    Envelope(Envelope),
+    Other {
+        kind: Option<String>,
+    },
+}
+
+/// An envelope, read: its id, whether Slack takes a response payload with the ack, and what
+/// it carries (`None` for a kind Liftgate does not use, which is acked and ignored).
+#[derive(Debug)]
+pub(crate) struct Envelope {
+    pub(crate) id: String,
+    pub(crate) accepts_payload: bool,
+    pub(crate) inbound: Option<Inbound>,
+}
+
+/// Reads one text frame off the socket.
+pub(crate) fn read_frame(text: &str) -> Frame {
+    let Ok(mut frame) = serde_json::from_str::<Value>(text) else {
+        return Frame::NotJson;
+    };
+    match frame["type"].as_str() {
+        Some("hello") => Frame::Hello {
+            connections: frame["num_connections"].as_u64(),
+        },
+        Some("disconnect") => Frame::Disconnect {
+            reason: frame["reason"].as_str().unwrap_or("unknown").to_owned(),
+        },
+        kind => match frame["envelope_id"].as_str().map(str::to_owned) {
+            Some(id) => {
+                let accepts_payload = frame["accepts_response_payload"].as_bool().unwrap_or(false);
+                let payload = frame["payload"].take();
+                let inbound = match frame["type"].as_str() {
+                    Some("interactive") => Some(Inbound::Interaction(payload)),
+                    Some("slash_commands") => Some(Inbound::Command(command_fields(&payload))),
+                    Some("events_api") => Some(Inbound::Event(payload)),
+                    _ => None,
+                };
+                Frame::Envelope(Envelope {
+                    id,
+                    accepts_payload,
+                    inbound,
+                })
+            }
+            None => Frame::Other {
+                kind: kind.map(str::to_owned),
+            },
+        },
+    }
+}
+
 /// Handles one envelope off the read loop, so a slow answer never delays the next one.
 fn on_envelope(
     adapter: &Arc<SlackAdapter>,
-    mut envelope: Value,
+    envelope: Envelope,
     acks: mpsc::UnboundedSender<String>,
 ) {
-    let Some(envelope_id) = envelope["envelope_id"].as_str().map(str::to_owned) else {
-        return;
-    };
-    let accepts_payload = envelope["accepts_response_payload"]
-        .as_bool()
-        .unwrap_or(false);
+    let Envelope {
+        id: envelope_id,
+        accepts_payload,
+        inbound,
+    } = envelope;
     let plain_ack = json!({ "envelope_id": envelope_id }).to_string();
     if adapter.seen_envelope(&envelope_id) {
         let _ = acks.send(plain_ack);
         return;
     }
-    let payload = envelope["payload"].take();
-    let inbound = match envelope["type"].as_str() {
-        Some("interactive") => Inbound::Interaction(payload),
-        Some("slash_commands") => Inbound::Command(command_fields(&payload)),
-        Some("events_api") => Inbound::Event(payload),
-        other => {
-            tracing::debug!(kind = ?other, "Acked a Socket Mode envelope of a kind Liftgate does not use.");
-            let _ = acks.send(plain_ack);
-            return;
-        }
+    let Some(inbound) = inbound else {
+        tracing::debug!("Acked a Socket Mode envelope of a kind Liftgate does not use.");
+        let _ = acks.send(plain_ack);
+        return;
     };
     let worker = Arc::clone(adapter);
     adapter.spawn(async move {
@@ -170,7 +217,7 @@ fn on_envelope(
 }
 
 /// A slash command arrives as a JSON object of the fields the HTTP form would have.
-fn command_fields(payload: &Value) -> HashMap<String, String> {
+pub(crate) fn command_fields(payload: &Value) -> HashMap<String, String> {
     payload
         .as_object()
         .map(|fields| {

@@ -12,6 +12,8 @@ mod bot;
 mod cards;
 mod connector;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod notifier;
 mod pages;
 mod references;

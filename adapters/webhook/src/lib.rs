@@ -12,6 +12,8 @@ mod adapter;
 mod auth;
 mod body;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod resolver;
 mod routes;
 mod setup;

@@ -154,12 +154,40 @@ fn read_merged(source: &ConfigSource) -> Result<Value, String> {
             source.path.display()
         ));
     }
+    merge(
+        config::File::from(source.path.as_path()).format(config::FileFormat::Yaml),
+        &source.env,
+    )
+}
+
+/// Loads a configuration from YAML text instead of a file, for the `config_yaml` fuzz target:
+/// the same merge, validation and lints as [`load`].
+pub(crate) fn load_text(
+    yaml: &str,
+    env: &HashMap<String, String>,
+) -> Result<LoadedConfig, ConfigErrors> {
+    let fail = |errors: Vec<Problem>, warnings: Vec<Problem>| ConfigErrors {
+        path: PathBuf::from("<text>"),
+        errors,
+        warnings,
+    };
+    let file = config::File::from_str(yaml, config::FileFormat::Yaml);
+    let root = merge(file, env).map_err(|message| fail(vec![problem("", message)], Vec::new()))?;
+    from_value(root).map_err(|(errors, warnings)| fail(errors, warnings))
+}
+
+/// The YAML document `file` with the `LIFTGATE__SECTION__KEY` overrides of `env` on top, as
+/// one JSON tree.
+fn merge<S>(file: S, env: &HashMap<String, String>) -> Result<Value, String>
+where
+    S: config::Source + Send + Sync + 'static,
+{
     let environment = config::Environment::with_prefix("LIFTGATE")
         .prefix_separator("__")
         .separator("__")
-        .source(Some(source.env.clone()));
+        .source(Some(env.clone()));
     let merged = config::Config::builder()
-        .add_source(config::File::from(source.path.as_path()).format(config::FileFormat::Yaml))
+        .add_source(file)
         .add_source(environment)
         .build()
         .map_err(|error| format!("cannot parse config: {error}"))?;

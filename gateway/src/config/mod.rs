@@ -9,6 +9,7 @@ mod settings;
 mod validate;
 
 pub use activity::{ActivitySummarySettings, MAX_SUMMARY_EVENTS};
+pub(crate) use load::load_text;
 pub use load::{ConfigErrors, ConfigSource, LoadedConfig, load};
 pub use secret::Secret;
 pub use settings::{

@@ -12,6 +12,7 @@ mod activity;
 mod audit;
 mod config;
 mod defects;
+mod fuzz_corpus;
 mod inbox;
 mod lifecycle;
 mod reconcile;

@@ -5,6 +5,7 @@
 //! set of rules with the requests to evaluate against it, or the problems / lint warnings those
 //! rules must produce. See `suite.rs` for the schema.
 
+mod fuzz_corpus;
 mod indexed;
 mod invariants;
 mod model;

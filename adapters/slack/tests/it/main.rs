@@ -17,6 +17,7 @@ mod activity;
 mod decisions;
 mod failures;
 mod forms;
+mod fuzz_corpus;
 mod lifecycle;
 mod manifest;
 mod reconciliation;

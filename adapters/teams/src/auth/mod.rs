@@ -106,6 +106,48 @@ struct Claims {
     serviceurl: Option<String>,
 }
 
+/// A bearer token whose header and issuer passed the checks made before any key lookup; its
+/// signature and claims are not verified yet.
+#[derive(Debug)]
+pub(crate) struct UnverifiedToken<'a> {
+    pub(crate) token: &'a str,
+    /// Non-empty: the signing key to look up.
+    pub(crate) kid: String,
+}
+
+/// The checks of the `Authorization` header that need no key: the scheme, the JWT header
+/// (RS256 with a `kid`) and the issuer.
+pub(crate) fn read_unverified(
+    authorization: Option<&str>,
+) -> Result<UnverifiedToken<'_>, AuthFailure> {
+    let header = authorization.ok_or(AuthFailure::MissingHeader)?;
+    let mut parts = header.split_whitespace();
+    let token = match (parts.next(), parts.next(), parts.next()) {
+        (Some(scheme), Some(token), None) if scheme.eq_ignore_ascii_case("bearer") => token,
+        _ => return Err(AuthFailure::BadScheme),
+    };
+
+    // `alg: none` and unknown algorithms fail to parse here; HS* parse and are refused.
+    let jwt_header = jsonwebtoken::decode_header(token)
+        .map_err(|error| AuthFailure::Malformed(error.to_string()))?;
+    if jwt_header.alg != Algorithm::RS256 {
+        return Err(AuthFailure::Algorithm(format!("{:?}", jwt_header.alg)));
+    }
+    let kid = jwt_header
+        .kid
+        .filter(|kid| !kid.is_empty())
+        .ok_or(AuthFailure::MissingKid)?;
+
+    // Checked before any key lookup, so tokens from other issuers never cause a JWKS fetch.
+    let unverified: UnverifiedClaims = jsonwebtoken::dangerous::insecure_decode_claims(token)
+        .map_err(|error| AuthFailure::Malformed(error.to_string()))?;
+    let issuer = unverified.iss.unwrap_or_default();
+    if issuer != BOT_FRAMEWORK_ISSUER {
+        return Err(AuthFailure::Issuer(issuer));
+    }
+    Ok(UnverifiedToken { token, kid })
+}
+
 #[derive(Debug)]
 pub(crate) struct BotAuthenticator {
     keys: KeyCache,
@@ -138,33 +180,7 @@ impl BotAuthenticator {
         authorization: Option<&str>,
         activity: &Activity,
     ) -> Result<(), AuthFailure> {
-        let header = authorization.ok_or(AuthFailure::MissingHeader)?;
-        let mut parts = header.split_whitespace();
-        let token = match (parts.next(), parts.next(), parts.next()) {
-            (Some(scheme), Some(token), None) if scheme.eq_ignore_ascii_case("bearer") => token,
-            _ => return Err(AuthFailure::BadScheme),
-        };
-
-        // `alg: none` and unknown algorithms fail to parse here; HS* parse and are refused.
-        let jwt_header = jsonwebtoken::decode_header(token)
-            .map_err(|error| AuthFailure::Malformed(error.to_string()))?;
-        if jwt_header.alg != Algorithm::RS256 {
-            return Err(AuthFailure::Algorithm(format!("{:?}", jwt_header.alg)));
-        }
-        let kid = jwt_header
-            .kid
-            .filter(|kid| !kid.is_empty())
-            .ok_or(AuthFailure::MissingKid)?;
-
-        // Checked before any key lookup, so tokens from other issuers never cause a JWKS fetch.
-        let unverified: UnverifiedClaims =
-            jsonwebtoken::dangerous::insecure_decode_claims(token)
-                .map_err(|error| AuthFailure::Malformed(error.to_string()))?;
-        let issuer = unverified.iss.unwrap_or_default();
-        if issuer != BOT_FRAMEWORK_ISSUER {
-            return Err(AuthFailure::Issuer(issuer));
-        }
-
+        let UnverifiedToken { token, kid } = read_unverified(authorization)?;
         let key = self
             .keys
             .key(&kid)

@@ -10,6 +10,7 @@
 
 mod approving;
 mod auth;
+mod fuzz_corpus;
 mod manifest;
 mod notifying;
 mod outbound;

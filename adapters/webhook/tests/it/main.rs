@@ -8,6 +8,7 @@
 )]
 
 mod concurrency;
+mod fuzz_corpus;
 mod idempotency;
 mod lifecycle;
 mod refusals;

@@ -1,0 +1,38 @@
+//! Replays the fuzz corpus (`fuzz/corpus/<target>/`) through the same checks the fuzz targets
+//! run (`fuzz/README.md`), so every input a fuzz run kept, including each crash once fixed,
+//! stays tested in the normal `cargo test`, without libFuzzer.
+
+use std::path::Path;
+
+use liftgate_policy::fuzzing::replay_corpus;
+
+fn corpus() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus"))
+}
+
+#[test]
+fn slack_interaction_corpus_passes_its_checks() {
+    replay_corpus(
+        corpus(),
+        "slack_interaction",
+        liftgate_slack::fuzzing::slack_interaction,
+    );
+}
+
+#[test]
+fn slack_command_corpus_passes_its_checks() {
+    replay_corpus(
+        corpus(),
+        "slack_command",
+        liftgate_slack::fuzzing::slack_command,
+    );
+}
+
+#[test]
+fn slack_socket_corpus_passes_its_checks() {
+    replay_corpus(
+        corpus(),
+        "slack_socket",
+        liftgate_slack::fuzzing::slack_socket,
+    );
+}
