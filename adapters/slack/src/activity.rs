@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::adapter::SlackAdapter;
 use crate::blocks::escape;
-use crate::notifier::MESSAGES_NAMESPACE;
+use crate::notifier::{MESSAGES_NAMESPACE, store_failure};
 
 /// Summaries already posted: `{channel, ts}` by summary id.
 pub(crate) const ACTIVITY_NAMESPACE: &str = "slack.activity";
@@ -87,10 +87,6 @@ pub(crate) fn activity_blocks(summary: &ActivitySummary) -> Value {
         )));
     }
     Value::Array(blocks)
-}
-
-fn store_failure(error: liftgate_gateway::ports::StoreError) -> NotifyError {
-    NotifyError::Retryable(format!("state store: {error}"))
 }
 
 impl SlackAdapter {

@@ -119,7 +119,7 @@ pub(crate) fn slack_failure(error: ApiError) -> NotifyError {
     }
 }
 
-fn store_failure(error: StoreError) -> NotifyError {
+pub(crate) fn store_failure(error: StoreError) -> NotifyError {
     NotifyError::Retryable(format!("state store: {error}"))
 }
 
