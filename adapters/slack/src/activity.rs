@@ -3,26 +3,15 @@
 //! posted once per summary.
 
 use liftgate_gateway::domain::{ActivityOutcome, ActivitySummary, event_line};
-use liftgate_gateway::ports::NotifyError;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::adapter::SlackAdapter;
 use crate::blocks::escape;
-use crate::notifier::{MESSAGES_NAMESPACE, store_failure};
 
 /// Summaries already posted: `{channel, ts}` by summary id.
 pub(crate) const ACTIVITY_NAMESPACE: &str = "slack.activity";
 
 /// Slack's limit for a section's text is 3000 characters.
 const SECTION_LIMIT: usize = 2900;
-
-/// Where the approval message is (the fields of `slack.messages` this needs).
-#[derive(Deserialize)]
-struct Thread {
-    channel: String,
-    ts: String,
-}
 
 fn section(text: &str) -> Value {
     let mut text = text.to_owned();
@@ -87,47 +76,4 @@ pub(crate) fn activity_blocks(summary: &ActivitySummary) -> Value {
         )));
     }
     Value::Array(blocks)
-}
-
-impl SlackAdapter {
-    pub(crate) async fn post_activity_summary(
-        &self,
-        summary: &ActivitySummary,
-    ) -> Result<(), NotifyError> {
-        let store = self.service.store();
-        let key = summary.id.to_string();
-        if store
-            .get_document(ACTIVITY_NAMESPACE, &key)
-            .await
-            .map_err(store_failure)?
-            .is_some()
-        {
-            return Ok(());
-        }
-        let thread: Option<Thread> = store
-            .get_document(MESSAGES_NAMESPACE, summary.request_id.as_str())
-            .await
-            .map_err(store_failure)?
-            .and_then(|doc| serde_json::from_value(doc).ok());
-        let (channel, thread_ts) = match &thread {
-            Some(thread) => (thread.channel.as_str(), Some(thread.ts.as_str())),
-            None => (self.settings.channel_id.as_str(), None),
-        };
-        let blocks = activity_blocks(summary);
-        let posted = self
-            .api
-            .post_message(channel, &summary.headline(), Some(&blocks), thread_ts)
-            .await
-            .map_err(crate::notifier::slack_failure)?;
-        store
-            .put_document(
-                ACTIVITY_NAMESPACE,
-                &key,
-                &json!({ "channel": posted.channel, "ts": posted.ts }),
-            )
-            .await
-            .map_err(store_failure)?;
-        tracing::info!(request_id = %summary.request_id, in_thread = thread.is_some(), "Activity summary posted in Slack.");
-        Ok(())
-    }
 }

@@ -131,8 +131,8 @@ pub(crate) struct ViewRef {
 }
 
 /// A posted message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct MessageRef {
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MessageRef {
     pub channel: String,
     pub ts: String,
 }

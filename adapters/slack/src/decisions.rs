@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use liftgate_gateway::domain::{Channel, RequestId};
+use liftgate_gateway::workflow::Action;
 
 use crate::adapter::{Reply, SlackAdapter};
 use crate::dispatch::Decision;
@@ -46,21 +47,16 @@ impl SlackAdapter {
                 return;
             }
         };
-        let service = &self.service;
-        let outcome = match decision {
-            Decision::Approve => {
-                service
-                    .approve(&request_id, &person, Channel::Slack, None)
-                    .await
-            }
-            Decision::Deny => {
-                service
-                    .deny(&request_id, &person, Channel::Slack, None)
-                    .await
-            }
-            Decision::Cancel => service.cancel(&request_id, &person, Channel::Slack).await,
-            Decision::Revoke => service.revoke(&request_id, &person, Channel::Slack).await,
+        let action = match decision {
+            Decision::Approve => Action::Approve { comment: None },
+            Decision::Deny => Action::Deny { comment: None },
+            Decision::Cancel => Action::Cancel,
+            Decision::Revoke => Action::Revoke,
         };
+        let outcome = self
+            .service
+            .act(&request_id, &person, Channel::Slack, action)
+            .await;
         match outcome {
             Ok(request) => {
                 tracing::info!(

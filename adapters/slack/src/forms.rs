@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use liftgate_gateway::domain::{Channel, RequestId, RequestStatus, RequestTarget};
+use liftgate_gateway::conversation::{self, FieldRefusals, FormField, Submission};
+use liftgate_gateway::domain::{Channel, RequestId};
 use liftgate_gateway::workflow::{NewRequest, TargetInput, WorkflowError};
 use liftgate_policy::{Duration, Target};
 use serde_json::{Value, json};
@@ -16,15 +17,9 @@ use crate::blocks::form::{
     self, ACCOUNT, AccountFormModel, DURATION, EXTEND_FORM, FormKind, GROUP, GroupFormModel,
     MAX_STATIC_OPTIONS, PERMISSION_SET, REASON, START,
 };
-use crate::blocks::humanize;
 use crate::inbox::SlackWork;
 use crate::payload::{Ack, Interaction, View};
 use crate::sessions::FormSession;
-
-/// A start time this far in the past is a mistake, not "now".
-const START_TOLERANCE: time::Duration = time::Duration::minutes(5);
-/// The workflow refuses starts further ahead.
-const MAX_START_DELAY: time::Duration = time::Duration::days(30);
 
 /// What the person has chosen so far in an open form.
 #[derive(Debug, Default)]
@@ -70,26 +65,7 @@ fn form_kind(callback_id: &str) -> Option<FormKind> {
 
 /// A workflow refusal as one sentence for the person concerned.
 pub(crate) fn workflow_text(error: &WorkflowError) -> String {
-    match error {
-        WorkflowError::Unavailable(_) => {
-            "Liftgate could not reach AWS or its state store just now; please try again in a minute.".to_owned()
-        }
-        WorkflowError::Unprocessable { code: "unknown_user", message } => format!(
-            "{}. This often happens when your AWS email differs from your Slack email; ask your administrators.",
-            sentence(message)
-        ),
-        other => format!("{}.", sentence(&other.to_string())),
-    }
-}
-
-/// The message with a capital first letter and without a trailing period.
-fn sentence(message: &str) -> String {
-    let message = message.trim().trim_end_matches('.');
-    let mut chars = message.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
+    conversation::refusal_text(error)
 }
 
 fn nothing_to_request(kind: FormKind) -> &'static str {
@@ -332,8 +308,10 @@ impl SlackAdapter {
         }
     }
 
-    /// The checks that need no AWS call, answered inline under the right field. Anything the
-    /// session does not know yet is left to the workflow, which reports it by direct message.
+    /// The checks that need no AWS call, answered inline under the right field: the core's
+    /// checks of a submission, then whether the choices are still the ones this form offered.
+    /// Anything the session does not know yet is left to the workflow, which reports it by
+    /// direct message.
     fn check_request(
         &self,
         kind: FormKind,
@@ -342,185 +320,98 @@ impl SlackAdapter {
     ) -> Result<Draft, InlineErrors> {
         let now = self.service.clock().now();
         let session = self.forms.get(view.session_key(), user_id, now);
-        let mut errors = InlineErrors::new();
-        let target = match kind {
-            FormKind::Account => {
-                let account = view.selected(ACCOUNT);
-                let set_block = view.input_block_id(PERMISSION_SET);
-                let permission_set = view.selected(PERMISSION_SET);
-                match (account, permission_set, set_block) {
-                    (None, _, _) => {
-                        errors.insert(ACCOUNT.to_owned(), "Choose an account.".to_owned());
-                        None
-                    }
-                    (Some(_), None, Some(block)) => {
-                        errors.insert(block, "Choose a permission set.".to_owned());
-                        None
-                    }
-                    (Some(_), _, None) => {
-                        errors.insert(
-                            ACCOUNT.to_owned(),
-                            "Choose a permission set for this account.".to_owned(),
-                        );
-                        None
-                    }
-                    (Some(account), Some(permission_set), Some(block)) => {
-                        if block != form::permission_set_block_id(account) {
-                            errors.insert(
-                                block,
-                                "Choose a permission set of the account you chose.".to_owned(),
-                            );
-                        } else if let Some(session) = &session {
-                            if session.account(account).is_none() {
-                                errors.insert(
-                                    ACCOUNT.to_owned(),
-                                    "You cannot request access to this account.".to_owned(),
-                                );
-                            } else if session
-                                .permission_sets(account)
-                                .is_some_and(|sets| !sets.iter().any(|set| set == permission_set))
-                            {
-                                errors.insert(
-                                    block,
-                                    "You cannot request this permission set here.".to_owned(),
-                                );
-                            }
-                        }
-                        Some(TargetInput::Account {
-                            account_id: account.to_owned(),
-                            permission_set: permission_set.to_owned(),
-                        })
-                    }
+        let core_kind = match kind {
+            FormKind::Account => conversation::FormKind::Account,
+            FormKind::Group => conversation::FormKind::Group,
+        };
+        let submission = submission_of(view);
+        let checked = self.service.check_submission(
+            core_kind,
+            &submission,
+            session.as_ref().map(|session| &session.facts),
+            None,
+        );
+        let mut refusals = match &checked {
+            Ok(_) => FieldRefusals::default(),
+            Err(refusals) => refusals.clone(),
+        };
+        if kind == FormKind::Account
+            && let (Some(account), Some(permission_set)) =
+                (&submission.account, &submission.permission_set)
+        {
+            match view.input_block_id(PERMISSION_SET) {
+                Some(block) if block != form::permission_set_block_id(account) => {
+                    refusals.refuse(
+                        FormField::PermissionSet,
+                        "Choose a permission set of the account you chose.",
+                    );
+                }
+                _ => {}
+            }
+            if let Some(session) = &session {
+                if session.account(account).is_none() {
+                    refusals.refuse(
+                        FormField::Account,
+                        "You cannot request access to this account.",
+                    );
+                } else if session
+                    .permission_sets(account)
+                    .is_some_and(|sets| !sets.iter().any(|set| set == permission_set))
+                {
+                    refusals.refuse(
+                        FormField::PermissionSet,
+                        "You cannot request this permission set here.",
+                    );
                 }
             }
-            FormKind::Group => match view.selected(GROUP) {
-                None => {
-                    errors.insert(GROUP.to_owned(), "Choose a group.".to_owned());
-                    None
-                }
-                Some(group) => {
-                    if session
-                        .as_ref()
-                        .is_some_and(|session| session.group(group).is_none())
-                    {
-                        errors.insert(
-                            GROUP.to_owned(),
-                            "You cannot request membership of this group.".to_owned(),
-                        );
-                    }
-                    Some(TargetInput::Group {
-                        group_id: group.to_owned(),
-                    })
-                }
-            },
-        };
-        let max = match (&target, &session) {
-            (
-                Some(TargetInput::Account {
-                    account_id,
-                    permission_set,
-                }),
-                Some(session),
-            ) => self.service.max_duration_for(
-                &session.facts,
-                &Target::Account {
-                    account_id,
-                    permission_set,
-                },
-            ),
-            (Some(TargetInput::Group { group_id }), Some(session)) => self
-                .service
-                .max_duration_for(&session.facts, &Target::Group { group_id }),
-            _ => self.service.settings().max_duration,
-        };
-        let duration = self.check_duration(view, max, &mut errors);
-        let reason = self.check_reason(view, &mut errors);
-        let start_at = check_start(view, now, &mut errors);
-        match (target, duration, reason) {
-            (Some(target), Some(duration), Some(reason)) if errors.is_empty() => Ok(Draft {
-                target: Some(target),
+        }
+        if let (FormKind::Group, Some(group), Some(session)) = (kind, &submission.group, &session)
+            && session.group(group).is_none()
+        {
+            refusals.refuse(
+                FormField::Group,
+                "You cannot request membership of this group.",
+            );
+        }
+        match checked {
+            Ok(checked) if refusals.is_empty() => Ok(Draft {
+                target: checked.target,
                 extends_request: None,
-                duration,
-                reason,
-                start_at,
+                duration: checked.duration,
+                reason: checked.reason,
+                start_at: checked.start_at,
                 idempotency_key: idempotency_key(view),
             }),
-            _ => Err(errors),
+            _ => Err(inline_errors(view, &refusals)),
         }
     }
 
     fn check_extension(&self, view: &View) -> Result<Draft, InlineErrors> {
-        let mut errors = InlineErrors::new();
         let request_id = RequestId::parse(view.private_metadata.trim());
-        let duration = self.check_duration(view, self.service.settings().max_duration, &mut errors);
-        let reason = self.check_reason(view, &mut errors);
-        match (request_id, duration, reason) {
-            (Some(request_id), Some(duration), Some(reason)) if errors.is_empty() => Ok(Draft {
+        let checked = self.service.check_submission(
+            conversation::FormKind::Extension,
+            &submission_of(view),
+            None,
+            None,
+        );
+        match (request_id, checked) {
+            (Some(request_id), Ok(checked)) => Ok(Draft {
                 target: None,
                 extends_request: Some(request_id),
-                duration,
-                reason,
+                duration: checked.duration,
+                reason: checked.reason,
                 start_at: None,
                 idempotency_key: idempotency_key(view),
             }),
-            (None, _, _) => {
-                let block = view
-                    .input_block_id(DURATION)
-                    .unwrap_or_else(|| DURATION.to_owned());
-                errors.insert(
-                    block,
-                    "This form no longer matches a request; close it and click Extend again."
-                        .to_owned(),
+            (None, _) => {
+                let mut refusals = FieldRefusals::default();
+                refusals.refuse(
+                    FormField::Duration,
+                    "This form no longer matches a request; close it and click Extend again.",
                 );
-                Err(errors)
+                Err(inline_errors(view, &refusals))
             }
-            _ => Err(errors),
-        }
-    }
-
-    fn check_duration(
-        &self,
-        view: &View,
-        max: Duration,
-        errors: &mut InlineErrors,
-    ) -> Option<Duration> {
-        let block = view
-            .input_block_id(DURATION)
-            .unwrap_or_else(|| DURATION.to_owned());
-        let Some(chosen) = view.selected(DURATION) else {
-            errors.insert(block, "Choose how long you need the access.".to_owned());
-            return None;
-        };
-        match Duration::parse(chosen) {
-            Ok(duration) if duration <= max => Some(duration),
-            Ok(_) => {
-                errors.insert(block, format!("At most {} for this access.", humanize(max)));
-                None
-            }
-            Err(_) => {
-                errors.insert(block, "Choose one of the durations offered.".to_owned());
-                None
-            }
-        }
-    }
-
-    fn check_reason(&self, view: &View, errors: &mut InlineErrors) -> Option<String> {
-        let reason = view.text(REASON).map(str::trim).unwrap_or_default();
-        let limit = self.service.settings().max_reason_length as usize;
-        if reason.is_empty() {
-            errors.insert(
-                REASON.to_owned(),
-                "Give a reason: it goes to the approvers and the audit log.".to_owned(),
-            );
-            None
-        } else if reason.chars().count() > limit {
-            errors.insert(
-                REASON.to_owned(),
-                format!("Keep the reason under {limit} characters."),
-            );
-            None
-        } else {
-            Some(reason.to_owned())
+            (_, Err(refusals)) => Err(inline_errors(view, &refusals)),
         }
     }
 
@@ -544,9 +435,10 @@ impl SlackAdapter {
         };
         let (target, extends) = match (draft.target, &draft.extends_request) {
             (Some(target), _) => (target, None),
-            (None, Some(request_id)) => match self.extension_target(request_id).await {
-                Ok(found) => found,
-                Err(text) => {
+            (None, Some(request_id)) => match self.service.extension(request_id, &person).await {
+                Ok(extension) => (extension.target, Some(extension.grant_id)),
+                Err(error) => {
+                    let text = workflow_text(&error);
                     self.tell(
                         &user_id,
                         &Reply::Direct,
@@ -588,37 +480,6 @@ impl SlackAdapter {
         }
     }
 
-    /// The target and grant of the request an extension is for.
-    async fn extension_target(
-        &self,
-        request_id: &RequestId,
-    ) -> Result<(TargetInput, Option<liftgate_gateway::domain::GrantId>), String> {
-        let request = self
-            .service
-            .get(request_id)
-            .await
-            .map_err(|error| workflow_text(&error))?;
-        let grant_id = request
-            .grant_id
-            .clone()
-            .filter(|_| request.status() == RequestStatus::Active)
-            .ok_or_else(|| {
-                "The access is not active any more, so it cannot be extended.".to_owned()
-            })?;
-        let target = match request.target {
-            RequestTarget::Account {
-                account_id,
-                permission_set,
-                ..
-            } => TargetInput::Account {
-                account_id,
-                permission_set,
-            },
-            RequestTarget::Group { group_id, .. } => TargetInput::Group { group_id },
-        };
-        Ok((target, Some(grant_id)))
-    }
-
     /// "Extend" on an active grant: a small form choosing how much longer and why.
     pub(crate) async fn open_extension(
         self: Arc<Self>,
@@ -631,23 +492,33 @@ impl SlackAdapter {
             tracing::warn!(slack_user = %user_id, "Ignored an Extend click without a request id.");
             return;
         };
-        let request = match self.service.get(&request_id).await {
-            Ok(request) => request,
+        // Only the holder of an active grant may extend it: decided by the core before a form
+        // is shown, so nobody fills one in vain.
+        let person = match self.people.person(&user_id).await {
+            Ok(person) => person,
             Err(error) => {
-                self.tell(&user_id, &reply, &workflow_text(&error)).await;
+                self.tell(
+                    &user_id,
+                    &reply,
+                    &format!(":warning: {}", error.for_people()),
+                )
+                .await;
                 return;
             }
         };
-        if request.status() != RequestStatus::Active {
-            self.tell(
-                &user_id,
-                &reply,
-                "This access is not active any more, so it cannot be extended.",
-            )
-            .await;
-            return;
-        }
-        let durations = self.service.duration_choices(request.max_duration);
+        let extension = match self.service.extension(&request_id, &person).await {
+            Ok(extension) => extension,
+            Err(error) => {
+                self.tell(
+                    &user_id,
+                    &reply,
+                    &format!(":warning: {}", workflow_text(&error)),
+                )
+                .await;
+                return;
+            }
+        };
+        let (request, durations) = (extension.request, extension.durations);
         let view = form::extend_form(
             &request,
             &durations,
@@ -733,30 +604,48 @@ impl SlackAdapter {
     }
 }
 
-fn check_start(
-    view: &View,
-    now: OffsetDateTime,
-    errors: &mut InlineErrors,
-) -> Option<OffsetDateTime> {
-    let seconds = view
+/// What the person picked and typed, as the core's form checks read it.
+fn submission_of(view: &View) -> Submission {
+    let start = view
         .input(START)
-        .and_then(|(_, value)| value.selected_date_time)?;
-    let block = view
-        .input_block_id(START)
-        .unwrap_or_else(|| START.to_owned());
-    let Ok(start) = OffsetDateTime::from_unix_timestamp(seconds) else {
-        errors.insert(block, "Choose a valid start time.".to_owned());
-        return None;
-    };
-    if start < now - START_TOLERANCE {
-        errors.insert(block, "The start time is in the past.".to_owned());
-        return None;
+        .and_then(|(_, value)| value.selected_date_time)
+        .map(|seconds| {
+            OffsetDateTime::from_unix_timestamp(seconds)
+                .map_err(|_| "Choose a valid start time.".to_owned())
+        });
+    Submission {
+        account: view.selected(ACCOUNT).map(str::to_owned),
+        permission_set: view.selected(PERMISSION_SET).map(str::to_owned),
+        group: view.selected(GROUP).map(str::to_owned),
+        duration: view.selected(DURATION).map(str::to_owned),
+        reason: view.text(REASON).unwrap_or_default().to_owned(),
+        start,
     }
-    if start > now + MAX_START_DELAY {
-        errors.insert(block, "The start may be at most 30 days ahead.".to_owned());
-        return None;
-    }
-    Some(start)
+}
+
+/// The core's refusals under the blocks that show their fields.
+fn inline_errors(view: &View, refusals: &FieldRefusals) -> InlineErrors {
+    refusals
+        .iter()
+        .map(|(field, message)| {
+            let block = match field {
+                FormField::Account => ACCOUNT.to_owned(),
+                // Before an account is picked there is no permission-set block to show it.
+                FormField::PermissionSet => view
+                    .input_block_id(PERMISSION_SET)
+                    .unwrap_or_else(|| ACCOUNT.to_owned()),
+                FormField::Group => GROUP.to_owned(),
+                FormField::Duration => view
+                    .input_block_id(DURATION)
+                    .unwrap_or_else(|| DURATION.to_owned()),
+                FormField::Reason => REASON.to_owned(),
+                FormField::Start => view
+                    .input_block_id(START)
+                    .unwrap_or_else(|| START.to_owned()),
+            };
+            (block, message.to_owned())
+        })
+        .collect()
 }
 
 /// A redelivered submission of the same view state creates nothing new.

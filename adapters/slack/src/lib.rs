@@ -28,11 +28,13 @@ mod people;
 mod sessions;
 mod signature;
 mod socket;
+mod surface;
 
 pub use adapter::{SlackAdapter, SlackError, SlackOptions};
 pub use api::{ApiError, RetryPolicy};
-pub use notifier::{DRIFT_NAMESPACE, MESSAGES_NAMESPACE, REQUESTER_NAMESPACE, SlackNotifier};
+pub use notifier::SlackNotifier;
 pub use people::IdentityError;
 pub use signature::{
     MAX_SKEW_SECONDS, SIGNATURE_HEADER, SignatureError, TIMESTAMP_HEADER, sign, verify,
 };
+pub use surface::{DRIFT_NAMESPACE, MESSAGES_NAMESPACE, REQUESTER_NAMESPACE, SlackMessage};

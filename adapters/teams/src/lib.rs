@@ -17,6 +17,10 @@ pub mod fuzzing;
 mod notifier;
 mod pages;
 mod references;
+mod surface;
 
 pub use adapter::{Pause, TeamsAdapter, TeamsOptions, TokioPause};
 pub use error::TeamsError;
+pub use surface::{
+    ACTIVITY_NAMESPACE, APPROVAL_CARDS_NAMESPACE, DRIFT_NAMESPACE, REQUESTER_NAMESPACE,
+};

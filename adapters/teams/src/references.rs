@@ -1,18 +1,15 @@
 //! What the adapter remembers in the state store's documents, so any replica can find it:
-//! who a person is in Teams (keyed by email, for proactive messages), which message shows a
-//! request's approval card and which shows it to its requester (so every change updates them),
-//! and the service URL of conversations the bot was installed in.
+//! who a person is in Teams (keyed by email, for proactive messages) and the service URL of
+//! conversations the bot was installed in. Which message shows which request is the core's
+//! notice driver's (`surface.rs` names its namespaces).
 
 use std::sync::Arc;
 
-use liftgate_gateway::domain::RequestId;
 use liftgate_gateway::ports::{StateStore, StoreError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 const USERS: &str = "teams.users";
-const APPROVAL_CARDS: &str = "teams.approval_cards";
-const REQUESTER_CARDS: &str = "teams.requester_cards";
 const CONVERSATIONS: &str = "teams.conversations";
 
 /// A person as Teams knows them, found again by email.
@@ -33,18 +30,12 @@ pub(crate) struct UserReference {
     pub(crate) personal_conversation_id: Option<String>,
 }
 
-/// A message the adapter posted and keeps up to date.
+/// A message the bot posted, as the Connector addresses it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct CardReference {
+pub(crate) struct ActivityAt {
     pub(crate) service_url: String,
     pub(crate) conversation_id: String,
     pub(crate) activity_id: String,
-    /// The request state the card last announced (requester cards post anew when it changes).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) state: Option<String>,
-    /// Reminders already posted in the approval card's thread.
-    #[serde(default)]
-    pub(crate) reminders: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,36 +107,6 @@ impl References {
             }
         }
         self.put(USERS, &user.email.clone(), &user).await
-    }
-
-    pub(crate) async fn approval_card(
-        &self,
-        id: &RequestId,
-    ) -> Result<Option<CardReference>, StoreError> {
-        self.get(APPROVAL_CARDS, id.as_str()).await
-    }
-
-    pub(crate) async fn put_approval_card(
-        &self,
-        id: &RequestId,
-        card: &CardReference,
-    ) -> Result<(), StoreError> {
-        self.put(APPROVAL_CARDS, id.as_str(), card).await
-    }
-
-    pub(crate) async fn requester_card(
-        &self,
-        id: &RequestId,
-    ) -> Result<Option<CardReference>, StoreError> {
-        self.get(REQUESTER_CARDS, id.as_str()).await
-    }
-
-    pub(crate) async fn put_requester_card(
-        &self,
-        id: &RequestId,
-        card: &CardReference,
-    ) -> Result<(), StoreError> {
-        self.put(REQUESTER_CARDS, id.as_str(), card).await
     }
 
     pub(crate) async fn conversation(

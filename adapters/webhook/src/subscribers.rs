@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use liftgate_gateway::config::{Secret, WebhookSubscriber};
-use liftgate_gateway::ports::{Clock, Notice, NoticeKind, Notifier, NotifyError};
+use liftgate_gateway::ports::{Clock, DriftNotice, Notice, NoticeKind, Notifier, NotifyError};
 use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
 
@@ -184,6 +184,24 @@ impl Notifier for SubscriberNotifier {
         let body = serde_json::to_vec(&serde_json::json!({
             "event": event,
             "request": RequestView::from(&notice.request),
+        }))
+        .map_err(|error| NotifyError::Permanent(format!("could not encode the event: {error}")))?;
+        self.send_all(&targets, event, &body).await
+    }
+
+    /// Drift findings reach subscribers as event `drift_detected`, with the finding as the
+    /// chat channels get it (docs/reference.md §4).
+    async fn drift(&self, notice: &DriftNotice) -> Result<(), NotifyError> {
+        let event = "drift_detected";
+        let targets: Vec<&Subscriber> =
+            self.subscribers.iter().filter(|s| s.wants(event)).collect();
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let body = serde_json::to_vec(&serde_json::json!({
+            "event": event,
+            "drift": notice,
+            "summary": notice.summary(),
         }))
         .map_err(|error| NotifyError::Permanent(format!("could not encode the event: {error}")))?;
         self.send_all(&targets, event, &body).await

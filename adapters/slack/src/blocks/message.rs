@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use liftgate_gateway::conversation::{Control, Reader, RequestView};
 use liftgate_gateway::domain::{
     AccessRequest, Grant, Person, RequestEvent, RequestStatus, RequestTarget,
 };
@@ -261,12 +262,51 @@ fn confirm(title: &str, text: &str, yes: &str) -> Value {
 }
 
 /// The approval message: who, what, where, how long, why, the state, who can approve.
+/// The Block Kit button for a control the core offers (`RequestView::controls`).
+fn control_button(control: Control, request: &AccessRequest) -> Value {
+    match control {
+        Control::Approve => button(APPROVE, "Approve", request, Some("primary")),
+        Control::Deny => {
+            let mut deny = button(DENY, "Deny", request, Some("danger"));
+            deny["confirm"] = confirm(
+                "Deny this request?",
+                "The requester is told that you denied it.",
+                "Deny",
+            );
+            deny
+        }
+        Control::Cancel => button(CANCEL, "Cancel request", request, None),
+        Control::EndAccess => {
+            let mut done = button(REVOKE, "I'm done", request, None);
+            done["confirm"] = confirm(
+                "End your access now?",
+                "Your access is removed right away.",
+                "End access",
+            );
+            done
+        }
+        Control::CallOff => {
+            let mut call_off = button(REVOKE, "Call off", request, None);
+            call_off["confirm"] = confirm("Call off this grant?", "It will not start.", "Call off");
+            call_off
+        }
+        Control::Extend => button(EXTEND, "Extend", request, Some("primary")),
+    }
+}
+
+fn controls_of(view: &RequestView<'_>, reader: Reader) -> Vec<Value> {
+    view.controls(reader)
+        .iter()
+        .map(|control| control_button(*control, view.request))
+        .collect()
+}
+
 pub(crate) fn approval_message(
-    request: &AccessRequest,
-    grant: Option<&Grant>,
+    view: &RequestView<'_>,
     mentions: &Mentions,
     missing_approvers: &[Email],
 ) -> (String, Value) {
+    let (request, grant) = (view.request, view.grant);
     let mut fields = vec![mrkdwn(&format!(
         "*Requester*\n{} ({})",
         mentions.person(&request.requester),
@@ -321,21 +361,10 @@ pub(crate) fn approval_message(
             ));
         }
         blocks.push(context(&who));
-        let mut deny = button(DENY, "Deny", request, Some("danger"));
-        deny["confirm"] = confirm(
-            "Deny this request?",
-            "The requester is told that you denied it.",
-            "Deny",
-        );
-        blocks.push(json!({
-            "type": "actions",
-            "block_id": "decision",
-            "elements": [
-                button(APPROVE, "Approve", request, Some("primary")),
-                deny,
-                button(CANCEL, "Cancel request", request, None),
-            ],
-        }));
+    }
+    let buttons = controls_of(view, Reader::Approvers);
+    if !buttons.is_empty() {
+        blocks.push(json!({ "type": "actions", "block_id": "decision", "elements": buttons }));
     }
     blocks.push(context(&format!(
         "Request `{}` · from {}",
@@ -376,25 +405,8 @@ pub(crate) struct RequesterMessage {
     pub has_buttons: bool,
 }
 
-/// The step a requester is told about; a notice that does not change it sends nothing.
-pub(crate) fn requester_step(request: &AccessRequest) -> String {
-    let ends = request
-        .ends_at
-        .map(|at| at.unix_timestamp().to_string())
-        .unwrap_or_default();
-    format!(
-        "{}:{}:{ends}:{}",
-        request.status().as_str(),
-        request.approvals.len(),
-        request.is_ending()
-    )
-}
-
-pub(crate) fn requester_message(
-    request: &AccessRequest,
-    grant: Option<&Grant>,
-    mentions: &Mentions,
-) -> RequesterMessage {
+pub(crate) fn requester_message(view: &RequestView<'_>, mentions: &Mentions) -> RequesterMessage {
+    let (request, grant) = (view.request, view.grant);
     let what = format!(
         "*{}* for {}",
         escape(&request.target.describe()),
@@ -405,7 +417,7 @@ pub(crate) fn requester_message(
     } else {
         what
     };
-    let (text, buttons) = match request.status() {
+    let text = match request.status() {
         RequestStatus::Pending if request.approvals.is_empty() => {
             let approvers = request
                 .approvers
@@ -418,50 +430,20 @@ pub(crate) fn requester_message(
             } else {
                 format!(" by {approvers}")
             };
-            (
-                format!(
-                    ":hourglass_flowing_sand: Your request for {what} is waiting for approval{who}."
-                ),
-                vec![button(CANCEL, "Cancel request", request, None)],
+            format!(
+                ":hourglass_flowing_sand: Your request for {what} is waiting for approval{who}."
             )
         }
-        RequestStatus::Pending => (
-            format!(
-                ":hourglass_flowing_sand: Your request for {what}: {}",
-                waiting(request, mentions)
-            ),
-            vec![button(CANCEL, "Cancel request", request, None)],
+        RequestStatus::Pending => format!(
+            ":hourglass_flowing_sand: Your request for {what}: {}",
+            waiting(request, mentions)
         ),
-        RequestStatus::Active if request.is_ending() => (
-            format!(
-                "Your request for {what}: {}",
-                status_text(request, grant, mentions)
-            ),
-            Vec::new(),
-        ),
-        RequestStatus::Active => {
-            let mut done = button(REVOKE, "I'm done", request, None);
-            done["confirm"] = confirm(
-                "End your access now?",
-                "Your access is removed right away.",
-                "End access",
-            );
-            (
-                format!(
-                    "Your request for {what}: {}",
-                    status_text(request, grant, mentions)
-                ),
-                vec![done, button(EXTEND, "Extend", request, Some("primary"))],
-            )
-        }
-        _ => (
-            format!(
-                "Your request for {what}: {}",
-                status_text(request, grant, mentions)
-            ),
-            Vec::new(),
+        _ => format!(
+            "Your request for {what}: {}",
+            status_text(request, grant, mentions)
         ),
     };
+    let buttons = controls_of(view, Reader::Requester);
     let mut blocks = vec![section(&text)];
     let has_buttons = !buttons.is_empty();
     if has_buttons {

@@ -5,7 +5,6 @@ pub(crate) mod drift;
 pub(crate) mod form;
 pub(crate) mod message;
 
-use liftgate_policy::Duration;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -56,30 +55,7 @@ pub(crate) fn option(text: &str, value: &str) -> Option<Value> {
 }
 
 /// `1h30m` as people say it: "1 hour 30 minutes".
-pub(crate) fn humanize(duration: Duration) -> String {
-    let mut rest = duration.as_secs();
-    let mut parts = Vec::new();
-    for (unit, factor) in [
-        ("day", 86_400u64),
-        ("hour", 3_600),
-        ("minute", 60),
-        ("second", 1),
-    ] {
-        if rest >= factor {
-            let amount = rest / factor;
-            rest %= factor;
-            parts.push(format!(
-                "{amount} {unit}{}",
-                if amount == 1 { "" } else { "s" }
-            ));
-        }
-    }
-    if parts.is_empty() {
-        "0 seconds".to_owned()
-    } else {
-        parts.join(" ")
-    }
-}
+pub(crate) use liftgate_gateway::conversation::humanize;
 
 /// A time every reader sees in their own time zone, with a UTC fallback.
 pub(crate) fn date(at: OffsetDateTime) -> String {
@@ -101,14 +77,6 @@ pub(crate) fn date(at: OffsetDateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn humanizes_durations() {
-        assert_eq!(humanize(Duration::from_mins(30)), "30 minutes");
-        assert_eq!(humanize(Duration::from_hours(1)), "1 hour");
-        assert_eq!(humanize(Duration::from_mins(90)), "1 hour 30 minutes");
-        assert_eq!(humanize(Duration::from_hours(49)), "2 days 1 hour");
-    }
 
     #[test]
     fn escapes_control_characters_and_truncates() {

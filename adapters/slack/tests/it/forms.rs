@@ -350,7 +350,7 @@ async fn a_person_without_an_identity_center_user_is_told_why() {
         "{text}"
     );
     assert!(
-        text.contains("AWS email differs from your Slack email"),
+        text.contains("AWS email differs from your chat email"),
         "{text}"
     );
 }

@@ -59,7 +59,7 @@ async fn a_shortcut_request_is_approved_granted_and_ended_early_with_messages_at
         .iter()
         .map(|button| button["text"]["text"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(labels, ["Approve", "Deny", "Cancel request"]);
+    assert_eq!(labels, ["Approve", "Deny"]);
     for button in buttons(&message) {
         assert_eq!(
             button["value"],

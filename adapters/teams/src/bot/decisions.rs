@@ -3,6 +3,7 @@
 //! refusal is shown on the card the clicker gets back, and nothing changes.
 
 use actix_web::HttpResponse;
+use liftgate_gateway::conversation::RequestView;
 use liftgate_gateway::domain::{AccessRequest, RequestId, RequestStatus};
 use liftgate_gateway::workflow::WorkflowError;
 
@@ -103,8 +104,12 @@ impl Bot {
         };
         let grant = self.grant_of(&request).await;
         let card = match shown {
-            Shown::Approval => approval_card(&request, grant.as_ref(), Some(&note)),
-            Shown::Requester => requester_card(&request, grant.as_ref(), Some(&note)),
+            Shown::Approval => {
+                approval_card(&RequestView::new(&request, grant.as_ref()), Some(&note))
+            }
+            Shown::Requester => {
+                requester_card(&RequestView::new(&request, grant.as_ref()), Some(&note))
+            }
         };
         responses::card(card)
     }

@@ -3,9 +3,10 @@
 //! A refused form comes back with the problems shown under their fields.
 
 use actix_web::HttpResponse;
-use liftgate_gateway::domain::{
-    AccessRequest, Channel, GrantId, RequestId, RequestStatus, RequestTarget,
+use liftgate_gateway::conversation::{
+    self, CheckedSubmission, FieldRefusals, FormField, Submission,
 };
+use liftgate_gateway::domain::{AccessRequest, Channel, GrantId, RequestId};
 use liftgate_gateway::workflow::{NewRequest, RequesterFacts, TargetInput, WorkflowError};
 use liftgate_policy::{Duration, Target};
 use serde_json::Value;
@@ -28,37 +29,40 @@ enum Form<'a> {
 
 /// A workflow refusal in words for the person.
 pub(crate) fn explain(error: &WorkflowError) -> String {
-    match error {
-        WorkflowError::Unavailable(_) => {
-            "Sorry, AWS or Liftgate's storage is not answering just now. Please try again in a minute.".to_owned()
-        }
-        other => capitalize(&other.to_string()),
+    conversation::refusal_text(error)
+}
+
+/// The card input that shows a form field.
+fn input_of(field: FormField) -> &'static str {
+    match field {
+        FormField::Account => field::ACCOUNT,
+        FormField::PermissionSet => field::PERMISSION_SET,
+        FormField::Group => field::GROUP,
+        FormField::Duration => field::DURATION,
+        FormField::Reason => field::REASON,
+        FormField::Start => field::START_DATE,
     }
 }
 
-fn capitalize(text: &str) -> String {
-    let mut chars = text.chars();
-    let mut out: String = chars
-        .next()
-        .map(|first| first.to_uppercase().collect())
-        .unwrap_or_default();
-    out.push_str(chars.as_str());
-    if !out.ends_with('.') {
-        out.push('.');
+/// The core's refusals under the inputs that show their fields.
+fn form_errors(refusals: &FieldRefusals) -> FormErrors {
+    let mut errors = FormErrors::default();
+    for (field, message) in refusals.iter() {
+        errors.set(input_of(field), message);
     }
-    out
+    errors
 }
 
-/// The field a workflow refusal is about, if it is about one.
-fn field_of(code: &str) -> Option<&'static str> {
-    match code {
-        "unknown_account" => Some(field::ACCOUNT),
-        "unknown_permission_set" => Some(field::PERMISSION_SET),
-        "unknown_group" => Some(field::GROUP),
-        "duration_too_long" | "invalid_duration" => Some(field::DURATION),
-        "missing_reason" | "reason_too_long" => Some(field::REASON),
-        "start_too_late" => Some(field::START_DATE),
-        _ => None,
+/// What the person entered, as the core's form checks read it.
+fn submission_of(inputs: &FormInputs) -> Submission {
+    let text = |value: &str| (!value.is_empty()).then(|| value.to_owned());
+    Submission {
+        account: text(&inputs.account),
+        permission_set: text(&inputs.permission_set),
+        group: text(&inputs.group),
+        duration: text(&inputs.duration),
+        reason: inputs.reason.clone(),
+        start: parse_start(inputs).transpose(),
     }
 }
 
@@ -98,42 +102,6 @@ fn parse_start(inputs: &FormInputs) -> Result<Option<OffsetDateTime>, String> {
     Ok(Some(time::PrimitiveDateTime::new(date, clock).assume_utc()))
 }
 
-fn parse_duration(text: &str, errors: &mut FormErrors) -> Option<Duration> {
-    if text.is_empty() {
-        errors.set(field::DURATION, "Choose a duration.");
-        return None;
-    }
-    match Duration::parse(text) {
-        Ok(duration) => Some(duration),
-        Err(error) => {
-            errors.set(field::DURATION, capitalize(&error.to_string()));
-            None
-        }
-    }
-}
-
-fn check_reason(reason: &str, errors: &mut FormErrors) {
-    if reason.trim().is_empty() {
-        errors.set(field::REASON, "Give a reason.");
-    }
-}
-
-fn target_input(target: &RequestTarget) -> TargetInput {
-    match target {
-        RequestTarget::Account {
-            account_id,
-            permission_set,
-            ..
-        } => TargetInput::Account {
-            account_id: account_id.clone(),
-            permission_set: permission_set.clone(),
-        },
-        RequestTarget::Group { group_id, .. } => TargetInput::Group {
-            group_id: group_id.clone(),
-        },
-    }
-}
-
 impl Bot {
     pub(super) async fn facts(&self, caller: &Caller) -> Result<RequesterFacts, String> {
         self.service
@@ -166,19 +134,25 @@ impl Bot {
             .requestable_accounts(&facts)
             .await
             .map_err(|error| explain(&error))?;
-        let Some(first) = accounts.first() else {
+        if accounts.is_empty() {
             return Err("No rule lets you request access to an AWS account.".to_owned());
+        }
+        // The permission sets shown are those of the picked account, never another's: with
+        // no account picked yet (and more than one to pick from) the list starts empty and
+        // fills from the account chosen on the card (dataset `permission_sets`).
+        let account = match accounts.as_slice() {
+            _ if accounts.iter().any(|a| a.id == inputs.account) => inputs.account.clone(),
+            [only] => only.id.clone(),
+            _ => String::new(),
         };
-        let account = if accounts.iter().any(|a| a.id == inputs.account) {
-            inputs.account.clone()
+        let permission_sets = if account.is_empty() {
+            Vec::new()
         } else {
-            first.id.clone()
+            self.service
+                .requestable_permission_sets(&facts, &account)
+                .await
+                .map_err(|error| explain(&error))?
         };
-        let permission_sets = self
-            .service
-            .requestable_permission_sets(&facts, &account)
-            .await
-            .map_err(|error| explain(&error))?;
         let permission_set = match permission_sets.as_slice() {
             _ if permission_sets.contains(&inputs.permission_set) => inputs.permission_set.clone(),
             [only] => only.clone(),
@@ -218,6 +192,7 @@ impl Bot {
                 ..inputs.clone()
             },
             errors,
+            max_reason_length: self.service.settings().max_reason_length,
         };
         Ok(form.render())
     }
@@ -270,6 +245,7 @@ impl Bot {
                 ..inputs.clone()
             },
             errors,
+            max_reason_length: self.service.settings().max_reason_length,
         };
         Ok(form.render())
     }
@@ -302,6 +278,7 @@ impl Bot {
                 ..inputs.clone()
             },
             errors,
+            max_reason_length: self.service.settings().max_reason_length,
         };
         Ok(form.render())
     }
@@ -348,79 +325,72 @@ impl Bot {
             Ok(facts) => facts,
             Err(message) => return responses::message(&message),
         };
-        let mut errors = FormErrors::default();
-        let accounts = match self.service.requestable_accounts(&facts).await {
-            Ok(accounts) => accounts,
-            Err(error) => return responses::message(&explain(&error)),
-        };
-        let account = accounts.iter().find(|a| a.id == inputs.account);
-        match account {
-            None if inputs.account.is_empty() => errors.set(field::ACCOUNT, "Choose an account."),
-            None => errors.set(
-                field::ACCOUNT,
-                format!("You cannot request access to account {}.", inputs.account),
-            ),
-            Some(account) => {
-                let sets = match self
-                    .service
-                    .requestable_permission_sets(&facts, &account.id)
-                    .await
-                {
-                    Ok(sets) => sets,
-                    Err(error) => return responses::message(&explain(&error)),
-                };
-                if inputs.permission_set.is_empty() {
-                    errors.set(field::PERMISSION_SET, "Choose a permission set.");
-                } else if !sets.contains(&inputs.permission_set) {
-                    errors.set(
-                        field::PERMISSION_SET,
-                        format!(
-                            "{} cannot be requested on {}; choose one of: {}.",
-                            inputs.permission_set,
-                            account.name,
-                            sets.join(", ")
-                        ),
-                    );
+        let submission = submission_of(&inputs);
+        let checked = self.service.check_submission(
+            conversation::FormKind::Account,
+            &submission,
+            Some(&facts),
+            None,
+        );
+        let mut refusals = checked.as_ref().err().cloned().unwrap_or_default();
+        // Whether the choices are ones this person may pick (the workflow checks it again).
+        if let Some(account_id) = &submission.account {
+            let accounts = match self.service.requestable_accounts(&facts).await {
+                Ok(accounts) => accounts,
+                Err(error) => return responses::message(&explain(&error)),
+            };
+            match accounts.iter().find(|a| &a.id == account_id) {
+                None => refusals.refuse(
+                    FormField::Account,
+                    format!("You cannot request access to account {account_id}."),
+                ),
+                Some(account) => {
+                    let sets = match self
+                        .service
+                        .requestable_permission_sets(&facts, &account.id)
+                        .await
+                    {
+                        Ok(sets) => sets,
+                        Err(error) => return responses::message(&explain(&error)),
+                    };
+                    if let Some(set) = &submission.permission_set
+                        && !sets.contains(set)
+                    {
+                        refusals.refuse(
+                            FormField::PermissionSet,
+                            format!(
+                                "{set} cannot be requested on {}; choose one of: {}.",
+                                account.name,
+                                sets.join(", ")
+                            ),
+                        );
+                    }
                 }
             }
         }
-        let duration = parse_duration(&inputs.duration, &mut errors);
-        if let (Some(duration), Some(account), None) =
-            (duration, account, errors.fields.get(field::PERMISSION_SET))
-        {
-            let target = Target::Account {
-                account_id: &account.id,
-                permission_set: &inputs.permission_set,
-            };
-            let max = self.service.max_duration_for(&facts, &target);
-            if duration > max {
-                errors.set(
-                    field::DURATION,
-                    format!("At most {max} for this account and permission set."),
-                );
+        let checked = match checked {
+            Ok(checked) if refusals.is_empty() => checked,
+            _ => {
+                return self
+                    .form_again(
+                        caller,
+                        Form::Access,
+                        &inputs,
+                        form_errors(&refusals),
+                        form_id,
+                    )
+                    .await;
             }
-        }
-        check_reason(&inputs.reason, &mut errors);
-        let start_at = parse_start(&inputs).unwrap_or_else(|message| {
-            errors.set(field::START_DATE, message);
-            None
-        });
-        let (Some(duration), true) = (duration, errors.is_empty()) else {
-            return self
-                .form_again(caller, Form::Access, &inputs, errors, form_id)
-                .await;
         };
-        let target = TargetInput::Account {
-            account_id: inputs.account.clone(),
-            permission_set: inputs.permission_set.clone(),
+        let Some(target) = checked.target.clone() else {
+            return responses::invoke_error("the form names no account");
         };
         self.create_request(
             caller,
             Form::Access,
             &inputs,
             target,
-            duration,
-            start_at,
+            &checked,
             None,
             form_id,
         )
@@ -434,77 +404,69 @@ impl Bot {
             Ok(facts) => facts,
             Err(message) => return responses::message(&message),
         };
-        let mut errors = FormErrors::default();
-        let groups = match self.service.requestable_groups(&facts).await {
-            Ok(groups) => groups,
-            Err(error) => return responses::message(&explain(&error)),
-        };
-        let group = groups.iter().find(|g| g.id == inputs.group);
-        match group {
-            None if inputs.group.is_empty() => errors.set(field::GROUP, "Choose a group."),
-            None => errors.set(
-                field::GROUP,
-                format!("You cannot request membership of group {}.", inputs.group),
-            ),
-            Some(_) => {}
-        }
-        let duration = parse_duration(&inputs.duration, &mut errors);
-        if let (Some(duration), Some(group)) = (duration, group) {
-            let max = self.service.max_duration_for(
-                &facts,
-                &Target::Group {
-                    group_id: &group.id,
-                },
-            );
-            if duration > max {
-                errors.set(field::DURATION, format!("At most {max} for this group."));
+        let submission = submission_of(&inputs);
+        let checked = self.service.check_submission(
+            conversation::FormKind::Group,
+            &submission,
+            Some(&facts),
+            None,
+        );
+        let mut refusals = checked.as_ref().err().cloned().unwrap_or_default();
+        if let Some(group_id) = &submission.group {
+            let groups = match self.service.requestable_groups(&facts).await {
+                Ok(groups) => groups,
+                Err(error) => return responses::message(&explain(&error)),
+            };
+            if !groups.iter().any(|g| &g.id == group_id) {
+                refusals.refuse(
+                    FormField::Group,
+                    format!("You cannot request membership of group {group_id}."),
+                );
             }
         }
-        check_reason(&inputs.reason, &mut errors);
-        let start_at = parse_start(&inputs).unwrap_or_else(|message| {
-            errors.set(field::START_DATE, message);
-            None
-        });
-        let (Some(duration), true) = (duration, errors.is_empty()) else {
-            return self
-                .form_again(caller, Form::Group, &inputs, errors, form_id)
-                .await;
+        let checked = match checked {
+            Ok(checked) if refusals.is_empty() => checked,
+            _ => {
+                return self
+                    .form_again(
+                        caller,
+                        Form::Group,
+                        &inputs,
+                        form_errors(&refusals),
+                        form_id,
+                    )
+                    .await;
+            }
         };
-        let target = TargetInput::Group {
-            group_id: inputs.group.clone(),
+        let Some(target) = checked.target.clone() else {
+            return responses::invoke_error("the form names no group");
         };
         self.create_request(
             caller,
             Form::Group,
             &inputs,
             target,
-            duration,
-            start_at,
+            &checked,
             None,
             form_id,
         )
         .await
     }
 
-    /// "Extend" on an active grant: the extension form, for the person holding it.
+    /// "Extend" on an active grant: the extension form, for the person holding it (the
+    /// core decides who may: `AccessService::extension`).
     pub(crate) async fn show_extend_form(
         &self,
         caller: &Caller,
         request_id: &RequestId,
     ) -> HttpResponse {
-        let request = match self.service.get(request_id).await {
-            Ok(request) => request,
+        let extension = match self.service.extension(request_id, &caller.person).await {
+            Ok(extension) => extension,
             Err(error) => return responses::message(&explain(&error)),
         };
-        if request.requester.email != caller.person.email {
-            return responses::message("Only the person holding this access can extend it.");
-        }
-        if request.grant_id.is_none() || request.status() != RequestStatus::Active {
-            return responses::message("Only active access can be extended.");
-        }
         self.form_again(
             caller,
-            Form::Extend(&request),
+            Form::Extend(&extension.request),
             &FormInputs::default(),
             FormErrors::default(),
             None,
@@ -516,60 +478,61 @@ impl Bot {
         let Some(request_id) = request_id_of(data) else {
             return responses::invoke_error("the action names no request");
         };
-        let request = match self.service.get(&request_id).await {
-            Ok(request) => request,
+        let extension = match self.service.extension(&request_id, &caller.person).await {
+            Ok(extension) => extension,
             Err(error) => return responses::message(&explain(&error)),
         };
         let inputs = FormInputs::from_data(data);
         let form_id = form_id_of(data);
-        let mut errors = FormErrors::default();
-        let duration = parse_duration(&inputs.duration, &mut errors);
-        check_reason(&inputs.reason, &mut errors);
-        let Some(grant_id) = request.grant_id.clone() else {
-            return responses::message("Only active access can be extended.");
-        };
-        let (Some(duration), true) = (duration, errors.is_empty()) else {
-            return self
-                .form_again(caller, Form::Extend(&request), &inputs, errors, form_id)
-                .await;
+        let checked = match self.service.check_submission(
+            conversation::FormKind::Extension,
+            &submission_of(&inputs),
+            None,
+            extension.request.max_duration,
+        ) {
+            Ok(checked) => checked,
+            Err(refusals) => {
+                return self
+                    .form_again(
+                        caller,
+                        Form::Extend(&extension.request),
+                        &inputs,
+                        form_errors(&refusals),
+                        form_id,
+                    )
+                    .await;
+            }
         };
         // The target comes from the stored request, never from the card.
-        let target = target_input(&request.target);
         self.create_request(
             caller,
-            Form::Extend(&request),
+            Form::Extend(&extension.request),
             &inputs,
-            target,
-            duration,
-            None,
-            Some(grant_id),
+            extension.target.clone(),
+            &checked,
+            Some(extension.grant_id.clone()),
             form_id,
         )
         .await
     }
 
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one call site per form; a struct would only rename them"
-    )]
     async fn create_request(
         &self,
         caller: &Caller,
         form: Form<'_>,
         inputs: &FormInputs,
         target: TargetInput,
-        duration: Duration,
-        start_at: Option<OffsetDateTime>,
+        checked: &CheckedSubmission,
         extends: Option<GrantId>,
         form_id: Option<String>,
     ) -> HttpResponse {
         let new = NewRequest {
             requester: caller.person.clone(),
             target,
-            duration,
-            reason: inputs.reason.clone(),
+            duration: checked.duration,
+            reason: checked.reason.clone(),
             channel: Channel::Teams,
-            start_at,
+            start_at: checked.start_at,
             extends,
             // Always a key: recorded work resumed after a crash must not create twice.
             idempotency_key: Some(format!(
@@ -603,7 +566,7 @@ impl Bot {
             Err(error) => {
                 tracing::info!(code = error.code(), %error, "A Teams request form was refused.");
                 let mut errors = FormErrors::default();
-                match (&error, field_of(error.code())) {
+                match (&error, conversation::field_of(&error).map(input_of)) {
                     (
                         WorkflowError::Invalid { .. } | WorkflowError::Unprocessable { .. },
                         Some(field),
@@ -660,7 +623,7 @@ mod tests {
             message: "you are not an approver".to_owned(),
         };
         assert_eq!(explain(&error), "You are not an approver.");
-        assert_eq!(field_of("duration_too_long"), Some(field::DURATION));
-        assert_eq!(field_of("no_statements"), None);
+        assert_eq!(input_of(FormField::Duration), field::DURATION);
+        assert_eq!(input_of(FormField::Start), field::START_DATE);
     }
 }

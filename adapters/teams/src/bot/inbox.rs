@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use liftgate_gateway::domain::{AccessRequest, Channel, Person, RequestId};
 use liftgate_gateway::ports::{InboxError, InboxHandler};
-use liftgate_gateway::workflow::{AccessService, NewRequest, WorkflowError};
+use liftgate_gateway::workflow::{AccessService, Action, NewRequest, WorkflowError};
 
 pub(crate) const CHANNEL: &str = "teams";
 
@@ -47,20 +47,19 @@ impl TeamsWork {
                 verb,
                 request_id,
                 person,
-            } => WorkOutcome::Decided(match verb {
-                Verb::Approve => {
+            } => {
+                let action = match verb {
+                    Verb::Approve => Action::Approve { comment: None },
+                    Verb::Deny => Action::Deny { comment: None },
+                    Verb::Revoke => Action::Revoke,
+                    Verb::Cancel => Action::Cancel,
+                };
+                WorkOutcome::Decided(
                     service
-                        .approve(&request_id, &person, Channel::Teams, None)
-                        .await
-                }
-                Verb::Deny => {
-                    service
-                        .deny(&request_id, &person, Channel::Teams, None)
-                        .await
-                }
-                Verb::Revoke => service.revoke(&request_id, &person, Channel::Teams).await,
-                Verb::Cancel => service.cancel(&request_id, &person, Channel::Teams).await,
-            }),
+                        .act(&request_id, &person, Channel::Teams, action)
+                        .await,
+                )
+            }
             TeamsWork::Create { new } => WorkOutcome::Created(service.create(new).await),
         }
     }

@@ -1,7 +1,6 @@
 //! The bot: authenticates each activity, then dispatches it (messages, card actions,
 //! typeahead searches, installs), and keeps the approval and requester cards up to date.
 
-mod activity_summary;
 mod caller;
 mod decisions;
 mod forms;

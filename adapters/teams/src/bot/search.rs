@@ -1,12 +1,13 @@
-//! Typeahead (`application/search`) for forms with many accounts or groups: the caller's
-//! requestable choices whose name or id contains the typed text, at most 15.
+//! Typeahead (`application/search`) for forms with many accounts or groups, and the
+//! permission sets of the account picked on the card: the caller's requestable choices whose
+//! name or id contains the typed text, at most 15.
 
 use actix_web::HttpResponse;
 use serde_json::Value;
 
 use super::{Bot, responses};
 use crate::activity::Activity;
-use crate::cards::{TYPEAHEAD_LIMIT, dataset};
+use crate::cards::{TYPEAHEAD_LIMIT, dataset, field};
 
 impl Bot {
     /// Typeahead (`application/search`): the caller's requestable accounts or groups whose
@@ -51,6 +52,28 @@ impl Bot {
                     .collect(),
                 Err(_) => Vec::new(),
             },
+            // Dependent choice: the sets of the account picked on the same card, which Teams
+            // sends with the search (`associatedInputs: auto`); none before one is picked.
+            dataset::PERMISSION_SETS => {
+                let account = value
+                    .get("data")
+                    .and_then(|data| data.get(field::ACCOUNT))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .trim();
+                if account.is_empty() {
+                    Vec::new()
+                } else {
+                    match self
+                        .service
+                        .requestable_permission_sets(&facts, account)
+                        .await
+                    {
+                        Ok(sets) => sets.into_iter().map(|set| (set.clone(), set)).collect(),
+                        Err(_) => Vec::new(),
+                    }
+                }
+            }
             dataset::GROUPS => match self.service.requestable_groups(&facts).await {
                 Ok(groups) => groups.into_iter().map(|g| (g.name, g.id)).collect(),
                 Err(_) => Vec::new(),

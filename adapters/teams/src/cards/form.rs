@@ -23,9 +23,6 @@ pub(crate) mod field {
     pub(crate) const REQUEST_ID: &str = "request_id";
 }
 
-/// Longest reason the form accepts (the workflow enforces its own configured limit too).
-const REASON_MAX_LENGTH: u32 = 2000;
-
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct FormErrors {
     /// A problem that belongs to no single field.
@@ -34,10 +31,6 @@ pub(crate) struct FormErrors {
 }
 
 impl FormErrors {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.general.is_none() && self.fields.is_empty()
-    }
-
     pub(crate) fn set(&mut self, field: &'static str, message: impl Into<String>) {
         self.fields.insert(field, message.into());
     }
@@ -89,6 +82,8 @@ pub(crate) struct AccessForm {
     pub(crate) durations: Vec<Duration>,
     pub(crate) inputs: FormInputs,
     pub(crate) errors: FormErrors,
+    /// `requests.max_reason_length`: the reason input stops there, as the core's checks do.
+    pub(crate) max_reason_length: u32,
 }
 
 /// The group access form.
@@ -100,6 +95,8 @@ pub(crate) struct GroupForm {
     pub(crate) durations: Vec<Duration>,
     pub(crate) inputs: FormInputs,
     pub(crate) errors: FormErrors,
+    /// `requests.max_reason_length`: the reason input stops there, as the core's checks do.
+    pub(crate) max_reason_length: u32,
 }
 
 /// The form that extends an active grant.
@@ -113,6 +110,8 @@ pub(crate) struct ExtendForm {
     pub(crate) durations: Vec<Duration>,
     pub(crate) inputs: FormInputs,
     pub(crate) errors: FormErrors,
+    /// `requests.max_reason_length`: the reason input stops there, as the core's checks do.
+    pub(crate) max_reason_length: u32,
 }
 
 fn choice_set(
@@ -174,6 +173,7 @@ fn push_duration_reason_start(
     inputs: &FormInputs,
     errors: &FormErrors,
     with_start: bool,
+    max_reason_length: u32,
 ) {
     body.push(choice_set(
         field::DURATION,
@@ -189,7 +189,7 @@ fn push_duration_reason_start(
         "id": field::REASON,
         "label": "Reason",
         "isMultiline": true,
-        "maxLength": REASON_MAX_LENGTH,
+        "maxLength": max_reason_length,
         "placeholder": "Why do you need this access?",
     });
     if !inputs.reason.is_empty() {
@@ -217,47 +217,56 @@ impl AccessForm {
         let mut body = vec![title("Request AWS access")];
         push_general_error(&mut body, &self.errors);
         let dataset = self.typeahead.then_some(super::dataset::ACCOUNTS);
-        body.push(choice_set(
+        let mut account = choice_set(
             field::ACCOUNT,
             "Account",
             &self.accounts,
             &self.inputs.account,
             "Choose an account",
             dataset,
-        ));
+        );
+        // A new account empties the permission set, whose choices follow the account.
+        account["valueChangedAction"] = json!({
+            "type": "Action.ResetInputs",
+            "targetInputIds": [field::PERMISSION_SET],
+        });
+        body.push(account);
         push_field_error(&mut body, &self.errors, field::ACCOUNT);
         let sets: Vec<(String, String)> = self
             .permission_sets
             .iter()
             .map(|name| (name.clone(), name.clone()))
             .collect();
-        body.push(choice_set(
+        // The choices are those of the account on the card as the person types: Teams sends
+        // the card's inputs with each search. Before an account is picked there are none.
+        let mut permission_set = choice_set(
             field::PERMISSION_SET,
             "Permission set",
             &sets,
             &self.inputs.permission_set,
             "Choose a permission set",
-            None,
-        ));
+            Some(super::dataset::PERMISSION_SETS),
+        );
+        permission_set["choices.data"]["associatedInputs"] = json!("auto");
+        body.push(permission_set);
         push_field_error(&mut body, &self.errors, field::PERMISSION_SET);
-        push_duration_reason_start(&mut body, &self.durations, &self.inputs, &self.errors, true);
+        push_duration_reason_start(
+            &mut body,
+            &self.durations,
+            &self.inputs,
+            &self.errors,
+            true,
+            self.max_reason_length,
+        );
         let data = json!({ field::FORM_ID: self.form_id });
         card(
             body,
-            vec![
-                execute(
-                    "Submit",
-                    verb::ACCESS_SUBMIT,
-                    data.clone(),
-                    Some("positive"),
-                ),
-                execute(
-                    "Show permission sets for this account",
-                    verb::ACCESS_REFRESH,
-                    data,
-                    None,
-                ),
-            ],
+            vec![execute(
+                "Submit",
+                verb::ACCESS_SUBMIT,
+                data,
+                Some("positive"),
+            )],
         )
     }
 }
@@ -276,7 +285,14 @@ impl GroupForm {
             dataset,
         ));
         push_field_error(&mut body, &self.errors, field::GROUP);
-        push_duration_reason_start(&mut body, &self.durations, &self.inputs, &self.errors, true);
+        push_duration_reason_start(
+            &mut body,
+            &self.durations,
+            &self.inputs,
+            &self.errors,
+            true,
+            self.max_reason_length,
+        );
         let data = json!({ field::FORM_ID: self.form_id });
         card(
             body,
@@ -307,6 +323,7 @@ impl ExtendForm {
             &self.inputs,
             &self.errors,
             false,
+            self.max_reason_length,
         );
         let data = json!({ field::FORM_ID: self.form_id, field::REQUEST_ID: self.request_id });
         card(

@@ -13,7 +13,7 @@ use time::macros::format_description;
 pub(crate) use form::{
     AccessForm, ExtendForm, FormErrors, FormInputs, GroupForm, field, limit_choices,
 };
-pub(crate) use request::{Note, approval_card, requester_card, state_key, submitted_card, summary};
+pub(crate) use request::{Note, approval_card, requester_card, submitted_card, summary};
 
 pub(crate) const CARD_CONTENT_TYPE: &str = "application/vnd.microsoft.card.adaptive";
 
@@ -34,6 +34,9 @@ pub(crate) mod verb {
 pub(crate) mod dataset {
     pub(crate) const ACCOUNTS: &str = "accounts";
     pub(crate) const GROUPS: &str = "groups";
+    /// The permission sets of the account picked on the same card (its value comes with the
+    /// search, `associatedInputs: auto`).
+    pub(crate) const PERMISSION_SETS: &str = "permission_sets";
 }
 
 /// Most choices Teams shows from a typeahead search, and the most static choices a form

@@ -2,6 +2,7 @@
 //! requester's status card in their personal chat. Both render the request's current state,
 //! so rendering twice shows the same truth twice; buttons appear only while they can work.
 
+use liftgate_gateway::conversation::{Control, Reader, RequestView};
 use liftgate_gateway::domain::{AccessRequest, Grant, GrantStatus, RequestStatus, RequestTarget};
 use liftgate_policy::Decision;
 use serde_json::{Value, json};
@@ -192,11 +193,28 @@ pub(crate) fn summary(request: &AccessRequest) -> String {
 }
 
 /// The shared approval card. `note` is only for the clicking approver's own copy.
-pub(crate) fn approval_card(
-    request: &AccessRequest,
-    grant: Option<&Grant>,
-    note: Option<&Note>,
-) -> Value {
+/// The Adaptive Card button for a control the core offers (`RequestView::controls`).
+fn control_action(control: Control, request: &AccessRequest) -> Value {
+    let data = json!({ field::REQUEST_ID: request.id.as_str() });
+    match control {
+        Control::Approve => execute("Approve", verb::APPROVE, data, Some("positive")),
+        Control::Deny => execute("Deny", verb::DENY, data, Some("destructive")),
+        Control::Cancel => execute("Cancel request", verb::CANCEL, data, None),
+        Control::EndAccess => execute("I'm done", verb::REVOKE, data, Some("destructive")),
+        Control::CallOff => execute("Call off", verb::REVOKE, data, Some("destructive")),
+        Control::Extend => execute("Extend", verb::EXTEND, data, None),
+    }
+}
+
+fn controls_of(view: &RequestView<'_>, reader: Reader) -> Vec<Value> {
+    view.controls(reader)
+        .iter()
+        .map(|control| control_action(*control, view.request))
+        .collect()
+}
+
+pub(crate) fn approval_card(view: &RequestView<'_>, note: Option<&Note>) -> Value {
+    let (request, grant) = (view.request, view.grant);
     let heading = if request.extends.is_some() {
         "AWS access extension request"
     } else {
@@ -211,38 +229,28 @@ pub(crate) fn approval_card(
         "Approvers",
         join_emails(request.approvers.iter().map(|email| email.as_str())),
     ));
-    if request.required_approvals > 1 || !request.approvals.is_empty() {
+    if view.shows_progress() {
+        let progress = view.progress();
         list.push((
             "Approvals",
             format!(
                 "{} of {}: {}",
-                request.approvals.len(),
-                request.required_approvals,
+                progress.approved,
+                progress.required,
                 join_emails(request.approvals.iter().map(|a| a.approver.email.as_str()))
             ),
         ));
     }
     body.push(facts(&list));
     body.push(status_block(request, grant));
-    let actions = if request.status() == RequestStatus::Pending {
-        let data = json!({ field::REQUEST_ID: request.id.as_str() });
-        vec![
-            execute("Approve", verb::APPROVE, data.clone(), Some("positive")),
-            execute("Deny", verb::DENY, data, Some("destructive")),
-        ]
-    } else {
-        Vec::new()
-    };
+    let actions = controls_of(view, Reader::Approvers);
     card(body, actions)
 }
 
 /// The requester's status card, with the buttons that apply now: cancel while pending, end or
 /// extend while active, call off while a deferred start is waiting.
-pub(crate) fn requester_card(
-    request: &AccessRequest,
-    grant: Option<&Grant>,
-    note: Option<&Note>,
-) -> Value {
+pub(crate) fn requester_card(view: &RequestView<'_>, note: Option<&Note>) -> Value {
+    let (request, grant) = (view.request, view.grant);
     let heading = if request.extends.is_some() {
         "Your AWS access extension request"
     } else {
@@ -261,21 +269,7 @@ pub(crate) fn requester_card(
     }
     body.push(facts(&list));
     body.push(status_block(request, grant));
-    let data = json!({ field::REQUEST_ID: request.id.as_str() });
-    let actions = match request.status() {
-        RequestStatus::Pending => vec![execute("Cancel request", verb::CANCEL, data, None)],
-        RequestStatus::Active if request.is_ending() => Vec::new(),
-        RequestStatus::Active => vec![
-            execute("I'm done", verb::REVOKE, data.clone(), Some("destructive")),
-            execute("Extend", verb::EXTEND, data, None),
-        ],
-        RequestStatus::Approved
-            if grant.is_some_and(|grant| grant.status() == GrantStatus::Scheduled) =>
-        {
-            vec![execute("Call off", verb::REVOKE, data, Some("destructive"))]
-        }
-        _ => Vec::new(),
-    };
+    let actions = controls_of(view, Reader::Requester);
     card(body, actions)
 }
 
@@ -289,18 +283,4 @@ pub(crate) fn submitted_card(request: &AccessRequest, grant: Option<&Grant>) -> 
         body.push(text("I'll tell you here as it moves on."));
     }
     card(body, Vec::new())
-}
-
-/// What the requester's card last announced; a change means a new message in their chat.
-pub(crate) fn state_key(request: &AccessRequest) -> String {
-    let ends = request
-        .ends_at
-        .map(|at| at.unix_timestamp().to_string())
-        .unwrap_or_default();
-    format!(
-        "{}:{}:{ends}:{}",
-        request.status().as_str(),
-        request.approvals.len(),
-        request.is_ending()
-    )
 }

@@ -58,11 +58,23 @@ async fn access_in_a_personal_chat_answers_with_the_form() {
             "Start time (UTC, optional)"
         ]
     );
-    // Accounts by name, the first chosen; its permission sets only; durations up to its maximum.
+    // Accounts by name, none chosen yet; no permission sets before an account is picked (they
+    // follow the account picked on the card, through a dependent search); any duration.
     assert_eq!(choice_values(input(&card, "account")), [DEV, PROD]);
-    assert_eq!(input(&card, "account")["value"], DEV);
-    assert_eq!(choice_values(input(&card, "permission_set")), ["ReadOnly"]);
-    assert_eq!(choice_values(input(&card, "duration")), ["30m", "1h", "2h"]);
+    assert!(input(&card, "account").get("value").is_none());
+    assert!(choice_values(input(&card, "permission_set")).is_empty());
+    assert_eq!(
+        input(&card, "permission_set")["choices.data"],
+        json!({ "type": "Data.Query", "dataset": "permission_sets", "associatedInputs": "auto" })
+    );
+    assert_eq!(
+        input(&card, "account")["valueChangedAction"]["targetInputIds"],
+        json!(["permission_set"])
+    );
+    assert_eq!(
+        choice_values(input(&card, "duration")),
+        ["30m", "1h", "2h", "4h", "8h", "12h"]
+    );
     assert_eq!(card["actions"][0]["type"], "Action.Execute");
     assert_eq!(card["actions"][0]["verb"], "access_submit");
     insta::assert_json_snapshot!("access_form", redacted(&card));
@@ -227,7 +239,10 @@ async fn validation_errors_come_back_on_the_card_and_nothing_is_created() {
         json!({ "account": PROD, "permission_set": "Admin", "duration": "1h", "reason": "  " }),
     )
     .await;
-    assert_eq!(field_error(&card, "reason"), "Give a reason.");
+    assert_eq!(
+        field_error(&card, "reason"),
+        "Give a reason: it goes to the approvers and the audit log."
+    );
     assert_eq!(
         input(&card, "permission_set")["value"],
         "Admin",
@@ -253,7 +268,7 @@ async fn validation_errors_come_back_on_the_card_and_nothing_is_created() {
     .await;
     assert_eq!(
         field_error(&card, "duration"),
-        "At most 2h for this account and permission set."
+        "At most 2 hours for this access."
     );
 
     let card = submit(&bed, json!({ "account": "333333333333", "permission_set": "ReadOnly", "duration": "1h", "reason": "x" })).await;
@@ -267,7 +282,10 @@ async fn validation_errors_come_back_on_the_card_and_nothing_is_created() {
         json!({ "account": PROD, "permission_set": "Admin", "duration": "forever", "reason": "x" }),
     )
     .await;
-    assert!(field_error(&card, "duration").contains("is not a duration"));
+    assert_eq!(
+        field_error(&card, "duration"),
+        "Choose one of the durations offered."
+    );
 
     let card = submit(&bed, json!({ "account": PROD, "permission_set": "Admin", "duration": "1h", "reason": "x", "start_time": "09:00" })).await;
     assert_eq!(
@@ -277,7 +295,10 @@ async fn validation_errors_come_back_on_the_card_and_nothing_is_created() {
 
     let card = submit(&bed, json!({})).await;
     assert_eq!(field_error(&card, "account"), "Choose an account.");
-    assert_eq!(field_error(&card, "reason"), "Give a reason.");
+    assert_eq!(
+        field_error(&card, "reason"),
+        "Give a reason: it goes to the approvers and the audit log."
+    );
 
     assert!(bed.all_requests().await.is_empty());
     bed.deliver().await;
