@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod channel;
 pub mod config;
+pub mod conversation;
 pub mod domain;
 #[doc(hidden)]
 pub mod fuzzing;
