@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use liftgate_gateway::config::Secret;
+use liftgate_gateway::http::retry_backoff;
 use liftgate_gateway::metrics::Metrics;
 use liftgate_gateway::ports::Clock;
 use serde_json::{Value, json};
@@ -444,11 +445,7 @@ impl SlackApi {
                 Err(error @ (ApiError::Server { .. } | ApiError::Transport { .. })) => {
                     self.count(method, "server_error");
                     tracing::warn!(method, attempt, %error, "Slack call failed.");
-                    Some(
-                        self.retry
-                            .base_backoff
-                            .saturating_mul(1 << (attempt - 1).min(6)),
-                    )
+                    Some(retry_backoff(self.retry.base_backoff, attempt))
                 }
                 Err(_) => {
                     self.count(method, "refused");

@@ -164,7 +164,7 @@ impl TeamsAdapter {
         };
         let connector = Connector::new(http, tokens, service_urls, retry, options.pause.clone());
         let bot = Bot {
-            refs: References::new(service.store().clone()),
+            refs: References::new(service.documents()),
             service,
             connector,
             auth,

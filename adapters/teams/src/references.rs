@@ -3,9 +3,8 @@
 //! conversations the bot was installed in. Which message shows which request is the core's
 //! notice driver's (`surface.rs` names its namespaces).
 
-use std::sync::Arc;
-
-use liftgate_gateway::ports::{StateStore, StoreError};
+use liftgate_gateway::conversation::Documents;
+use liftgate_gateway::ports::StoreError;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -47,12 +46,12 @@ pub(crate) struct ConversationReference {
 
 #[derive(Debug, Clone)]
 pub(crate) struct References {
-    store: Arc<dyn StateStore>,
+    documents: Documents,
 }
 
 impl References {
-    pub(crate) fn new(store: Arc<dyn StateStore>) -> References {
-        References { store }
+    pub(crate) fn new(documents: Documents) -> References {
+        References { documents }
     }
 
     async fn get<T: DeserializeOwned>(
@@ -60,17 +59,7 @@ impl References {
         namespace: &str,
         key: &str,
     ) -> Result<Option<T>, StoreError> {
-        let Some(value) = self.store.get_document(namespace, key).await? else {
-            return Ok(None);
-        };
-        match serde_json::from_value(value) {
-            Ok(document) => Ok(Some(document)),
-            Err(error) => {
-                // An unreadable reference is as good as none: the card is posted anew.
-                tracing::warn!(namespace, key, %error, "Ignoring an unreadable Teams document.");
-                Ok(None)
-            }
-        }
+        self.documents.get(namespace, key).await
     }
 
     async fn put<T: Serialize>(
@@ -79,9 +68,7 @@ impl References {
         key: &str,
         document: &T,
     ) -> Result<(), StoreError> {
-        let value = serde_json::to_value(document)
-            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
-        self.store.put_document(namespace, key, &value).await
+        self.documents.put(namespace, key, document).await
     }
 
     pub(crate) async fn user(&self, email: &str) -> Result<Option<UserReference>, StoreError> {

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::documents::Documents;
 use super::policy;
 use super::view::RequestView;
 use crate::domain::{AccessRequest, ActivitySummary, Channel, Person};
@@ -138,28 +139,19 @@ impl<S: ChatSurface> NoticeDriver<S> {
         &self.surface
     }
 
+    fn documents(&self) -> Documents {
+        self.service.documents()
+    }
+
     async fn read<T: DeserializeOwned>(
         &self,
         namespace: &str,
         key: &str,
     ) -> Result<Option<T>, NotifyError> {
-        let Some(value) = self
-            .service
-            .store()
-            .get_document(namespace, key)
+        self.documents()
+            .get(namespace, key)
             .await
-            .map_err(store_failure)?
-        else {
-            return Ok(None);
-        };
-        match serde_json::from_value(value) {
-            Ok(record) => Ok(Some(record)),
-            Err(error) => {
-                // An unreadable reference is as good as none: the message is posted anew.
-                tracing::warn!(namespace, key, %error, "Ignoring an unreadable message reference.");
-                Ok(None)
-            }
-        }
+            .map_err(store_failure)
     }
 
     async fn write<T: Serialize>(
@@ -168,11 +160,15 @@ impl<S: ChatSurface> NoticeDriver<S> {
         key: &str,
         record: &T,
     ) -> Result<(), NotifyError> {
-        let value = serde_json::to_value(record)
-            .map_err(|error| NotifyError::Permanent(format!("encoding a reference: {error}")))?;
-        self.service
-            .store()
-            .put_document(namespace, key, &value)
+        self.documents()
+            .put(namespace, key, record)
+            .await
+            .map_err(store_failure)
+    }
+
+    async fn posted(&self, namespace: &str, key: &str) -> Result<bool, NotifyError> {
+        self.documents()
+            .exists(namespace, key)
             .await
             .map_err(store_failure)
     }
@@ -341,11 +337,7 @@ impl<S: ChatSurface> NoticeDriver<S> {
     pub async fn drift(&self, notice: &DriftNotice) -> Result<(), NotifyError> {
         let namespace = self.surface.namespaces().drift;
         let key = notice.id.to_string();
-        if self
-            .read::<serde_json::Value>(namespace, &key)
-            .await?
-            .is_some()
-        {
+        if self.posted(namespace, &key).await? {
             return Ok(());
         }
         let message = self.surface.drift_message(notice).await?;
@@ -360,11 +352,7 @@ impl<S: ChatSurface> NoticeDriver<S> {
     pub async fn activity_summary(&self, summary: &ActivitySummary) -> Result<(), NotifyError> {
         let namespaces = self.surface.namespaces();
         let key = summary.id.to_string();
-        if self
-            .read::<serde_json::Value>(namespaces.activity, &key)
-            .await?
-            .is_some()
-        {
+        if self.posted(namespaces.activity, &key).await? {
             return Ok(());
         }
         let message = self.surface.activity_message(summary);

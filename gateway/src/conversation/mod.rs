@@ -6,15 +6,18 @@
 //! - [`view`]: what a message about a request shows and which buttons apply to whom.
 //! - [`policy`]: who hears what, and when.
 //! - [`driver`]: keeps every posted message current over a platform's [`ChatSurface`].
+//! - [`documents`]: what a platform remembers between calls, in the state store.
 //!
 //! Decisions themselves go through one entry point, [`crate::workflow::AccessService::act`]
 //! with a [`crate::workflow::Action`].
 
+pub mod documents;
 pub mod driver;
 pub mod form;
 pub mod policy;
 pub mod view;
 
+pub use documents::Documents;
 pub use driver::{ChatSurface, Namespaces, NoticeDriver, Updated};
 pub use form::{
     CheckedSubmission, Extension, FieldRefusals, FormField, FormKind, Submission, field_of,

@@ -75,6 +75,17 @@ pub enum RequestStatus {
 }
 
 impl RequestStatus {
+    pub const ALL: [RequestStatus; 8] = [
+        RequestStatus::Pending,
+        RequestStatus::Approved,
+        RequestStatus::Active,
+        RequestStatus::Ended,
+        RequestStatus::Denied,
+        RequestStatus::Expired,
+        RequestStatus::Cancelled,
+        RequestStatus::Failed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RequestStatus::Pending => "pending",

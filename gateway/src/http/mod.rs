@@ -7,7 +7,7 @@ mod server;
 mod shed;
 
 pub use error::{error_response, unavailable_response, workflow_error_response};
-pub use outbound::{OutboundUrlError, check_outbound_url, forbidden_address};
+pub use outbound::{OutboundUrlError, check_outbound_url, forbidden_address, retry_backoff};
 pub use server::{
     HttpServerHandle, RouteProvider, ServerState, start_admin_server, start_public_server,
     start_server,

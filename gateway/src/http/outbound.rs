@@ -103,3 +103,34 @@ mod tests {
         }
     }
 }
+
+/// The wait before retry `attempt` (1-based) of a platform API call: exponential from `base`
+/// (capped at 64×) plus up to 25 % jitter, so replicas throttled together do not retry in
+/// step. Every chat adapter uses this one policy.
+pub fn retry_backoff(base: std::time::Duration, attempt: u32) -> std::time::Duration {
+    let exponential = base.saturating_mul(1 << attempt.saturating_sub(1).min(6));
+    exponential + exponential.mul_f64(rand::random::<f64>() * 0.25)
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use std::time::Duration;
+
+    use super::retry_backoff;
+
+    #[test]
+    fn backoff_doubles_and_jitters_within_a_quarter() {
+        let base = Duration::from_millis(100);
+        for attempt in 1..=9 {
+            let exponential = base * (1 << (attempt - 1).min(6));
+            let wait = retry_backoff(base, attempt);
+            assert!(
+                wait >= exponential && wait <= exponential.mul_f64(1.25),
+                "{wait:?}"
+            );
+        }
+        let waits: std::collections::BTreeSet<Duration> =
+            (0..32).map(|_| retry_backoff(base, 3)).collect();
+        assert!(waits.len() > 1, "jittered");
+    }
+}

@@ -144,6 +144,24 @@ impl Harness {
         self.clock.advance(by);
     }
 
+    /// Every stored request, oldest first.
+    pub async fn all_requests(&self) -> Vec<AccessRequest> {
+        let mut all = Vec::new();
+        for status in RequestStatus::ALL {
+            all.extend(
+                self.store
+                    .query_requests(crate::ports::RequestQuery::Status {
+                        status,
+                        limit: 1000,
+                    })
+                    .await
+                    .unwrap(),
+            );
+        }
+        all.sort_by_key(|request| request.created_at);
+        all
+    }
+
     pub async fn request(&self, id: &RequestId) -> AccessRequest {
         self.store.get_request(id).await.unwrap().unwrap()
     }

@@ -9,6 +9,7 @@
 )]
 
 mod activity;
+pub mod channel_contract;
 mod clock;
 mod fakes;
 mod harness;

@@ -14,6 +14,7 @@
 )]
 
 mod activity;
+mod contract;
 mod decisions;
 mod failures;
 mod forms;

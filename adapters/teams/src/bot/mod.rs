@@ -207,12 +207,7 @@ impl Bot {
     /// The grant behind a request, if any, for rendering.
     pub(crate) async fn grant_of(&self, request: &AccessRequest) -> Option<Grant> {
         let grant_id = request.grant_id.as_ref()?;
-        self.service
-            .store()
-            .get_grant(grant_id)
-            .await
-            .ok()
-            .flatten()
+        self.service.grant(grant_id).await.ok().flatten()
     }
 }
 

@@ -322,14 +322,9 @@ impl Connector {
         }
     }
 
-    /// Exponential backoff with up to 25 % jitter, so throttled replicas do not retry in step.
+    /// The core's backoff: exponential with up to 25 % jitter (`retry_backoff`).
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = self
-            .retry
-            .base_backoff
-            .saturating_mul(1 << (attempt - 1).min(6));
-        let jitter = base.mul_f64(rand::random::<f64>() * 0.25);
-        base + jitter
+        liftgate_gateway::http::retry_backoff(self.retry.base_backoff, attempt)
     }
 }
 
