@@ -389,9 +389,8 @@ impl Bot {
             caller,
             Form::Access,
             &inputs,
-            target,
+            (target, None),
             &checked,
-            None,
             form_id,
         )
         .await
@@ -445,9 +444,8 @@ impl Bot {
             caller,
             Form::Group,
             &inputs,
-            target,
+            (target, None),
             &checked,
-            None,
             form_id,
         )
         .await
@@ -508,9 +506,8 @@ impl Bot {
             caller,
             Form::Extend(&extension.request),
             &inputs,
-            extension.target.clone(),
+            (extension.target.clone(), Some(extension.grant_id.clone())),
             &checked,
-            Some(extension.grant_id.clone()),
             form_id,
         )
         .await
@@ -521,9 +518,8 @@ impl Bot {
         caller: &Caller,
         form: Form<'_>,
         inputs: &FormInputs,
-        target: TargetInput,
+        (target, extends): (TargetInput, Option<GrantId>),
         checked: &CheckedSubmission,
-        extends: Option<GrantId>,
         form_id: Option<String>,
     ) -> HttpResponse {
         let new = NewRequest {

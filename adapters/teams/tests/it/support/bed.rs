@@ -12,7 +12,7 @@ use liftgate_gateway::channel::ChannelAdapter;
 use liftgate_gateway::config::{Secret, TeamsSettings};
 use liftgate_gateway::domain::{AccessRequest, RequestId};
 use liftgate_gateway::http::RouteProvider;
-use liftgate_gateway::ports::{Clock, Notice, Notifier, NotifyError};
+use liftgate_gateway::ports::{Clock, DriftNotice, Notice, Notifier, NotifyError};
 use liftgate_gateway::testing::{Harness, HarnessOptions, OPS_GROUP};
 use liftgate_gateway::workflow::OutboxDispatcher;
 use liftgate_teams::{Pause, TeamsAdapter, TeamsOptions};
@@ -79,6 +79,10 @@ impl Notifier for AsRecording {
 
     async fn notify(&self, notice: &Notice) -> Result<(), NotifyError> {
         self.0.notify(notice).await
+    }
+
+    async fn drift(&self, notice: &DriftNotice) -> Result<(), NotifyError> {
+        self.0.drift(notice).await
     }
 }
 
