@@ -503,3 +503,43 @@ async fn no_subscribers_means_no_notifier_and_bad_settings_are_refused() {
         assert!(!error.to_string().contains("\"s\""), "a secret in {error}");
     }
 }
+
+#[tokio::test]
+async fn drift_findings_reach_subscribers_of_drift_detected_signed() {
+    use liftgate_gateway::ports::{DriftAction, DriftMode, DriftNotice, DriftTarget};
+    let harness = harness();
+    let drift = Receiver::start();
+    let granted_only = Receiver::start();
+    let notifier = notifier_for(
+        &harness,
+        vec![
+            subscriber(&drift.url, ALL_SECRET, &["drift_detected"]),
+            subscriber(&granted_only.url, GRANTED_SECRET, &["granted"]),
+        ],
+        2_000,
+    )
+    .await;
+    let notice = DriftNotice {
+        id: uuid::Uuid::new_v4(),
+        detected_at: time::OffsetDateTime::UNIX_EPOCH,
+        access_key: "group:g-1:u-carol".to_owned(),
+        target: DriftTarget::Group {
+            group_id: "g-1".to_owned(),
+            group_name: Some("Ops".to_owned()),
+            membership_ids: vec!["m-1".to_owned()],
+        },
+        user_id: "u-carol".to_owned(),
+        user_email: Some("carol@corp.com".to_owned()),
+        user_name: None,
+        mode: DriftMode::Warn,
+        action: DriftAction::Warned,
+    };
+    notifier.drift(&notice).await.unwrap();
+    assert_eq!(drift.events(), ["drift_detected"]);
+    let hit = &drift.hits()[0];
+    hit.assert_signed_with(ALL_SECRET);
+    assert_eq!(hit.json()["drift"]["id"], notice.id.to_string());
+    assert_eq!(hit.json()["drift"]["user_email"], "carol@corp.com");
+    assert!(hit.json()["summary"].as_str().unwrap().contains("Ops (g-1)"));
+    assert!(granted_only.hits().is_empty(), "filtered out");
+}
