@@ -8,7 +8,8 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use liftgate_gateway::domain::{AccessRequest, Channel, Person, RequestId, RequestTarget};
 use liftgate_gateway::http::RouteProvider;
-use liftgate_gateway::workflow::{AccessService, NewRequest, TargetInput};
+use liftgate_gateway::workflow::{AccessService, Action, NewRequest, TargetInput};
+use liftgate_policy::Email;
 use serde::Deserialize;
 
 use crate::auth::{Clients, VerifiedCall};
@@ -220,85 +221,75 @@ async fn get_request(
     Ok(answer(StatusCode::OK, &stored))
 }
 
-async fn approve(
-    state: web::Data<ApiState>,
-    request: HttpRequest,
-    payload: web::Payload,
-) -> ApiResult {
-    let (call, body) = verified(&state, &request, payload).await?;
-    let decision = DecisionBody::parse(&body)?;
-    call.check_acts_for(&decision.approver)?;
-    let id = path_request_id(&request)?;
-    let approver = Person::through_webhook(decision.approver, &call.client_id);
-    let updated = state
-        .service
-        .approve(&id, &approver, Channel::Webhook, decision.comment)
-        .await?;
-    Ok(answer(StatusCode::OK, &updated))
+/// The decisions the API takes at `/requests/{id}/<verb>`, each with its body.
+#[derive(Debug, Clone, Copy)]
+enum Verb {
+    Approve,
+    Deny,
+    Cancel,
+    Revoke,
 }
 
-async fn deny(
-    state: web::Data<ApiState>,
-    request: HttpRequest,
-    payload: web::Payload,
-) -> ApiResult {
-    let (call, body) = verified(&state, &request, payload).await?;
-    let decision = DecisionBody::parse(&body)?;
-    call.check_acts_for(&decision.approver)?;
-    let id = path_request_id(&request)?;
-    let approver = Person::through_webhook(decision.approver, &call.client_id);
-    let updated = state
-        .service
-        .deny(&id, &approver, Channel::Webhook, decision.comment)
-        .await?;
-    Ok(answer(StatusCode::OK, &updated))
+impl Verb {
+    /// The person acting and what they do, read from the verb's body.
+    fn read(self, body: &[u8]) -> Result<(Email, Action), ApiError> {
+        Ok(match self {
+            Verb::Approve => {
+                let decision = DecisionBody::parse(body)?;
+                let comment = decision.comment;
+                (decision.approver, Action::Approve { comment })
+            }
+            Verb::Deny => {
+                let decision = DecisionBody::parse(body)?;
+                let comment = decision.comment;
+                (decision.approver, Action::Deny { comment })
+            }
+            Verb::Cancel => (parse_cancel(body)?, Action::Cancel),
+            Verb::Revoke => (parse_revoke(body)?, Action::Revoke),
+        })
+    }
 }
 
-async fn cancel(
+/// Every decision through the core's one entry point (`AccessService::act`).
+async fn act(
+    verb: Verb,
     state: web::Data<ApiState>,
     request: HttpRequest,
     payload: web::Payload,
 ) -> ApiResult {
     let (call, body) = verified(&state, &request, payload).await?;
-    let requester = parse_cancel(&body)?;
-    call.check_acts_for(&requester)?;
-    let id = path_request_id(&request)?;
-    let updated = state
-        .service
-        .cancel(
-            &id,
-            &Person::through_webhook(requester, &call.client_id),
-            Channel::Webhook,
-        )
-        .await?;
-    Ok(answer(StatusCode::OK, &updated))
-}
-
-async fn revoke(
-    state: web::Data<ApiState>,
-    request: HttpRequest,
-    payload: web::Payload,
-) -> ApiResult {
-    let (call, body) = verified(&state, &request, payload).await?;
-    let actor = parse_revoke(&body)?;
+    let (actor, action) = verb.read(&body)?;
     call.check_acts_for(&actor)?;
     let id = path_request_id(&request)?;
+    let actor = Person::through_webhook(actor, &call.client_id);
     let updated = state
         .service
-        .revoke(
-            &id,
-            &Person::through_webhook(actor, &call.client_id),
-            Channel::Webhook,
-        )
+        .act(&id, &actor, Channel::Webhook, action)
         .await?;
-    // Only what is stored: ended (200), or the end recorded and still being carried out (202,
-    // with `revocation.state: in_progress`; poll the request to see it finish).
+    // Only what is stored: a revocation ended (200), or recorded and still being carried out
+    // (202, with `revocation.state: in_progress`; poll the request to see it finish).
     let status = if updated.is_ending() {
         StatusCode::ACCEPTED
     } else {
         StatusCode::OK
     };
     Ok(answer(status, &updated))
+}
+
+async fn approve(s: web::Data<ApiState>, r: HttpRequest, p: web::Payload) -> ApiResult {
+    act(Verb::Approve, s, r, p).await
+}
+
+async fn deny(s: web::Data<ApiState>, r: HttpRequest, p: web::Payload) -> ApiResult {
+    act(Verb::Deny, s, r, p).await
+}
+
+async fn cancel(s: web::Data<ApiState>, r: HttpRequest, p: web::Payload) -> ApiResult {
+    act(Verb::Cancel, s, r, p).await
+}
+
+async fn revoke(s: web::Data<ApiState>, r: HttpRequest, p: web::Payload) -> ApiResult {
+    act(Verb::Revoke, s, r, p).await
 }
 
 #[derive(Debug, Deserialize)]

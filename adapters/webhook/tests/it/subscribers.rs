@@ -540,6 +540,11 @@ async fn drift_findings_reach_subscribers_of_drift_detected_signed() {
     hit.assert_signed_with(ALL_SECRET);
     assert_eq!(hit.json()["drift"]["id"], notice.id.to_string());
     assert_eq!(hit.json()["drift"]["user_email"], "carol@corp.com");
-    assert!(hit.json()["summary"].as_str().unwrap().contains("Ops (g-1)"));
+    assert!(
+        hit.json()["summary"]
+            .as_str()
+            .unwrap()
+            .contains("Ops (g-1)")
+    );
     assert!(granted_only.hits().is_empty(), "filtered out");
 }
