@@ -190,7 +190,7 @@ impl Notifier for SubscriberNotifier {
     }
 
     /// Drift findings reach subscribers as event `drift_detected`, with the finding as the
-    /// chat channels get it (docs/reference.md §4).
+    /// chat channels get it (docs/reference.md §9).
     async fn drift(&self, notice: &DriftNotice) -> Result<(), NotifyError> {
         let event = "drift_detected";
         let targets: Vec<&Subscriber> =

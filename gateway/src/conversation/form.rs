@@ -1,7 +1,7 @@
 //! The request form, channel-neutral: which fields it has, the checks of a submission (each
 //! refusal typed with the field it is about), and the refusals of the workflow mapped to
 //! those fields. Slack and Teams render the fields and show each refusal under its field;
-//! neither decides what is valid (docs/reference.md §3, "Forms").
+//! neither decides what is valid (docs/reference.md §9, "Forms").
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! Who hears what, and when: decided once for every chat platform (docs/reference.md §4,
+//! Who hears what, and when: decided once for every chat platform (docs/reference.md §9,
 //! "Who is told what").
 //!
 //! - Every request, including one the rules refused outright (`no_statements`,
