@@ -15,6 +15,7 @@ mod evaluate;
 #[doc(hidden)]
 pub mod fuzzing;
 mod index;
+mod justification;
 mod lint;
 mod parse;
 mod rules;
@@ -27,4 +28,7 @@ pub use evaluate::{
 };
 pub use lint::lint;
 pub use parse::{Problem, parse_rules};
-pub use rules::{GroupStatement, ResourceType, Rules, Scope, Statement};
+pub use rules::{
+    GroupStatement, Justification, ReasonPattern, ReasonRefusal, ResourceType, Rules, Scope,
+    Statement,
+};

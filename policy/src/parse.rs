@@ -126,6 +126,7 @@ fn parse_statement(path: &str, value: &Value, problems: &mut Vec<Problem>) -> Op
         allowed_groups: common.allowed_groups,
         required_approvals: common.required_approvals,
         max_duration: common.max_duration,
+        justification: common.justification,
     })
 }
 
@@ -151,6 +152,7 @@ fn parse_group_statement(
         allowed_groups: common.allowed_groups,
         required_approvals: common.required_approvals,
         max_duration: common.max_duration,
+        justification: common.justification,
     })
 }
 

@@ -46,6 +46,78 @@ impl Scope {
     }
 }
 
+/// A statement's `ReasonPattern`: a regular expression every reason for access it covers must
+/// match (e.g. a ticket id). Compared by its source text.
+#[derive(Debug, Clone)]
+pub struct ReasonPattern {
+    source: String,
+    regex: regex::Regex,
+}
+
+/// The most compiled memory one pattern may take: rules are trusted configuration, but a
+/// typo such as `.{1000}{1000}` must be an error at load, not a slow gateway.
+const PATTERN_SIZE_LIMIT: usize = 1 << 20;
+
+impl ReasonPattern {
+    pub fn new(source: &str) -> Result<ReasonPattern, String> {
+        regex::RegexBuilder::new(source)
+            .size_limit(PATTERN_SIZE_LIMIT)
+            .build()
+            .map(|regex| ReasonPattern {
+                source: source.to_owned(),
+                regex,
+            })
+            .map_err(|error| error.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether `reason` matches somewhere (anchor the pattern with `^…$` to match it whole).
+    pub fn matches(&self, reason: &str) -> bool {
+        self.regex.is_match(reason)
+    }
+}
+
+impl PartialEq for ReasonPattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for ReasonPattern {}
+
+/// What a statement asks of a reason and says about its access (`ReasonPattern`, `ReasonHint`,
+/// `Warning`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Justification {
+    pub reason_pattern: Option<ReasonPattern>,
+    /// Shown when a reason does not match, e.g. "Start with a ticket id such as OPS-123".
+    pub reason_hint: Option<String>,
+    /// Shown on the form once the account is picked and on the approval message.
+    pub warning: Option<String>,
+}
+
+/// A reason refused by a statement's `ReasonPattern`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReasonRefusal {
+    /// The statement's index (in `statements` or `group_statements`, by target).
+    pub statement: usize,
+    pub pattern: String,
+    pub hint: Option<String>,
+}
+
+impl ReasonRefusal {
+    /// The sentence for the person: the hint, else the pattern.
+    pub fn message(&self) -> String {
+        match &self.hint {
+            Some(hint) => hint.clone(),
+            None => format!("The reason must match {}", self.pattern),
+        }
+    }
+}
+
 /// An account-access statement (docs/reference.md §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
@@ -63,6 +135,7 @@ pub struct Statement {
     /// At least 1.
     pub required_approvals: u32,
     pub max_duration: Option<Duration>,
+    pub justification: Justification,
 }
 
 /// A group-membership statement (docs/reference.md §3): like [`Statement`] without `ResourceType` and
@@ -77,6 +150,7 @@ pub struct GroupStatement {
     pub allowed_groups: Vec<String>,
     pub required_approvals: u32,
     pub max_duration: Option<Duration>,
+    pub justification: Justification,
 }
 
 /// All the rules of one configuration, in file order (indexes are reported by `explain`),

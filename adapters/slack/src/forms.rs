@@ -169,6 +169,9 @@ impl SlackAdapter {
                     _ => self.service.settings().max_duration,
                 };
                 let durations = self.service.duration_choices(Some(max));
+                let warnings = account
+                    .map(|account| self.service.account_warnings(&account.id))
+                    .unwrap_or_default();
                 form::account_form(&AccountFormModel {
                     accounts: &session.accounts,
                     account,
@@ -177,6 +180,7 @@ impl SlackAdapter {
                     durations: &durations,
                     max_reason,
                     approvals_channel: channel,
+                    warnings: &warnings,
                 })
             }
             FormKind::Group => {

@@ -141,7 +141,7 @@ pub fn field_of(error: &WorkflowError) -> Option<FormField> {
         "unknown_permission_set" => Some(FormField::PermissionSet),
         "unknown_group" => Some(FormField::Group),
         "duration_too_long" | "invalid_duration" => Some(FormField::Duration),
-        "missing_reason" | "reason_too_long" => Some(FormField::Reason),
+        "missing_reason" | "reason_too_long" | "reason_mismatch" => Some(FormField::Reason),
         "start_too_late" => Some(FormField::Start),
         _ => None,
     }
@@ -275,6 +275,30 @@ impl AccessService {
                 FormField::Reason,
                 format!("Keep the reason under {limit} characters."),
             );
+        }
+        if !reason.is_empty()
+            && reason.chars().count() <= limit
+            && let (Some(target), Some(facts)) = (&target, facts)
+        {
+            let refused = match target {
+                TargetInput::Account {
+                    account_id,
+                    permission_set,
+                } => self.reason_refusal(
+                    facts,
+                    &Target::Account {
+                        account_id,
+                        permission_set,
+                    },
+                    reason,
+                ),
+                TargetInput::Group { group_id } => {
+                    self.reason_refusal(facts, &Target::Group { group_id }, reason)
+                }
+            };
+            if let Some(message) = refused {
+                refusals.refuse(FormField::Reason, message);
+            }
         }
         let start_at = match &submission.start {
             None => None,

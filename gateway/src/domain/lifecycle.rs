@@ -258,6 +258,8 @@ pub struct RequestDraft {
     pub extends: Option<GrantId>,
     /// If the rules refuse it, keep it out of the approvals channel (see `AccessRequest::quiet`).
     pub quiet_if_refused: bool,
+    /// The statements' `Warning`s for the approval message.
+    pub warnings: Vec<String>,
 }
 
 /// The request settings the lifecycle needs.
@@ -344,6 +346,7 @@ pub fn create(
         statements: evaluation.statements.clone(),
         max_duration: evaluation.max_duration,
         quiet: status == RequestStatus::Denied && draft.quiet_if_refused,
+        warnings: draft.warnings,
         status,
         status_reason: None,
         approvals: Vec::new(),

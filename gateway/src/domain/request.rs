@@ -218,6 +218,10 @@ pub struct AccessRequest {
     /// is still told, the audit trail still has it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub quiet: bool,
+    /// The `Warning`s of the statements behind the decision, shown on the approval message
+    /// (docs/reference.md §3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Changed only by the transitions in [`super::lifecycle`].
     pub(in crate::domain) status: RequestStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -336,6 +340,7 @@ impl AccessRequest {
             statements: vec![0],
             max_duration: Some(Duration::from_hours(12)),
             quiet: false,
+            warnings: Vec::new(),
             status,
             status_reason: None,
             approvals: Vec::new(),

@@ -454,6 +454,50 @@ pub async fn refused_requests_are_shown_to_the_approvers<C: ChannelUnderTest>() 
     );
 }
 
+/// A statement's `ReasonPattern` refuses a reason under the reason field with its
+/// `ReasonHint`; its `Warning` is on the approval message.
+pub async fn reason_patterns_and_warnings_are_shown<C: ChannelUnderTest>() {
+    let channel = C::start(ContractSetup {
+        statements: json!([{
+            "ResourceType": "Account", "Resource": [PROD], "PermissionSet": ["Admin"],
+            "Approvers": ["alice@corp.com"], "ReasonPattern": "^(OPS|INC)-[0-9]+",
+            "ReasonHint": "Start with a ticket id such as OPS-123.",
+            "Warning": "Production account: every change is reviewed.",
+        }]),
+    })
+    .await;
+    match channel
+        .submit_account_form("requester", &FormAnswers::admin_on_prod())
+        .await
+    {
+        Submitted::Refused(refusals) => assert_eq!(
+            refusals.get(&FormField::Reason).map(String::as_str),
+            Some("Start with a ticket id such as OPS-123.")
+        ),
+        Submitted::Accepted => panic!("a reason without a ticket id was accepted"),
+    }
+    channel.settle().await;
+    assert!(channel.harness().all_requests().await.is_empty());
+    let answers = FormAnswers {
+        reason: "OPS-42 deploy the hotfix".to_owned(),
+        ..FormAnswers::admin_on_prod()
+    };
+    assert_eq!(
+        channel.submit_account_form("requester", &answers).await,
+        Submitted::Accepted
+    );
+    channel.settle().await;
+    let request = the_only_request(&channel).await;
+    let shown = channel.approval_message(&request.id).await.unwrap();
+    assert!(
+        shown
+            .text
+            .contains("Production account: every change is reviewed."),
+        "{}",
+        shown.text
+    );
+}
+
 fn drift_notice() -> DriftNotice {
     DriftNotice {
         id: uuid::Uuid::new_v4(),
@@ -525,6 +569,7 @@ macro_rules! channel_contract_tests {
             reminders_are_threaded_once_each,
             a_deleted_approval_message_is_posted_again,
             refused_requests_are_shown_to_the_approvers,
+            reason_patterns_and_warnings_are_shown,
             drift_findings_are_posted_once,
             platform_failures_are_retried_and_post_once,
         );

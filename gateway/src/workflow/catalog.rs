@@ -171,4 +171,31 @@ impl AccessService {
         .max_duration
         .unwrap_or(self.deps.requests.max_duration)
     }
+
+    /// Why `reason` would be refused for this requester and target by a statement's
+    /// `ReasonPattern` (its `ReasonHint`, else the pattern), if it would be.
+    pub fn reason_refusal(
+        &self,
+        facts: &RequesterFacts,
+        target: &liftgate_policy::Target<'_>,
+        reason: &str,
+    ) -> Option<String> {
+        let requester = Self::requester_of(&facts.email, &facts.groups);
+        let evaluation = liftgate_policy::evaluate(
+            &self.deps.rules,
+            target,
+            &requester,
+            self.deps.requests.max_duration,
+        );
+        self.deps
+            .rules
+            .check_reason(target, &evaluation, reason.trim())
+            .err()
+            .map(|refusal| refusal.message())
+    }
+
+    /// The `Warning`s of the statements naming an account, for a form once it is picked.
+    pub fn account_warnings(&self, account_id: &str) -> Vec<String> {
+        self.deps.rules.account_warnings(account_id)
+    }
 }

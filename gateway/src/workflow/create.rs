@@ -110,6 +110,18 @@ impl AccessService {
                 ),
             ));
         }
+        let policy_target = target.policy_target();
+        if let Err(refusal) = self
+            .deps
+            .rules
+            .check_reason(&policy_target, &evaluation, &reason)
+        {
+            return Err(WorkflowError::unprocessable(
+                "reason_mismatch",
+                refusal.message(),
+            ));
+        }
+        let warnings = self.deps.rules.warnings(&policy_target, &evaluation);
         if let Some(grant_id) = &input.extends {
             self.check_extension(grant_id, &input.requester.email, &target)
                 .await?;
@@ -138,6 +150,7 @@ impl AccessService {
             start_at,
             extends: input.extends.clone(),
             quiet_if_refused,
+            warnings,
         };
         let timing = self.timing();
         let stored = self

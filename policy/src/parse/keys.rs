@@ -18,6 +18,9 @@ pub(super) const STATEMENT: &[&str] = &[
     "AllowedGroups",
     "RequiredApprovals",
     "MaxDuration",
+    "ReasonPattern",
+    "ReasonHint",
+    "Warning",
 ];
 
 pub(super) const GROUP_STATEMENT: &[&str] = &[
@@ -29,6 +32,9 @@ pub(super) const GROUP_STATEMENT: &[&str] = &[
     "AllowedGroups",
     "RequiredApprovals",
     "MaxDuration",
+    "ReasonPattern",
+    "ReasonHint",
+    "Warning",
 ];
 
 /// Keys that belong to account statements only; in a group statement they get their own message

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 mod names;
 
 use super::{Problem, keys};
+use crate::rules::{Justification, ReasonPattern};
 use crate::{Duration, Email};
 
 /// The keys statements and group statements share, already validated.
@@ -17,6 +18,7 @@ pub(super) struct Common {
     pub(super) allowed_groups: Vec<String>,
     pub(super) required_approvals: u32,
     pub(super) max_duration: Option<Duration>,
+    pub(super) justification: Justification,
 }
 
 /// One statement being read. It borrows the shared problem list and remembers its length at
@@ -221,6 +223,51 @@ impl<'v, 'p> Reader<'v, 'p> {
         parsed.map_err(|message| self.report(path, message)).ok()
     }
 
+    /// A non-empty text key (`ReasonHint`, `Warning`).
+    fn sentence(&mut self, key: &str) -> Option<String> {
+        let value = self.optional(key)?;
+        let path = self.key_path(key);
+        match value {
+            Value::String(text) if !text.trim().is_empty() => Some(text.trim().to_owned()),
+            Value::String(_) => {
+                self.report(path, "is empty: write the text, or leave the key out");
+                None
+            }
+            other => {
+                self.report(path, format!("must be a string, not {}", kind_of(other)));
+                None
+            }
+        }
+    }
+
+    fn justification(&mut self) -> Justification {
+        const PATTERN: &str = "ReasonPattern";
+        let reason_pattern = self.optional(PATTERN).and_then(|value| {
+            let path = self.key_path(PATTERN);
+            let parsed = match value {
+                Value::String(text) => ReasonPattern::new(text)
+                    .map_err(|error| format!("is not a valid regular expression: {error}")),
+                other => Err(format!(
+                    "must be a regular expression in a string, not {}",
+                    kind_of(other)
+                )),
+            };
+            parsed.map_err(|message| self.report(path, message)).ok()
+        });
+        let reason_hint = self.sentence("ReasonHint");
+        if reason_hint.is_some() && !self.map.contains_key(PATTERN) {
+            self.report(
+                self.key_path("ReasonHint"),
+                "is shown when a reason does not match ReasonPattern, which this statement does not have",
+            );
+        }
+        Justification {
+            reason_pattern,
+            reason_hint,
+            warning: self.sentence("Warning"),
+        }
+    }
+
     /// Reads the keys every kind of statement shares.
     pub(super) fn common(&mut self) -> Common {
         // Field order is key order in docs/reference.md §3, which is the order problems are reported in.
@@ -235,6 +282,7 @@ impl<'v, 'p> Reader<'v, 'p> {
             },
             required_approvals: self.required_approvals(),
             max_duration: self.max_duration(),
+            justification: self.justification(),
         }
     }
 }

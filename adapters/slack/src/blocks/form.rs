@@ -56,6 +56,8 @@ pub(crate) struct AccountFormModel<'a> {
     pub durations: &'a [Duration],
     pub max_reason: u32,
     pub approvals_channel: &'a str,
+    /// The `Warning`s of the statements naming the chosen account.
+    pub warnings: &'a [String],
 }
 
 #[derive(Debug)]
@@ -230,6 +232,9 @@ pub(crate) fn account_form(model: &AccountFormModel<'_>) -> Value {
         select(ACCOUNT, "Choose an account", accounts, initial),
         true,
     ));
+    for warning in model.warnings {
+        blocks.push(section(&format!(":warning: {}", escape(warning))));
+    }
     match (model.account, model.permission_sets) {
         (Some(account), Some(sets)) if !sets.is_empty() => {
             let options: Vec<Value> = sets.iter().filter_map(|name| name_option(name)).collect();

@@ -328,6 +328,11 @@ pub(crate) fn approval_message(
     let mut blocks = vec![
         json!({ "type": "header", "text": plain(&format!("{} {}", emoji(request.status()), title(request))) }),
         json!({ "type": "section", "fields": fields }),
+    ];
+    for warning in &request.warnings {
+        blocks.push(section(&format!(":warning: {}", escape(warning))));
+    }
+    blocks.extend([
         section(&format!(
             "*Reason*\n{}",
             escape(&truncate(&request.reason, 2900))
@@ -336,7 +341,7 @@ pub(crate) fn approval_message(
             "*Status*\n{}",
             status_text(request, grant, mentions)
         )),
-    ];
+    ]);
     if request.status() == RequestStatus::Pending {
         let approvers: Vec<&Email> = request
             .approvers

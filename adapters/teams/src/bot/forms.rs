@@ -179,10 +179,20 @@ impl Bot {
         } else {
             choices
         };
+        let warnings = shown
+            .iter()
+            .flat_map(|(label, id)| {
+                self.service
+                    .account_warnings(id)
+                    .into_iter()
+                    .map(|warning| (label.clone(), warning))
+            })
+            .collect();
         let form = AccessForm {
             form_id: form_id.unwrap_or_else(new_form_id),
             accounts: shown,
             typeahead,
+            warnings,
             permission_sets,
             durations,
             inputs: FormInputs {

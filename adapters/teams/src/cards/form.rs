@@ -78,6 +78,9 @@ pub(crate) struct AccessForm {
     pub(crate) accounts: Vec<(String, String)>,
     /// More accounts than a dropdown should list: the rest are found by typing.
     pub(crate) typeahead: bool,
+    /// (account label, warning) for the accounts shown whose statements carry a `Warning`:
+    /// the card cannot change when an account is picked, so it says them up front.
+    pub(crate) warnings: Vec<(String, String)>,
     pub(crate) permission_sets: Vec<String>,
     pub(crate) durations: Vec<Duration>,
     pub(crate) inputs: FormInputs,
@@ -232,6 +235,11 @@ impl AccessForm {
         });
         body.push(account);
         push_field_error(&mut body, &self.errors, field::ACCOUNT);
+        for (account, warning) in &self.warnings {
+            body.push(super::request::warning_text(&format!(
+                "{account}: {warning}"
+            )));
+        }
         let sets: Vec<(String, String)> = self
             .permission_sets
             .iter()

@@ -193,6 +193,11 @@ pub(crate) fn summary(request: &AccessRequest) -> String {
 }
 
 /// The shared approval card. `note` is only for the clicking approver's own copy.
+/// A statement's `Warning`, in the card's warning colour.
+pub(crate) fn warning_text(warning: &str) -> Value {
+    json!({ "type": "TextBlock", "text": super::plain(warning), "color": "Warning", "weight": "Bolder", "wrap": true })
+}
+
 /// The Adaptive Card button for a control the core offers (`RequestView::controls`).
 fn control_action(control: Control, request: &AccessRequest) -> Value {
     let data = json!({ field::REQUEST_ID: request.id.as_str() });
@@ -242,6 +247,9 @@ pub(crate) fn approval_card(view: &RequestView<'_>, note: Option<&Note>) -> Valu
         ));
     }
     body.push(facts(&list));
+    for warning in &request.warnings {
+        body.push(warning_text(warning));
+    }
     body.push(status_block(request, grant));
     let actions = controls_of(view, Reader::Approvers);
     card(body, actions)

@@ -847,3 +847,38 @@ async fn creates_over_the_hourly_limit_are_429_with_retry_after_and_change_nothi
     assert!((1..=3600).contains(&seconds), "{seconds}");
     assert_eq!(api.all_requests().await.len(), before);
 }
+
+#[tokio::test]
+async fn a_reason_that_misses_the_statements_pattern_is_422_with_its_hint() {
+    let api = TestApi::with(Options {
+        statements: json!([{
+            "ResourceType": "Account", "Resource": ["111111111111"], "PermissionSet": ["Admin"],
+            "Approvers": ["alice@corp.com"], "ReasonPattern": "^(OPS|INC)-[0-9]+",
+            "ReasonHint": "Start with a ticket id such as OPS-123.",
+            "Warning": "Production account: every change is reviewed.",
+        }]),
+        ..Options::default()
+    })
+    .await;
+    let reply = api.create(prod_admin()).await;
+    reply.assert_refused(422, "reason_mismatch");
+    assert!(
+        reply
+            .body
+            .to_string()
+            .contains("Start with a ticket id such as OPS-123."),
+        "{:?}",
+        reply.body
+    );
+    api.assert_nothing_happened().await;
+
+    let mut body = prod_admin();
+    body["reason"] = json!("INC-7 deploy hotfix");
+    let reply = api.create(body).await;
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    let stored = api.stored(&reply.id()).await;
+    assert_eq!(
+        stored.warnings,
+        ["Production account: every change is reviewed."]
+    );
+}

@@ -1,0 +1,176 @@
+//! What the statements behind a decision ask of its reason (`ReasonPattern`, `ReasonHint`) and
+//! say about its access (`Warning`), docs/reference.md §3. Pure reads of the rules, like
+//! `evaluate`.
+
+use crate::evaluate::{Evaluation, Target};
+use crate::rules::{Justification, ReasonRefusal, Rules};
+
+impl Rules {
+    /// The justification of each statement of an evaluation, with the statement's index.
+    fn justifications<'r>(
+        &'r self,
+        target: &Target<'_>,
+        evaluation: &'r Evaluation,
+    ) -> impl Iterator<Item = (usize, &'r Justification)> + 'r {
+        let account = matches!(target, Target::Account { .. });
+        evaluation.statements.iter().filter_map(move |&index| {
+            let justification = if account {
+                &self.statements.get(index)?.justification
+            } else {
+                &self.group_statements.get(index)?.justification
+            };
+            Some((index, justification))
+        })
+    }
+
+    /// Whether `reason` matches the `ReasonPattern` of every statement behind `evaluation`;
+    /// the first it does not match otherwise.
+    pub fn check_reason(
+        &self,
+        target: &Target<'_>,
+        evaluation: &Evaluation,
+        reason: &str,
+    ) -> Result<(), ReasonRefusal> {
+        for (statement, justification) in self.justifications(target, evaluation) {
+            if let Some(pattern) = &justification.reason_pattern
+                && !pattern.matches(reason)
+            {
+                return Err(ReasonRefusal {
+                    statement,
+                    pattern: pattern.as_str().to_owned(),
+                    hint: justification.reason_hint.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The `Warning`s of the statements behind `evaluation`, de-duplicated, in statement order.
+    pub fn warnings(&self, target: &Target<'_>, evaluation: &Evaluation) -> Vec<String> {
+        let mut warnings: Vec<String> = Vec::new();
+        for (_, justification) in self.justifications(target, evaluation) {
+            if let Some(warning) = &justification.warning
+                && !warnings.contains(warning)
+            {
+                warnings.push(warning.clone());
+            }
+        }
+        warnings
+    }
+
+    /// The `Warning`s of the statements naming `account_id` (or every account), for a form
+    /// once the account is picked, before a permission set is.
+    pub fn account_warnings(&self, account_id: &str) -> Vec<String> {
+        let mut warnings: Vec<String> = Vec::new();
+        for statement in &self.statements {
+            if let Some(warning) = &statement.justification.warning
+                && statement.resource.contains(account_id)
+                && !warnings.contains(warning)
+            {
+                warnings.push(warning.clone());
+            }
+        }
+        warnings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::{Email, Requester, Target, evaluate, parse_rules};
+
+    const PROD: &str = "111111111111";
+
+    fn rules() -> crate::Rules {
+        parse_rules(
+            Some(&json!([
+                { "ResourceType": "Account", "Resource": [PROD], "PermissionSet": ["Admin"],
+                  "Approvers": ["alice@corp.com"], "ReasonPattern": "^(OPS|INC)-[0-9]+",
+                  "ReasonHint": "Start with a ticket id such as OPS-123.",
+                  "Warning": "Production: every change is reviewed." },
+                { "ResourceType": "Account", "Resource": "*", "PermissionSet": ["ReadOnly"],
+                  "Approvers": ["alice@corp.com"] },
+            ])),
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_reason_must_match_the_pattern_of_every_statement_behind_the_decision() {
+        let rules = rules();
+        let requester = Email::parse("bob@corp.com").unwrap();
+        let requester = Requester {
+            email: &requester,
+            groups: &std::collections::BTreeSet::new(),
+        };
+        let admin = Target::Account {
+            account_id: PROD,
+            permission_set: "Admin",
+        };
+        let evaluation = evaluate(&rules, &admin, &requester, crate::Duration::from_hours(12));
+        assert!(
+            rules
+                .check_reason(&admin, &evaluation, "OPS-42 deploy")
+                .is_ok()
+        );
+        let refusal = rules
+            .check_reason(&admin, &evaluation, "deploy")
+            .unwrap_err();
+        assert_eq!(refusal.statement, 0);
+        assert_eq!(refusal.message(), "Start with a ticket id such as OPS-123.");
+        assert_eq!(
+            rules.warnings(&admin, &evaluation),
+            ["Production: every change is reviewed."]
+        );
+        let read_only = Target::Account {
+            account_id: PROD,
+            permission_set: "ReadOnly",
+        };
+        let evaluation = evaluate(
+            &rules,
+            &read_only,
+            &requester,
+            crate::Duration::from_hours(12),
+        );
+        assert!(
+            rules
+                .check_reason(&read_only, &evaluation, "deploy")
+                .is_ok()
+        );
+        assert!(rules.warnings(&read_only, &evaluation).is_empty());
+        assert_eq!(
+            rules.account_warnings(PROD),
+            ["Production: every change is reviewed."]
+        );
+        assert!(rules.account_warnings("222222222222").is_empty());
+    }
+
+    #[test]
+    fn bad_patterns_and_hints_are_errors_at_their_location() {
+        let problems = parse_rules(
+            Some(&json!([
+                { "ResourceType": "Account", "Resource": [PROD], "PermissionSet": ["Admin"],
+                  "Approvers": ["alice@corp.com"], "ReasonPattern": "(OPS-" },
+                { "ResourceType": "Account", "Resource": [PROD], "PermissionSet": ["Admin"],
+                  "Approvers": ["alice@corp.com"], "ReasonHint": "a ticket" },
+                { "ResourceType": "Account", "Resource": [PROD], "PermissionSet": ["Admin"],
+                  "Approvers": ["alice@corp.com"], "Warning": " " },
+            ])),
+            None,
+        )
+        .unwrap_err();
+        let rendered: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(
+            rendered[0].contains("[0].ReasonPattern")
+                && rendered[0].contains("not a valid regular expression"),
+            "{rendered:?}"
+        );
+        assert!(rendered[1].contains("[1].ReasonHint"), "{rendered:?}");
+        assert!(
+            rendered[2].contains("[2].Warning") && rendered[2].contains("empty"),
+            "{rendered:?}"
+        );
+    }
+}
