@@ -3,7 +3,7 @@
 //! `evaluate`.
 
 use crate::evaluate::{Evaluation, Target};
-use crate::rules::{Justification, ReasonRefusal, Rules};
+use crate::rules::{Justification, ReasonRefusal, Routing, Rules};
 
 impl Rules {
     /// The justification of each statement of an evaluation, with the statement's index.
@@ -56,6 +56,25 @@ impl Rules {
             }
         }
         warnings
+    }
+
+    /// Where the approvals of `evaluation` go: the first statement (in file order) naming a
+    /// channel for a platform wins for it; `direct` when any asks for it.
+    pub fn routing(&self, target: &Target<'_>, evaluation: &Evaluation) -> Routing {
+        let mut routing = Routing::default();
+        for (_, justification) in self.justifications(target, evaluation) {
+            let wanted = &justification.routing;
+            if routing.slack_channel.is_none() {
+                routing.slack_channel.clone_from(&wanted.slack_channel);
+            }
+            if routing.teams_conversation.is_none() {
+                routing
+                    .teams_conversation
+                    .clone_from(&wanted.teams_conversation);
+            }
+            routing.direct |= wanted.direct;
+        }
+        routing
     }
 
     /// The `Warning`s of the statements naming `account_id` (or every account), for a form
@@ -145,6 +164,54 @@ mod tests {
             ["Production: every change is reviewed."]
         );
         assert!(rules.account_warnings("222222222222").is_empty());
+    }
+
+    #[test]
+    fn approvals_are_routed_by_the_first_statement_naming_a_channel() {
+        let rules = parse_rules(
+            Some(&json!([
+                { "ResourceType": "Account", "Resource": [PROD], "PermissionSet": ["Admin"],
+                  "Approvers": ["alice@corp.com"], "ApprovalChannel": "C0PROD" },
+                { "ResourceType": "Account", "Resource": "*", "PermissionSet": "*",
+                  "Approvers": ["bob@corp.com"], "NotifyApprovers": "direct",
+                  "ApprovalChannel": { "slack": "C0ALL", "teams": "19:all@thread.tacv2" } },
+            ])),
+            None,
+        )
+        .unwrap();
+        let requester = Email::parse("carol@corp.com").unwrap();
+        let groups = std::collections::BTreeSet::new();
+        let requester = Requester {
+            email: &requester,
+            groups: &groups,
+        };
+        let admin = Target::Account {
+            account_id: PROD,
+            permission_set: "Admin",
+        };
+        let evaluation = evaluate(&rules, &admin, &requester, crate::Duration::from_hours(12));
+        let routing = rules.routing(&admin, &evaluation);
+        assert_eq!(routing.slack_channel.as_deref(), Some("C0PROD"));
+        assert_eq!(
+            routing.teams_conversation.as_deref(),
+            Some("19:all@thread.tacv2")
+        );
+        assert!(routing.direct);
+        let problems = parse_rules(
+            Some(
+                &json!([{ "ResourceType": "Account", "Resource": [PROD], "PermissionSet": ["Admin"],
+                "Approvers": ["alice@corp.com"], "ApprovalChannel": { "discord": "x" },
+                "NotifyApprovers": "everyone" }]),
+            ),
+            None,
+        )
+        .unwrap_err();
+        let rendered: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(
+            rendered[0].contains("ApprovalChannel.discord"),
+            "{rendered:?}"
+        );
+        assert!(rendered[1].contains("NotifyApprovers"), "{rendered:?}");
     }
 
     #[test]

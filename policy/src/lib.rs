@@ -29,6 +29,6 @@ pub use evaluate::{
 pub use lint::lint;
 pub use parse::{Problem, parse_rules};
 pub use rules::{
-    GroupStatement, Justification, ReasonPattern, ReasonRefusal, ResourceType, Rules, Scope,
-    Statement,
+    GroupStatement, Justification, ReasonPattern, ReasonRefusal, ResourceType, Routing, Rules,
+    Scope, Statement,
 };

@@ -97,6 +97,28 @@ pub struct Justification {
     pub reason_hint: Option<String>,
     /// Shown on the form once the account is picked and on the approval message.
     pub warning: Option<String>,
+    pub routing: Routing,
+}
+
+/// Where a statement's approvals go (`ApprovalChannel`, `NotifyApprovers`), docs/reference.md §3.
+/// Stored with each request, so its messages stay where they were first posted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Routing {
+    /// A Slack channel id instead of `slack.channel_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack_channel: Option<String>,
+    /// A Teams conversation id instead of `teams.approvals_conversation_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teams_conversation: Option<String>,
+    /// `NotifyApprovers: direct`: each named approver also gets the approval message directly.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub direct: bool,
+}
+
+impl Routing {
+    pub fn is_default(&self) -> bool {
+        self == &Routing::default()
+    }
 }
 
 /// A reason refused by a statement's `ReasonPattern`.

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use liftgate_gateway::conversation::{ChatSurface, Namespaces, RequestView, Updated};
-use liftgate_gateway::domain::{ActivitySummary, Channel, Person};
+use liftgate_gateway::domain::{AccessRequest, ActivitySummary, Channel, Person};
 use liftgate_gateway::ports::{DriftNotice, NotifyError};
 use liftgate_policy::Email;
 use serde::{Deserialize, Serialize};
@@ -181,10 +181,18 @@ impl ChatSurface for SlackAdapter {
         }
     }
 
-    async fn post(&self, message: &SlackMessage) -> Result<MessageRef, NotifyError> {
+    fn route<'r>(&self, request: &'r AccessRequest) -> Option<&'r str> {
+        request.routing.slack_channel.as_deref()
+    }
+
+    async fn post(
+        &self,
+        to: Option<&str>,
+        message: &SlackMessage,
+    ) -> Result<MessageRef, NotifyError> {
         self.api
             .post_message(
-                &self.settings.channel_id,
+                to.unwrap_or(&self.settings.channel_id),
                 &message.text,
                 message.blocks.as_ref(),
                 None,

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use liftgate_gateway::conversation::{ChatSurface, Namespaces, RequestView, Updated};
-use liftgate_gateway::domain::{ActivitySummary, Channel, Person};
+use liftgate_gateway::domain::{AccessRequest, ActivitySummary, Channel, Person};
 use liftgate_gateway::ports::{DriftNotice, DriftTarget, NotifyError};
 use serde_json::Value;
 
@@ -141,8 +141,14 @@ impl ChatSurface for Bot {
         text_message(&summary.text())
     }
 
-    async fn post(&self, message: &Value) -> Result<ActivityAt, NotifyError> {
-        self.post_to_approvals(message).await.map_err(notify_error)
+    fn route<'r>(&self, request: &'r AccessRequest) -> Option<&'r str> {
+        request.routing.teams_conversation.as_deref()
+    }
+
+    async fn post(&self, to: Option<&str>, message: &Value) -> Result<ActivityAt, NotifyError> {
+        self.post_to_conversation(to.unwrap_or(&self.approvals_conversation_id), message)
+            .await
+            .map_err(notify_error)
     }
 
     async fn update(&self, at: &ActivityAt, message: &Value) -> Result<Updated, NotifyError> {

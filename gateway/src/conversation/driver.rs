@@ -70,8 +70,15 @@ pub trait ChatSurface: Send + Sync + Debug {
     async fn drift_message(&self, notice: &DriftNotice) -> Result<Self::Message, NotifyError>;
     fn activity_message(&self, summary: &ActivitySummary) -> Self::Message;
 
-    /// Posts to the approvals channel.
-    async fn post(&self, message: &Self::Message) -> Result<Self::Reference, NotifyError>;
+    /// The channel the rules route `request`'s approvals to on this platform
+    /// (`ApprovalChannel`), if not the configured approvals channel.
+    fn route<'r>(&self, request: &'r AccessRequest) -> Option<&'r str>;
+    /// Posts to `to`, else to the configured approvals channel.
+    async fn post(
+        &self,
+        to: Option<&str>,
+        message: &Self::Message,
+    ) -> Result<Self::Reference, NotifyError>;
     async fn update(
         &self,
         at: &Self::Reference,
@@ -207,6 +214,12 @@ impl<S: ChatSurface> NoticeDriver<S> {
         } else {
             Ok(None)
         };
+        let direct = match &shown {
+            Ok(Some(_)) if notice.request.routing.direct => {
+                self.show_to_approvers(&view, &audience).await
+            }
+            _ => Ok(()),
+        };
         let reminded = match &shown {
             Ok(Some(shown)) if plan.reminder => self.remind(&view, &audience, shown.clone()).await,
             _ => Ok(()),
@@ -224,7 +237,7 @@ impl<S: ChatSurface> NoticeDriver<S> {
             }
             other => other,
         };
-        let results = [shown.map(|_| ()), reminded, told];
+        let results = [shown.map(|_| ()), direct, reminded, told];
         if let Some(retry) = results.iter().find_map(|result| match result {
             Err(NotifyError::Retryable(message)) => Some(message.clone()),
             _ => None,
@@ -252,7 +265,10 @@ impl<S: ChatSurface> NoticeDriver<S> {
                 }
             }
         }
-        let at = self.surface.post(&message).await?;
+        let at = self
+            .surface
+            .post(self.surface.route(view.request), &message)
+            .await?;
         let shown = ApprovalRecord {
             at,
             reminders: known.map_or(0, |known| known.reminders),
@@ -260,6 +276,41 @@ impl<S: ChatSurface> NoticeDriver<S> {
         self.write(namespace, key, &shown).await?;
         tracing::info!(request_id = %view.request.id, platform = self.surface.platform().as_str(), "Approval message posted.");
         Ok(shown)
+    }
+
+    /// `NotifyApprovers: direct`: the approval message to each named approver too, kept
+    /// current like the channel's (its buttons work the same; the workflow decides).
+    async fn show_to_approvers(
+        &self,
+        view: &RequestView<'_>,
+        audience: &S::Audience,
+    ) -> Result<(), NotifyError> {
+        let namespace = format!("{}.approver_messages", self.surface.platform().as_str());
+        let key = view.request.id.as_str();
+        let mut sent: Vec<(String, S::Reference)> =
+            self.read(&namespace, key).await?.unwrap_or_default();
+        let message = self.surface.approval_message(view, audience);
+        for (_, at) in &sent {
+            if let Err(error) = self.surface.update(at, &message).await {
+                tracing::debug!(request_id = %view.request.id, %error, "Could not update an approver's direct message.");
+            }
+        }
+        let mut changed = false;
+        let pending = view.request.status() == crate::domain::RequestStatus::Pending;
+        for approver in view.request.approvers.iter().filter(|_| pending) {
+            if sent.iter().any(|(email, _)| email == approver.as_str()) {
+                continue;
+            }
+            let person = Person::from_email(approver.clone());
+            if let Some(at) = self.surface.direct_message(&person, &message).await? {
+                sent.push((approver.as_str().to_owned(), at));
+                changed = true;
+            }
+        }
+        if changed {
+            self.write(&namespace, key, &sent).await?;
+        }
+        Ok(())
     }
 
     /// A reminder in the approval message's thread, once per reminder the workflow counted.
@@ -341,7 +392,7 @@ impl<S: ChatSurface> NoticeDriver<S> {
             return Ok(());
         }
         let message = self.surface.drift_message(notice).await?;
-        let at = self.surface.post(&message).await?;
+        let at = self.surface.post(None, &message).await?;
         self.write(namespace, &key, &PostedRecord { at }).await?;
         tracing::info!(access_key = %notice.access_key, platform = self.surface.platform().as_str(), "Drift warning posted.");
         Ok(())
@@ -361,7 +412,7 @@ impl<S: ChatSurface> NoticeDriver<S> {
             .await?;
         let at = match &approval {
             Some(approval) => self.surface.reply_in_thread(&approval.at, &message).await?,
-            None => self.surface.post(&message).await?,
+            None => self.surface.post(None, &message).await?,
         };
         self.write(namespaces.activity, &key, &PostedRecord { at })
             .await?;

@@ -260,6 +260,8 @@ pub struct RequestDraft {
     pub quiet_if_refused: bool,
     /// The statements' `Warning`s for the approval message.
     pub warnings: Vec<String>,
+    /// Where the approval messages go.
+    pub routing: liftgate_policy::Routing,
 }
 
 /// The request settings the lifecycle needs.
@@ -347,6 +349,7 @@ pub fn create(
         max_duration: evaluation.max_duration,
         quiet: status == RequestStatus::Denied && draft.quiet_if_refused,
         warnings: draft.warnings,
+        routing: draft.routing,
         status,
         status_reason: None,
         approvals: Vec::new(),

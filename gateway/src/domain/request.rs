@@ -222,6 +222,9 @@ pub struct AccessRequest {
     /// (docs/reference.md §3).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Where its approval messages go (`ApprovalChannel`, `NotifyApprovers`, docs/reference.md §3).
+    #[serde(default, skip_serializing_if = "liftgate_policy::Routing::is_default")]
+    pub routing: liftgate_policy::Routing,
     /// Changed only by the transitions in [`super::lifecycle`].
     pub(in crate::domain) status: RequestStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -341,6 +344,7 @@ impl AccessRequest {
             max_duration: Some(Duration::from_hours(12)),
             quiet: false,
             warnings: Vec::new(),
+            routing: liftgate_policy::Routing::default(),
             status,
             status_reason: None,
             approvals: Vec::new(),

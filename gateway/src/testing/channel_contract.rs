@@ -112,6 +112,11 @@ pub trait ChannelUnderTest: Sized {
     async fn delete_approval_message(&self, request: &RequestId);
     /// Top-level messages in the approvals channel, oldest first.
     async fn approvals_channel_texts(&self) -> Vec<String>;
+    /// Top-level messages in the channel the scenario routes to (`ROUTED_SLACK_CHANNEL` or
+    /// `ROUTED_TEAMS_CONVERSATION`, which the platform fake must accept).
+    async fn routed_channel_texts(&self) -> Vec<String>;
+    /// Direct messages to `who` that show a request to approve.
+    async fn approver_direct_messages(&self, who: &str) -> Vec<Shown>;
     /// Makes the platform answer the next `count` message posts with HTTP `status`.
     async fn fail_next_posts(&self, status: u16, count: usize);
 }
@@ -498,6 +503,45 @@ pub async fn reason_patterns_and_warnings_are_shown<C: ChannelUnderTest>() {
     );
 }
 
+/// The Slack channel the routing scenario names.
+pub const ROUTED_SLACK_CHANNEL: &str = "CPRODOWNERS";
+/// The Teams channel the routing scenario names.
+pub const ROUTED_TEAMS_CONVERSATION: &str = "19:prod-owners@thread.tacv2";
+
+/// `ApprovalChannel` sends the approval message where the account's owners are (reminders in
+/// its thread), and `NotifyApprovers: direct` also shows it to each approver directly; both
+/// stay current.
+pub async fn approvals_follow_the_statements_routing<C: ChannelUnderTest>() {
+    let channel = C::start(ContractSetup {
+        statements: json!([{
+            "ResourceType": "Account", "Resource": [PROD], "PermissionSet": ["Admin"],
+            "Approvers": ["alice@corp.com", "bob@corp.com"],
+            "ApprovalChannel": { "slack": ROUTED_SLACK_CHANNEL, "teams": ROUTED_TEAMS_CONVERSATION },
+            "NotifyApprovers": "direct",
+        }]),
+    })
+    .await;
+    let request = requested(&channel).await;
+    assert!(channel.approvals_channel_texts().await.is_empty());
+    assert_eq!(channel.routed_channel_texts().await.len(), 1);
+    for approver in ["alice", "bob"] {
+        let direct = channel.approver_direct_messages(approver).await;
+        assert_eq!(direct.len(), 1, "{approver}: {direct:?}");
+        assert_eq!(direct[0].controls, [Control::Approve, Control::Deny]);
+    }
+    channel.harness().advance(Duration::from_secs(16 * 60));
+    channel.harness().sweep().await;
+    channel.settle().await;
+    assert_eq!(channel.thread_replies(&request.id).await.len(), 1);
+    channel
+        .click("alice", &request.id, Reader::Approvers, Control::Approve)
+        .await;
+    channel.settle().await;
+    let direct = channel.approver_direct_messages("bob").await;
+    assert!(direct[0].controls.is_empty(), "the copy is kept current");
+    assert_eq!(channel.routed_channel_texts().await.len(), 1);
+}
+
 fn drift_notice() -> DriftNotice {
     DriftNotice {
         id: uuid::Uuid::new_v4(),
@@ -570,6 +614,7 @@ macro_rules! channel_contract_tests {
             a_deleted_approval_message_is_posted_again,
             refused_requests_are_shown_to_the_approvers,
             reason_patterns_and_warnings_are_shown,
+            approvals_follow_the_statements_routing,
             drift_findings_are_posted_once,
             platform_failures_are_retried_and_post_once,
         );

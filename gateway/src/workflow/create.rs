@@ -122,6 +122,7 @@ impl AccessService {
             ));
         }
         let warnings = self.deps.rules.warnings(&policy_target, &evaluation);
+        let routing = self.deps.rules.routing(&policy_target, &evaluation);
         if let Some(grant_id) = &input.extends {
             self.check_extension(grant_id, &input.requester.email, &target)
                 .await?;
@@ -151,6 +152,7 @@ impl AccessService {
             extends: input.extends.clone(),
             quiet_if_refused,
             warnings,
+            routing,
         };
         let timing = self.timing();
         let stored = self

@@ -21,6 +21,8 @@ pub(super) const STATEMENT: &[&str] = &[
     "ReasonPattern",
     "ReasonHint",
     "Warning",
+    "ApprovalChannel",
+    "NotifyApprovers",
 ];
 
 pub(super) const GROUP_STATEMENT: &[&str] = &[
@@ -35,6 +37,8 @@ pub(super) const GROUP_STATEMENT: &[&str] = &[
     "ReasonPattern",
     "ReasonHint",
     "Warning",
+    "ApprovalChannel",
+    "NotifyApprovers",
 ];
 
 /// Keys that belong to account statements only; in a group statement they get their own message

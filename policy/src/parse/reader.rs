@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 mod names;
 
 use super::{Problem, keys};
-use crate::rules::{Justification, ReasonPattern};
+use crate::rules::{Justification, ReasonPattern, Routing};
 use crate::{Duration, Email};
 
 /// The keys statements and group statements share, already validated.
@@ -265,7 +265,72 @@ impl<'v, 'p> Reader<'v, 'p> {
             reason_pattern,
             reason_hint,
             warning: self.sentence("Warning"),
+            routing: self.routing(),
         }
+    }
+
+    /// `ApprovalChannel`: a Slack channel id, or `{slack: ID, teams: CONVERSATION_ID}`;
+    /// `NotifyApprovers`: `channel` (the default) or `direct`.
+    fn routing(&mut self) -> Routing {
+        const CHANNEL: &str = "ApprovalChannel";
+        let mut routing = Routing::default();
+        if let Some(value) = self.optional(CHANNEL) {
+            let path = self.key_path(CHANNEL);
+            let id = |value: &Value| -> Result<String, String> {
+                match value {
+                    Value::String(id)
+                        if !id.trim().is_empty()
+                            && id.len() <= 256
+                            && !id.chars().any(char::is_whitespace) =>
+                    {
+                        Ok(id.clone())
+                    }
+                    Value::String(id) => Err(format!("{id:?} is not a channel or conversation id")),
+                    other => Err(format!("must be an id, not {}", kind_of(other))),
+                }
+            };
+            match value {
+                Value::String(_) => match id(value) {
+                    Ok(slack) => routing.slack_channel = Some(slack),
+                    Err(message) => self.report(path, message),
+                },
+                Value::Object(map) => {
+                    for (platform, value) in map {
+                        let checked = id(value);
+                        match (platform.as_str(), checked) {
+                            ("slack", Ok(id)) => routing.slack_channel = Some(id),
+                            ("teams", Ok(id)) => routing.teams_conversation = Some(id),
+                            ("slack" | "teams", Err(message)) => {
+                                self.report(format!("{path}.{platform}"), message);
+                            }
+                            (other, _) => self.report(
+                                format!("{path}.{other}"),
+                                "is not a platform: use slack or teams",
+                            ),
+                        }
+                    }
+                }
+                other => self.report(
+                    path,
+                    format!(
+                        "must be a Slack channel id or {{slack: ID, teams: CONVERSATION_ID}}, not {}",
+                        kind_of(other)
+                    ),
+                ),
+            }
+        }
+        const NOTIFY: &str = "NotifyApprovers";
+        if let Some(value) = self.optional(NOTIFY) {
+            match value.as_str() {
+                Some("direct") => routing.direct = true,
+                Some("channel") => {}
+                _ => self.report(
+                    self.key_path(NOTIFY),
+                    "must be \"channel\" (the default) or \"direct\"",
+                ),
+            }
+        }
+        routing
     }
 
     /// Reads the keys every kind of statement shares.

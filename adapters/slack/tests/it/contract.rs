@@ -12,7 +12,7 @@ use liftgate_gateway::domain::RequestId;
 use liftgate_gateway::ports::Notifier;
 use liftgate_gateway::testing::Harness;
 use liftgate_gateway::testing::channel_contract::{
-    ChannelUnderTest, ContractSetup, FormAnswers, Shown, Submitted,
+    ChannelUnderTest, ContractSetup, FormAnswers, ROUTED_SLACK_CHANNEL, Shown, Submitted,
 };
 use serde_json::Value;
 
@@ -74,10 +74,9 @@ fn is_about(message: &StoredMessage, request: &RequestId) -> bool {
 
 impl SlackChannel {
     fn approval(&self, request: &RequestId) -> Option<StoredMessage> {
-        self.0
-            .fake
-            .messages_in(APPROVALS)
+        [APPROVALS, ROUTED_SLACK_CHANNEL]
             .into_iter()
+            .flat_map(|channel| self.0.fake.messages_in(channel))
             .find(|message| is_about(message, request))
     }
 
@@ -128,15 +127,18 @@ impl SlackChannel {
 #[async_trait(?Send)]
 impl ChannelUnderTest for SlackChannel {
     async fn start(setup: ContractSetup) -> SlackChannel {
-        SlackChannel(
-            TestApp::start(Setup {
-                statements: setup.statements,
-                group_statements: standard_group_statements(),
-                requests: RequestSettings::default(),
-                ..Setup::default()
-            })
-            .await,
-        )
+        let app = TestApp::start(Setup {
+            statements: setup.statements,
+            group_statements: standard_group_statements(),
+            requests: RequestSettings::default(),
+            ..Setup::default()
+        })
+        .await;
+        app.fake
+            .state()
+            .channels
+            .insert(ROUTED_SLACK_CHANNEL.to_owned());
+        SlackChannel(app)
     }
 
     fn harness(&self) -> &Harness {
@@ -283,7 +285,7 @@ impl ChannelUnderTest for SlackChannel {
         };
         self.0
             .fake
-            .thread_replies(APPROVALS, &message.ts)
+            .thread_replies(&message.channel, &message.ts)
             .into_iter()
             .map(|reply| reply.text)
             .collect()
@@ -304,6 +306,25 @@ impl ChannelUnderTest for SlackChannel {
             .messages_in(APPROVALS)
             .iter()
             .map(|message| shown(message).text)
+            .collect()
+    }
+
+    async fn routed_channel_texts(&self) -> Vec<String> {
+        self.0
+            .fake
+            .messages_in(ROUTED_SLACK_CHANNEL)
+            .iter()
+            .map(|message| shown(message).text)
+            .collect()
+    }
+
+    async fn approver_direct_messages(&self, who: &str) -> Vec<Shown> {
+        self.0
+            .fake
+            .dms_to(slack_id(who))
+            .iter()
+            .map(shown)
+            .filter(|shown| shown.text.contains("AWS access request from"))
             .collect()
     }
 

@@ -32,11 +32,13 @@ impl Bot {
         json!({ "id": format!("28:{}", self.app_id) })
     }
 
-    pub(crate) async fn post_to_approvals(
+    /// Posts to a channel (a new thread) or a chat: the approvals conversation, or the one the
+    /// rules route a request's approvals to.
+    pub(crate) async fn post_to_conversation(
         &self,
+        conversation: &str,
         message: &Value,
     ) -> Result<ActivityAt, ConnectorError> {
-        let conversation = self.approvals_conversation_id.as_str();
         let base = conversation.split(';').next().unwrap_or(conversation);
         let service_url = match self.refs.conversation(base).await {
             Ok(Some(known)) => known.service_url,

@@ -10,7 +10,7 @@ use liftgate_gateway::conversation::{Control, FormField, Reader};
 use liftgate_gateway::domain::RequestId;
 use liftgate_gateway::ports::Notifier;
 use liftgate_gateway::testing::channel_contract::{
-    ChannelUnderTest, ContractSetup, FormAnswers, Shown, Submitted,
+    ChannelUnderTest, ContractSetup, FormAnswers, ROUTED_TEAMS_CONVERSATION, Shown, Submitted,
 };
 use liftgate_gateway::testing::{Harness, HarnessOptions};
 use serde_json::{Value, json};
@@ -90,8 +90,8 @@ impl TeamsChannel {
             .await
     }
 
-    /// The approval threads' root messages: one per post to the approvals channel.
-    fn roots(&self) -> Vec<StoredActivity> {
+    /// The threads' root messages in a channel: one per post to it.
+    fn roots(&self, channel: &str) -> Vec<StoredActivity> {
         self.0
             .fake
             .activities()
@@ -99,7 +99,7 @@ impl TeamsChannel {
             .filter(|activity| {
                 activity
                     .conversation_id
-                    .strip_prefix(&format!("{APPROVALS};messageid="))
+                    .strip_prefix(&format!("{channel};messageid="))
                     .is_some_and(|root| root == activity.id)
             })
             .collect()
@@ -279,7 +279,26 @@ impl ChannelUnderTest for TeamsChannel {
     }
 
     async fn approvals_channel_texts(&self) -> Vec<String> {
-        self.roots().iter().map(|root| shown(root).text).collect()
+        self.roots(APPROVALS)
+            .iter()
+            .map(|root| shown(root).text)
+            .collect()
+    }
+
+    async fn routed_channel_texts(&self) -> Vec<String> {
+        self.roots(ROUTED_TEAMS_CONVERSATION)
+            .iter()
+            .map(|root| shown(root).text)
+            .collect()
+    }
+
+    async fn approver_direct_messages(&self, who: &str) -> Vec<Shown> {
+        self.0
+            .personal_cards(who)
+            .iter()
+            .map(shown)
+            .filter(|shown| shown.text.contains("AWS access request"))
+            .collect()
     }
 
     async fn fail_next_posts(&self, status: u16, count: usize) {
