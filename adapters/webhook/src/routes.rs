@@ -268,7 +268,7 @@ async fn act(
         .await?;
     // Only what is stored: a revocation ended (200), or recorded and still being carried out
     // (202, with `revocation.state: in_progress`; poll the request to see it finish).
-    let status = if updated.is_ending() {
+    let status = if matches!(verb, Verb::Revoke) && updated.is_ending() {
         StatusCode::ACCEPTED
     } else {
         StatusCode::OK

@@ -176,35 +176,22 @@ impl Notifier for SubscriberNotifier {
             return Ok(());
         };
         let event = latest.event.as_str();
-        let targets: Vec<&Subscriber> =
-            self.subscribers.iter().filter(|s| s.wants(event)).collect();
-        if targets.is_empty() {
-            return Ok(());
-        }
-        let body = serde_json::to_vec(&serde_json::json!({
-            "event": event,
-            "request": RequestView::from(&notice.request),
-        }))
-        .map_err(|error| NotifyError::Permanent(format!("could not encode the event: {error}")))?;
-        self.send_all(&targets, event, &body).await
+        self.publish(
+            event,
+            || serde_json::json!({ "event": event, "request": RequestView::from(&notice.request) }),
+        )
+        .await
     }
 
     /// Drift findings reach subscribers as event `drift_detected`, with the finding as the
     /// chat channels get it (docs/reference.md §9).
     async fn drift(&self, notice: &DriftNotice) -> Result<(), NotifyError> {
         let event = "drift_detected";
-        let targets: Vec<&Subscriber> =
-            self.subscribers.iter().filter(|s| s.wants(event)).collect();
-        if targets.is_empty() {
-            return Ok(());
-        }
-        let body = serde_json::to_vec(&serde_json::json!({
-            "event": event,
-            "drift": notice,
-            "summary": notice.summary(),
-        }))
-        .map_err(|error| NotifyError::Permanent(format!("could not encode the event: {error}")))?;
-        self.send_all(&targets, event, &body).await
+        self.publish(
+            event,
+            || serde_json::json!({ "event": event, "drift": notice, "summary": notice.summary() }),
+        )
+        .await
     }
 
     async fn activity_summary(
@@ -212,21 +199,33 @@ impl Notifier for SubscriberNotifier {
         summary: &liftgate_gateway::domain::ActivitySummary,
     ) -> Result<(), NotifyError> {
         let event = "activity_summary";
+        self.publish(
+            event,
+            || serde_json::json!({ "event": event, "activity_summary": summary }),
+        )
+        .await
+    }
+}
+
+impl SubscriberNotifier {
+    /// Sends `event` to every subscriber whose filter wants it; the body is built only when
+    /// someone does.
+    async fn publish(
+        &self,
+        event: &str,
+        body: impl FnOnce() -> serde_json::Value,
+    ) -> Result<(), NotifyError> {
         let targets: Vec<&Subscriber> =
             self.subscribers.iter().filter(|s| s.wants(event)).collect();
         if targets.is_empty() {
             return Ok(());
         }
-        let body = serde_json::to_vec(&serde_json::json!({
-            "event": event,
-            "activity_summary": summary,
-        }))
-        .map_err(|error| NotifyError::Permanent(format!("could not encode the event: {error}")))?;
+        let body = serde_json::to_vec(&body()).map_err(|error| {
+            NotifyError::Permanent(format!("could not encode the event: {error}"))
+        })?;
         self.send_all(&targets, event, &body).await
     }
-}
 
-impl SubscriberNotifier {
     /// Posts `body` as `event` to every target; any outage makes the whole notice retryable.
     async fn send_all(
         &self,

@@ -401,13 +401,11 @@ fn plain_status(request: &AccessRequest) -> &'static str {
     }
 }
 
-/// A message to the requester about the step their request is at, and whether it carries
-/// buttons (which must be taken off once the request moves on).
+/// A message to the requester about the step their request is at.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RequesterMessage {
     pub text: String,
     pub blocks: Value,
-    pub has_buttons: bool,
 }
 
 pub(crate) fn requester_message(view: &RequestView<'_>, mentions: &Mentions) -> RequesterMessage {
@@ -450,8 +448,7 @@ pub(crate) fn requester_message(view: &RequestView<'_>, mentions: &Mentions) -> 
     };
     let buttons = controls_of(view, Reader::Requester);
     let mut blocks = vec![section(&text)];
-    let has_buttons = !buttons.is_empty();
-    if has_buttons {
+    if !buttons.is_empty() {
         blocks.push(json!({ "type": "actions", "block_id": "requester", "elements": buttons }));
     }
     let fallback = format!(
@@ -462,7 +459,6 @@ pub(crate) fn requester_message(view: &RequestView<'_>, mentions: &Mentions) -> 
     RequesterMessage {
         text: fallback,
         blocks: json!(blocks),
-        has_buttons,
     }
 }
 

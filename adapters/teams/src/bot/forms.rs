@@ -378,32 +378,8 @@ impl Bot {
                 }
             }
         }
-        let checked = match checked {
-            Ok(checked) if refusals.is_empty() => checked,
-            _ => {
-                return self
-                    .form_again(
-                        caller,
-                        Form::Access,
-                        &inputs,
-                        form_errors(&refusals),
-                        form_id,
-                    )
-                    .await;
-            }
-        };
-        let Some(target) = checked.target.clone() else {
-            return responses::invoke_error("the form names no account");
-        };
-        self.create_request(
-            caller,
-            Form::Access,
-            &inputs,
-            (target, None),
-            &checked,
-            form_id,
-        )
-        .await
+        self.create_or_refuse(caller, Form::Access, &inputs, checked, refusals, form_id)
+            .await
     }
 
     pub(crate) async fn submit_group_form(&self, caller: &Caller, data: &Value) -> HttpResponse {
@@ -433,32 +409,34 @@ impl Bot {
                 );
             }
         }
-        let checked = match checked {
-            Ok(checked) if refusals.is_empty() => checked,
-            _ => {
-                return self
-                    .form_again(
-                        caller,
-                        Form::Group,
-                        &inputs,
-                        form_errors(&refusals),
-                        form_id,
-                    )
-                    .await;
+        self.create_or_refuse(caller, Form::Group, &inputs, checked, refusals, form_id)
+            .await
+    }
+
+    /// Creates the request of a checked form, or shows the form again with every refusal
+    /// (the core's and those about the choices offered).
+    async fn create_or_refuse(
+        &self,
+        caller: &Caller,
+        form: Form<'_>,
+        inputs: &FormInputs,
+        checked: Result<CheckedSubmission, FieldRefusals>,
+        refusals: FieldRefusals,
+        form_id: Option<String>,
+    ) -> HttpResponse {
+        match checked {
+            Ok(checked) if refusals.is_empty() => {
+                let Some(target) = checked.target.clone() else {
+                    return responses::invoke_error("the form names nothing to request");
+                };
+                self.create_request(caller, form, inputs, (target, None), &checked, form_id)
+                    .await
             }
-        };
-        let Some(target) = checked.target.clone() else {
-            return responses::invoke_error("the form names no group");
-        };
-        self.create_request(
-            caller,
-            Form::Group,
-            &inputs,
-            (target, None),
-            &checked,
-            form_id,
-        )
-        .await
+            _ => {
+                self.form_again(caller, form, inputs, form_errors(&refusals), form_id)
+                    .await
+            }
+        }
     }
 
     /// "Extend" on an active grant: the extension form, for the person holding it (the
