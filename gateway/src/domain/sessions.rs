@@ -232,8 +232,8 @@ impl InlinePolicy {
                 ours: BTreeMap::new(),
             });
         }
-        let value: Value =
-            serde_json::from_str(text).map_err(|error| PolicyError::Unreadable(error.to_string()))?;
+        let value: Value = serde_json::from_str(text)
+            .map_err(|error| PolicyError::Unreadable(error.to_string()))?;
         let Value::Object(mut head) = value else {
             return Err(PolicyError::Unreadable("not a JSON object".to_owned()));
         };
@@ -419,7 +419,11 @@ mod tests {
     #[test]
     fn merges_with_foreign_statements_and_keeps_them_in_order() {
         let mut policy = InlinePolicy::parse(Some(FOREIGN)).unwrap();
-        assert_eq!(policy.foreign_statements(), 2, "an edited statement is foreign");
+        assert_eq!(
+            policy.foreign_statements(),
+            2,
+            "an edited statement is foreign"
+        );
         assert!(policy.revoke(&entry("u-1", 0)));
         let document = put(&policy);
         let statements = document["Statement"].as_array().unwrap();
@@ -526,10 +530,7 @@ mod tests {
         );
         let mut policy = InlinePolicy::parse(Some(&big)).unwrap();
         policy.revoke(&entry("u-1", 0));
-        assert!(matches!(
-            policy.render(),
-            Err(PolicyError::TooLarge { .. })
-        ));
+        assert!(matches!(policy.render(), Err(PolicyError::TooLarge { .. })));
     }
 
     #[test]

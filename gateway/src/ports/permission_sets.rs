@@ -18,8 +18,10 @@ pub struct Provisioned {
 #[async_trait]
 pub trait PermissionSetPolicies: Send + Sync + std::fmt::Debug {
     /// The inline policy (`GetInlinePolicyForPermissionSet`); `None` when there is none.
-    async fn inline_policy(&self, permission_set_arn: &str)
-    -> Result<Option<String>, IdentityError>;
+    async fn inline_policy(
+        &self,
+        permission_set_arn: &str,
+    ) -> Result<Option<String>, IdentityError>;
 
     /// Replaces the inline policy (`PutInlinePolicyToPermissionSet`).
     async fn put_inline_policy(
