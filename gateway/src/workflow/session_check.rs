@@ -23,7 +23,10 @@ pub fn session_duration_warnings(
 ) -> Vec<Problem> {
     let mut warnings = Vec::new();
     for (index, statement) in rules.statements.iter().enumerate() {
-        if statement.revoke_sessions.unwrap_or(requests.revoke_sessions) {
+        if statement
+            .revoke_sessions
+            .unwrap_or(requests.revoke_sessions)
+        {
             continue;
         }
         let longest = statement
@@ -77,7 +80,11 @@ impl AccessService {
         let concerned: Vec<_> = rules
             .statements
             .iter()
-            .filter(|statement| !statement.revoke_sessions.unwrap_or(requests.revoke_sessions))
+            .filter(|statement| {
+                !statement
+                    .revoke_sessions
+                    .unwrap_or(requests.revoke_sessions)
+            })
             .collect();
         if concerned.is_empty() {
             return Ok(Vec::new());
