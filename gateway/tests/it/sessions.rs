@@ -324,3 +324,26 @@ async fn a_revocation_row_is_written_only_when_the_access_is_removed() {
         .unwrap();
     assert!(again.is_empty());
 }
+
+#[tokio::test]
+async fn serve_warns_where_sessions_outlive_grants_that_do_not_end_them() {
+    let h = Harness::new(HarnessOptions {
+        statements: json!([
+            {"ResourceType": "Account", "Resource": [PROD], "PermissionSet": ["Admin"],
+             "ApprovalIsNotRequired": true, "MaxDuration": "1h"},
+            {"ResourceType": "Account", "Resource": [PROD], "PermissionSet": "*",
+             "ApprovalIsNotRequired": true, "MaxDuration": "1h", "RevokeSessions": true}
+        ]),
+        ..HarnessOptions::default()
+    });
+    h.identity
+        .set_session_duration(&admin(&h), StdDuration::from_secs(8 * 3600));
+    let warnings = h.service.session_duration_check().await.unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].path, "statements[0].MaxDuration");
+    assert!(
+        warnings[0].message.contains("Admin (8h)"),
+        "{}",
+        warnings[0]
+    );
+}
