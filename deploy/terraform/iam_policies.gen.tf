@@ -26,6 +26,23 @@ locals {
         conditions = []
       },
       {
+        sid       = "RevokeSessions"
+        feature   = "revoke_sessions"
+        actions = [
+          "sso:GetInlinePolicyForPermissionSet",
+          "sso:PutInlinePolicyToPermissionSet",
+          "sso:DeleteInlinePolicyFromPermissionSet",
+          "sso:ProvisionPermissionSet",
+          "sso:DescribePermissionSetProvisioningStatus",
+        ]
+        resources = [
+          "${var.sso_instance_arn}",
+          "arn:${local.partition}:sso:::permissionSet/${local.sso_instance_id}/*",
+          "arn:${local.partition}:sso:::account/*",
+        ]
+        conditions = []
+      },
+      {
         sid       = "IdentityStore"
         feature   = "always"
         actions = [

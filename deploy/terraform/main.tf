@@ -29,6 +29,7 @@ locals {
     local.s3_audit && var.audit_kms_key_arn != null ? "s3_audit_kms" : "",
     local.dead_letter_queue_arn != "" ? "dead_letter_queue" : "",
     var.activity_log_group_name != null ? "activity_summary" : "",
+    var.enable_revoke_sessions ? "revoke_sessions" : "",
     var.allow_management_account_assignments ? "management_account" : "",
   ])
 

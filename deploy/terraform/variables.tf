@@ -138,6 +138,12 @@ variable "activity_log_group_name" {
   default     = null
 }
 
+variable "enable_revoke_sessions" {
+  description = "Let the gateway end live role sessions at revoke (RevokeSessions, requests.revoke_sessions): edit permission sets' inline policies and provision them again."
+  type        = bool
+  default     = false
+}
+
 variable "create_audit_bucket" {
   description = "Create the audit bucket. False with existing_audit_bucket_name writes to a bucket you have (for example sso-elevator's, so one Athena table reads both)."
   type        = bool

@@ -78,6 +78,10 @@ const COUNTER_HELP: &[(&str, &str)] = &[
         "Drift findings reported by reconciliation.",
     ),
     (
+        "liftgate_session_revocations_total",
+        "Live role sessions of removed access: ended (revoked), refused, and statements expired.",
+    ),
+    (
         "liftgate_reconcile_api_calls_total",
         "AWS API calls made by reconciliation.",
     ),

@@ -19,7 +19,7 @@ use liftgate_gateway::ports::{
 use liftgate_gateway::scheduler::LocalScheduler;
 use liftgate_gateway::store::SqliteStore;
 use liftgate_gateway::workflow::{
-    AccessService, ActivitySummarizer, Dependencies, OutboxDispatcher, Reconciler,
+    AccessService, ActivitySummarizer, Dependencies, OutboxDispatcher, Reconciler, SessionRevoker,
 };
 
 use liftgate_slack::SlackAdapter;
@@ -145,7 +145,8 @@ pub async fn build(loaded: &LoadedConfig) -> anyhow::Result<Gateway> {
         .as_ref()
         .context("serve needs the aws section (region, sso_instance_arn, identity_store_id)")?;
     let clients = AwsClients::from_settings(aws).await;
-    let identity: Arc<dyn IdentityCenter> = Arc::new(AwsIdentityCenter::new(&clients, aws));
+    let aws_identity = Arc::new(AwsIdentityCenter::new(&clients, aws));
+    let identity: Arc<dyn IdentityCenter> = aws_identity.clone();
     let store = open_store(loaded, Some(&clients))?;
     let sinks = audit_sinks(loaded, &clients)?;
     let scheduler = scheduler(loaded, &clients, &store).await?;
@@ -226,6 +227,10 @@ pub async fn build(loaded: &LoadedConfig) -> anyhow::Result<Gateway> {
         Arc::clone(&metrics),
     )
     .with_inbox(inbox);
+    // docs/reference.md §6: ends the live role sessions of removed access (`RevokeSessions`);
+    // its rows exist only where it is on, so every replica can carry them out.
+    let dispatcher =
+        dispatcher.with_session_revoker(SessionRevoker::new(service.clone(), aws_identity));
     let inventory = Arc::new(AwsAccessInventory::new(&clients, aws));
     // docs/reference.md §6: summaries of what users changed, from the organization trail.
     let activity = &settings.audit.activity_summary;

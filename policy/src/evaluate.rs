@@ -3,6 +3,7 @@
 mod explain;
 mod forms;
 pub(crate) mod rule;
+mod sessions;
 
 use std::collections::BTreeSet;
 
@@ -11,6 +12,7 @@ use crate::{Duration, Email};
 use rule::Affected;
 
 pub use forms::{accounts_for_requester, groups_for_requester, permission_sets_for_account};
+pub use sessions::revokes_sessions;
 
 /// What is being requested.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

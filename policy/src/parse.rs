@@ -112,6 +112,7 @@ fn parse_statement(path: &str, value: &Value, problems: &mut Vec<Problem>) -> Op
         .required("PermissionSet", "list the permission set names, or \"*\"")
         .map(|value| reader.permission_set_scope(value));
     let common = reader.common();
+    let revoke_sessions = reader.revoke_sessions();
     if reader.failed() {
         return None;
     }
@@ -127,6 +128,7 @@ fn parse_statement(path: &str, value: &Value, problems: &mut Vec<Problem>) -> Op
         required_approvals: common.required_approvals,
         max_duration: common.max_duration,
         justification: common.justification,
+        revoke_sessions,
     })
 }
 
@@ -266,6 +268,39 @@ mod tests {
         assert_eq!(statement.approval_is_not_required, Some(false));
         assert_eq!(statement.required_approvals, 2);
         assert_eq!(statement.max_duration, Some(Duration::from_mins(90)));
+    }
+
+    #[test]
+    fn revoke_sessions_is_a_flag_of_account_statements_only() {
+        let rules = parse_rules(
+            Some(&json!([
+                {"ResourceType": "Account", "Resource": "*", "PermissionSet": "*",
+                 "Approvers": "a@corp.com", "RevokeSessions": true},
+                {"ResourceType": "Account", "Resource": "*", "PermissionSet": "*",
+                 "Approvers": "a@corp.com", "RevokeSessions": "FALSE"},
+                {"ResourceType": "Account", "Resource": "*", "PermissionSet": "*",
+                 "Approvers": "a@corp.com"}
+            ])),
+            None,
+        )
+        .unwrap();
+        let flags: Vec<_> = rules.statements.iter().map(|s| s.revoke_sessions).collect();
+        assert_eq!(flags, vec![Some(true), Some(false), None]);
+        let found = problems(
+            json!([{"ResourceType": "Account", "Resource": "*", "PermissionSet": "*",
+                    "Approvers": "a@corp.com", "RevokeSessions": "yes"}]),
+            json!([{"Resource": "99999999-8888-7777-6666-555555555555",
+                    "Approvers": "a@corp.com", "RevokeSessions": true}]),
+        );
+        assert_eq!(
+            found,
+            vec![
+                "statements[0].RevokeSessions: \"yes\" is not a boolean: write true or false",
+                "group_statements[0].RevokeSessions: \"RevokeSessions\" is not a key of group \
+                 statements: a membership has no one permission set whose role sessions could \
+                 be ended",
+            ]
+        );
     }
 
     #[test]

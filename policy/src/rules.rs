@@ -158,6 +158,9 @@ pub struct Statement {
     pub required_approvals: u32,
     pub max_duration: Option<Duration>,
     pub justification: Justification,
+    /// `RevokeSessions`: end the role sessions of this access when Liftgate removes it
+    /// (docs/reference.md §3); `None` follows `requests.revoke_sessions`.
+    pub revoke_sessions: Option<bool>,
 }
 
 /// A group-membership statement (docs/reference.md §3): like [`Statement`] without `ResourceType` and

@@ -6,6 +6,7 @@ mod assignments;
 mod cache;
 mod errors;
 mod groups;
+mod inline_policy;
 mod permission_sets;
 mod retry;
 mod tuning;
@@ -16,7 +17,8 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use liftgate_gateway::config::{AwsSettings, UserAttribute};
 use liftgate_gateway::ports::{
-    AccountInfo, DirectoryUser, GroupInfo, IdentityCenter, IdentityError, ProvisionReceipt,
+    AccountInfo, DirectoryUser, GroupInfo, IdentityCenter, IdentityError, PermissionSetPolicies,
+    ProvisionReceipt, Provisioned,
 };
 use liftgate_policy::Email;
 
@@ -208,5 +210,36 @@ impl IdentityCenter for AwsIdentityCenter {
 
     async fn delete_membership(&self, membership_id: &str) -> Result<(), IdentityError> {
         self.remove_membership(membership_id).await
+    }
+}
+
+#[async_trait]
+impl PermissionSetPolicies for AwsIdentityCenter {
+    async fn inline_policy(
+        &self,
+        permission_set_arn: &str,
+    ) -> Result<Option<String>, IdentityError> {
+        self.get_inline_policy(permission_set_arn).await
+    }
+
+    async fn put_inline_policy(
+        &self,
+        permission_set_arn: &str,
+        document: &str,
+    ) -> Result<(), IdentityError> {
+        self.put_policy_document(permission_set_arn, document).await
+    }
+
+    async fn delete_inline_policy(&self, permission_set_arn: &str) -> Result<(), IdentityError> {
+        self.delete_policy_document(permission_set_arn).await
+    }
+
+    async fn reprovision(
+        &self,
+        permission_set_arn: &str,
+        accounts: &[String],
+    ) -> Result<Provisioned, IdentityError> {
+        self.reprovision_accounts(permission_set_arn, accounts)
+            .await
     }
 }

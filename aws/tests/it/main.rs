@@ -21,4 +21,5 @@ mod reconcile_moto;
 mod s3_audit;
 mod scheduler_mocked;
 mod scheduler_moto;
+mod sessions_mocked;
 mod support;

@@ -77,6 +77,10 @@ pub struct AuditFields {
     /// Event `activity_summary` only: what the user changed during the grant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activity_summary: Option<crate::domain::ActivitySummary>,
+    /// Events `sessions_revoked` and `sessions_revocation_refused` only: which sessions, until
+    /// when, where the permission set was provisioned again, or why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_sessions: Option<crate::workflow::SessionsRevocation>,
 }
 
 fn na() -> String {
@@ -118,6 +122,8 @@ fn operation_type(event: RequestEvent) -> &'static str {
         RequestEvent::DriftDetected => "manual_detected",
         RequestEvent::Extended => "extend",
         RequestEvent::ActivitySummary => "activity_summary",
+        RequestEvent::SessionsRevoked => "sessions_revoked",
+        RequestEvent::SessionsRevocationRefused => "sessions_revocation_refused",
     }
 }
 
@@ -184,7 +190,9 @@ impl AuditRecord {
             permission_duration: match event {
                 RequestEvent::Revoked
                 | RequestEvent::DriftDetected
-                | RequestEvent::ActivitySummary => NA.to_owned(),
+                | RequestEvent::ActivitySummary
+                | RequestEvent::SessionsRevoked
+                | RequestEvent::SessionsRevocationRefused => NA.to_owned(),
                 _ => request.duration.as_secs().to_string(),
             },
             sso_user_principal_id: request.principal_id.clone(),
@@ -229,6 +237,7 @@ impl AuditRecord {
             hash: None,
             record_id: None,
             activity_summary: None,
+            revoked_sessions: None,
         };
         AuditRecord {
             id: uuid::Uuid::new_v4(),
@@ -312,6 +321,7 @@ impl AuditRecord {
             hash: None,
             record_id: None,
             activity_summary: None,
+            revoked_sessions: None,
         };
         AuditRecord {
             id: uuid::Uuid::new_v4(),

@@ -423,6 +423,10 @@ pub struct RequestSettings {
     /// off (docs/reference.md §2).
     #[serde(deserialize_with = "lenient::u32")]
     pub rate_limit: u32,
+    /// Whether removing account access also ends its live role sessions, for statements
+    /// without `RevokeSessions` (docs/reference.md §3, §6).
+    #[serde(deserialize_with = "lenient::bool")]
+    pub revoke_sessions: bool,
 }
 
 impl Default for RequestSettings {
@@ -440,6 +444,7 @@ impl Default for RequestSettings {
             max_reason_length: 2000,
             max_comment_length: 1000,
             rate_limit: 20,
+            revoke_sessions: false,
         }
     }
 }

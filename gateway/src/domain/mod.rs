@@ -10,6 +10,7 @@ mod ids;
 pub mod lifecycle;
 mod person;
 mod request;
+pub mod sessions;
 
 pub use access::{AccessKey, AccessRecord};
 pub use activity::{

@@ -145,6 +145,11 @@ pub enum RequestEvent {
     /// What the user changed in AWS during an ended grant (audit only, never in a request's
     /// history; see [`super::ActivitySummary`]).
     ActivitySummary,
+    /// The live role sessions of removed account access were ended (audit only; see
+    /// [`crate::workflow::SessionsRevocation`]).
+    SessionsRevoked,
+    /// They were to be ended but could not be (audit only, with the reason).
+    SessionsRevocationRefused,
 }
 
 impl RequestEvent {
@@ -161,6 +166,8 @@ impl RequestEvent {
             RequestEvent::DriftDetected => "drift_detected",
             RequestEvent::Extended => "extended",
             RequestEvent::ActivitySummary => "activity_summary",
+            RequestEvent::SessionsRevoked => "sessions_revoked",
+            RequestEvent::SessionsRevocationRefused => "sessions_revocation_refused",
         }
     }
 }

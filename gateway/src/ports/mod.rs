@@ -9,6 +9,7 @@ mod identity;
 mod inbox;
 mod inventory;
 mod notifier;
+mod permission_sets;
 mod scheduler;
 mod store;
 
@@ -23,6 +24,7 @@ pub use inventory::{AccessInventory, AssignedPrincipal, GroupMember, Page, UserD
 pub use notifier::{
     DriftAction, DriftMode, DriftNotice, DriftTarget, Notice, NoticeKind, Notifier, NotifyError,
 };
+pub use permission_sets::{PermissionSetPolicies, Provisioned};
 pub use scheduler::{RevocationScheduler, SchedulerError};
 pub use store::{
     AUDIT_TOPIC_PREFIX, AccessPut, AccessQuery, AuditAppend, CHECKPOINT_TOPIC_PREFIX,

@@ -148,6 +148,20 @@ impl FakeIdentityCenter {
             .or_insert(0) += 1;
     }
 
+    /// Removes an assignment behind Liftgate's back (an EventBridge timer firing, or a
+    /// deletion whose answer was lost).
+    pub fn remove_assignment(&self, account_id: &str, permission_set: &str, user_id: &str) {
+        let mut directory = self.directory.lock().unwrap();
+        let arn = directory
+            .permission_sets
+            .get(permission_set)
+            .cloned()
+            .unwrap_or_default();
+        directory
+            .assignments
+            .remove(&(account_id.to_owned(), arn, user_id.to_owned()));
+    }
+
     pub fn assignment_count(&self, account_id: &str, permission_set: &str, user_id: &str) -> u32 {
         let directory = self.directory.lock().unwrap();
         let arn = directory

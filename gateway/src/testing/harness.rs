@@ -4,15 +4,15 @@ use liftgate_policy::Email;
 use time::OffsetDateTime;
 
 use super::{
-    FakeIdentityCenter, ManualClock, MemoryAuditSink, RecordingNotifier, RecordingScheduler, Rig,
-    RigParts,
+    FakeIdentityCenter, FakePermissionSetPolicies, ManualClock, MemoryAuditSink, RecordingNotifier,
+    RecordingScheduler, Rig, RigParts,
 };
 use crate::config::RequestSettings;
 use crate::domain::{AccessRequest, Grant, GrantStatus, Person, RequestId, RequestStatus};
 use crate::metrics::Metrics;
 use crate::ports::StateStore;
 use crate::store::SqliteStore;
-use crate::workflow::{AccessService, OutboxDispatcher, SweepReport};
+use crate::workflow::{AccessService, OutboxDispatcher, SessionRevoker, SweepReport};
 
 pub const PROD: &str = "111111111111";
 pub const DEV: &str = "222222222222";
@@ -47,6 +47,8 @@ pub struct Harness {
     pub service: AccessService,
     pub store: Arc<SqliteStore>,
     pub identity: Arc<FakeIdentityCenter>,
+    /// Inline policies and provisioning of permission sets (`RevokeSessions`).
+    pub policies: Arc<FakePermissionSetPolicies>,
     pub scheduler: Arc<RecordingScheduler>,
     pub clock: Arc<ManualClock>,
     pub audit: Arc<MemoryAuditSink>,
@@ -101,9 +103,12 @@ impl Harness {
             metrics,
             ..
         } = &rig;
+        let policies = Arc::new(FakePermissionSetPolicies::new());
         let (service, dispatcher, clock, audit, notifier, metrics) = (
             service.clone(),
-            dispatcher.clone(),
+            dispatcher
+                .clone()
+                .with_session_revoker(SessionRevoker::new(service.clone(), policies.clone())),
             clock.clone(),
             audit.clone(),
             notifier.clone(),
@@ -113,6 +118,7 @@ impl Harness {
             service,
             store,
             identity,
+            policies,
             scheduler,
             clock,
             audit,
@@ -128,6 +134,14 @@ impl Harness {
     /// scheduler and clock.
     pub fn replica(&self) -> AccessService {
         self.rig.replica()
+    }
+
+    /// An outbox dispatcher of `service` (a replica's), ending sessions through it.
+    pub fn dispatcher_for(&self, service: &AccessService) -> OutboxDispatcher {
+        self.rig
+            .dispatcher
+            .clone()
+            .with_session_revoker(SessionRevoker::new(service.clone(), self.policies.clone()))
     }
 
     /// Delivers every outbox message that is due, through `self.dispatcher` (tests may swap

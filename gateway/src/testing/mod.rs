@@ -15,6 +15,7 @@ mod fakes;
 mod harness;
 mod inventory;
 mod memory_store;
+mod permission_sets;
 mod rig;
 pub mod store_contract;
 
@@ -29,4 +30,5 @@ pub use harness::{
 };
 pub use inventory::{FakeAccessInventory, ListingPause};
 pub use memory_store::MemoryStore;
+pub use permission_sets::FakePermissionSetPolicies;
 pub use rig::{Rig, RigParts};

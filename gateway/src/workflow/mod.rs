@@ -18,6 +18,8 @@ mod outbox;
 mod rate_limit;
 mod reconcile;
 mod records;
+mod session_check;
+mod sessions;
 mod settle;
 mod sweeper;
 
@@ -41,6 +43,11 @@ pub use reconcile::{
     Reconciler, ReconcilerTuning, SCHEDULE_DOCUMENT, ScopeSummary,
 };
 pub use records::{AUDIT_TOPIC_PREFIX, DRIFT_TOPIC_PREFIX, NOTIFY_TOPIC_PREFIX, NoticePayload};
+pub use session_check::session_duration_warnings;
+pub use sessions::{
+    EXPIRE_TOPIC, PendingExpiry, PendingRevocation, REVOKE_TOPIC, SESSIONS_TOPIC_PREFIX,
+    SessionRevoker, SessionsRevocation,
+};
 pub use settle::{ACCESS_LEASE_TTL, SettleReport, Settled};
 pub use sweeper::SweepReport;
 

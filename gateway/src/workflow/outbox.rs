@@ -9,6 +9,7 @@ use super::activity::{
 };
 use super::inbox::{INBOX_MAX_AGE, INBOX_TOPIC_PREFIX, hold_row};
 use super::records::{AUDIT_TOPIC_PREFIX, DRIFT_TOPIC_PREFIX, NOTIFY_TOPIC_PREFIX, NoticePayload};
+use super::sessions::{SESSIONS_TOPIC_PREFIX, SessionRevoker, SessionStep};
 use crate::audit::{AuditRecord, Checkpoint};
 use crate::domain::ActivitySummary;
 use crate::metrics::Metrics;
@@ -52,6 +53,8 @@ pub struct OutboxDispatcher {
     inbox: HashMap<String, Arc<dyn InboxHandler>>,
     /// Makes the activity summaries of ended grants, where they are on.
     activity: Option<Arc<ActivitySummarizer>>,
+    /// Ends the live role sessions of removed access (`RevokeSessions`).
+    sessions: Option<Arc<SessionRevoker>>,
     metrics: Arc<Metrics>,
     /// Whether the backlog gauge was set yet; after that it is only recounted when a pass
     /// handled messages, the only time the backlog can have changed from this replica's view.
@@ -73,6 +76,8 @@ fn topic_family(topic: &str) -> &'static str {
         "inbox"
     } else if topic.starts_with(ACTIVITY_NOTICE_PREFIX) || topic == ACTIVITY_QUERY_TOPIC {
         "activity"
+    } else if topic.starts_with(SESSIONS_TOPIC_PREFIX) {
+        "sessions"
     } else {
         "other"
     }
@@ -104,6 +109,7 @@ impl OutboxDispatcher {
                 .collect(),
             inbox: HashMap::new(),
             activity: None,
+            sessions: None,
             metrics,
             backlog_counted: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
@@ -122,6 +128,13 @@ impl OutboxDispatcher {
     #[must_use]
     pub fn with_activity(mut self, summarizer: ActivitySummarizer) -> OutboxDispatcher {
         self.activity = Some(Arc::new(summarizer));
+        self
+    }
+
+    /// Adds the revoker of live role sessions (`RevokeSessions`, docs/reference.md §6).
+    #[must_use]
+    pub fn with_session_revoker(mut self, revoker: SessionRevoker) -> OutboxDispatcher {
+        self.sessions = Some(Arc::new(revoker));
         self
     }
 
@@ -280,6 +293,9 @@ impl OutboxDispatcher {
         if message.topic == ACTIVITY_QUERY_TOPIC {
             return self.summarise(message).await;
         }
+        if message.topic.starts_with(SESSIONS_TOPIC_PREFIX) {
+            return self.end_sessions(message).await;
+        }
         if let Some(notifier_name) = message.topic.strip_prefix(ACTIVITY_NOTICE_PREFIX) {
             let Some(notifier) = self.notifiers.get(notifier_name) else {
                 return Err(Failure::Drop(format!(
@@ -322,6 +338,27 @@ impl OutboxDispatcher {
             SummaryStep::RetryAt(error, at) => Err(Failure::RetryAt(error, at)),
             SummaryStep::Abandon(error) => Err(Failure::Drop(error)),
             SummaryStep::Unreadable(error) => Err(Failure::Unreadable(error)),
+        }
+    }
+
+    /// A session revocation or its cleanup: carried out here if this replica has the
+    /// revoker, else left for one that has, and given up (with an error) once every session
+    /// it was about has expired by itself.
+    async fn end_sessions(&self, message: &OutboxMessage) -> Result<(), Failure> {
+        let Some(revoker) = &self.sessions else {
+            if SessionRevoker::is_abandoned(message, self.clock.now()) {
+                return Err(Failure::Drop(
+                    "no replica ends live role sessions; this revocation is given up".to_owned(),
+                ));
+            }
+            return Err(Failure::Retry(
+                "live role sessions are not ended by this replica".to_owned(),
+            ));
+        };
+        match revoker.run(message).await {
+            SessionStep::Done => Ok(()),
+            SessionStep::RetryAt(error, at) => Err(Failure::RetryAt(error, at)),
+            SessionStep::Unreadable(error) => Err(Failure::Unreadable(error)),
         }
     }
 

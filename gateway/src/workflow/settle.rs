@@ -18,7 +18,8 @@ use crate::domain::access::{Presence, Step, Tenure};
 use crate::domain::lifecycle::{self, Transition, TransitionKind};
 use crate::domain::{AccessKey, AccessRecord, GrantTarget};
 use crate::ports::{
-    AccessPut, Expect, Fence, IdentityError, Put, SchedulerError, StoreError, WriteBatch,
+    AccessPut, Expect, Fence, IdentityError, OutboxMessage, Put, SchedulerError, StoreError,
+    WriteBatch,
 };
 
 /// How long an access key's lease lives without renewal. Renewed every quarter of it while a
@@ -139,6 +140,15 @@ struct FailedStep<'a> {
     error: &'a str,
 }
 
+/// What a removal did.
+#[derive(Default)]
+struct Removed {
+    /// Identity Center's request id, for audit `request_id`.
+    sso_request_id: Option<String>,
+    /// The permission set whose assignment was removed (account access).
+    permission_set_arn: Option<String>,
+}
+
 /// What the existence check found.
 struct Found {
     exists: bool,
@@ -248,11 +258,22 @@ impl AccessService {
                     Err(failure) => Err(failure),
                 },
                 Step::Remove => match self.remove_access(&record).await {
-                    Ok(sso_request_id) => {
+                    Ok(removed) => {
                         tenure.present = Some(false);
-                        self.commit_fact(key, &fence, TransitionKind::AccessRemoved, |r, _| {
-                            r.record_removed(sso_request_id.clone());
-                        })
+                        // Written with the fact, so a crash before this commit repeats the
+                        // removal and writes it then (docs/reference.md §6).
+                        let revocations = self.session_revocation_rows(
+                            &record,
+                            removed.permission_set_arn.as_deref(),
+                            self.now(),
+                        );
+                        self.commit_fact_with(
+                            key,
+                            &fence,
+                            TransitionKind::AccessRemoved,
+                            |r, _| r.record_removed(removed.sso_request_id.clone()),
+                            &revocations,
+                        )
                         .await
                     }
                     Err(failure) => Err(failure),
@@ -332,6 +353,21 @@ impl AccessService {
     where
         F: Fn(&mut AccessRecord, time::OffsetDateTime),
     {
+        self.commit_fact_with(key, fence, kind, apply, &[]).await
+    }
+
+    /// [`Self::commit_fact`] with outbox rows written in the same batch.
+    async fn commit_fact_with<F>(
+        &self,
+        key: &AccessKey,
+        fence: &Fence,
+        kind: TransitionKind,
+        apply: F,
+        outbox: &[OutboxMessage],
+    ) -> Result<(), Failure>
+    where
+        F: Fn(&mut AccessRecord, time::OffsetDateTime),
+    {
         for _ in 0..32 {
             let Some(mut record) = self.read_ledger(key).await? else {
                 return Ok(());
@@ -347,6 +383,7 @@ impl AccessService {
                     item: record,
                     expect,
                 })],
+                outbox: outbox.to_vec(),
                 fence: Some(fence.clone()),
                 ..WriteBatch::default()
             };
@@ -613,20 +650,23 @@ impl AccessService {
         }
     }
 
-    /// Removes the access (gone already is success). Returns Identity Center's request id.
-    async fn remove_access(&self, record: &AccessRecord) -> Result<Option<String>, Failure> {
+    /// Removes the access (gone already is success).
+    async fn remove_access(&self, record: &AccessRecord) -> Result<Removed, Failure> {
         let identity = &self.deps.identity;
         match &record.target {
             GrantTarget::Account { account_id, .. } => {
                 let Some(arn) = self.permission_set_arn(record).await? else {
                     // The permission set is gone, and with it every assignment of it.
-                    return Ok(None);
+                    return Ok(Removed::default());
                 };
                 let receipt = identity
                     .delete_assignment(account_id, &arn, &record.principal_id)
                     .await
                     .map_err(|error| Failure::identity("DeleteAccountAssignment", error))?;
-                Ok(receipt.request_id)
+                Ok(Removed {
+                    sso_request_id: receipt.request_id,
+                    permission_set_arn: Some(arn),
+                })
             }
             GrantTarget::Group {
                 group_id,
@@ -646,7 +686,7 @@ impl AccessService {
                         .await
                         .map_err(|error| Failure::identity("DeleteGroupMembership", error))?;
                 }
-                Ok(None)
+                Ok(Removed::default())
             }
         }
     }

@@ -16,6 +16,7 @@ mod fuzz_corpus;
 mod inbox;
 mod lifecycle;
 mod reconcile;
+mod sessions;
 mod shedding;
 mod simulation;
 mod store_memory;

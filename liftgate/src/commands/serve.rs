@@ -19,6 +19,21 @@ pub async fn run(loaded: LoadedConfig) -> anyhow::Result<()> {
     for warning in &loaded.warnings {
         tracing::warn!(path = %warning.path, "Config warning: {}", warning.message);
     }
+    // The half of check-config that needs Identity Center (docs/reference.md §6): sessions
+    // that outlive grants which do not end them. In the background: it must not delay serving.
+    let check = gateway.service.clone();
+    tokio::spawn(async move {
+        match check.session_duration_check().await {
+            Ok(warnings) => {
+                for warning in warnings {
+                    tracing::warn!(path = %warning.path, "Config warning: {}", warning.message);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "Could not compare MaxDuration with the permission sets' SessionDuration.");
+            }
+        }
+    });
     let routes = gateway
         .adapters
         .iter()

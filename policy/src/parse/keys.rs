@@ -23,6 +23,7 @@ pub(super) const STATEMENT: &[&str] = &[
     "Warning",
     "ApprovalChannel",
     "NotifyApprovers",
+    "RevokeSessions",
 ];
 
 pub(super) const GROUP_STATEMENT: &[&str] = &[
@@ -43,7 +44,7 @@ pub(super) const GROUP_STATEMENT: &[&str] = &[
 
 /// Keys that belong to account statements only; in a group statement they get their own message
 /// because "did you mean" would point nowhere useful.
-const ACCOUNT_ONLY: &[&str] = &["ResourceType", "PermissionSet"];
+const ACCOUNT_ONLY: &[&str] = &["ResourceType", "PermissionSet", "RevokeSessions"];
 
 /// Reports every key of `map` that is not in `known`.
 pub(super) fn check_unknown(
@@ -53,7 +54,11 @@ pub(super) fn check_unknown(
     problems: &mut Vec<Problem>,
 ) {
     for key in map.keys().filter(|key| !known.contains(&key.as_str())) {
-        let message = if ACCOUNT_ONLY.contains(&key.as_str()) {
+        let message = if key == "RevokeSessions" {
+            "\"RevokeSessions\" is not a key of group statements: a membership has no one \
+             permission set whose role sessions could be ended"
+                .to_owned()
+        } else if ACCOUNT_ONLY.contains(&key.as_str()) {
             format!(
                 "{key:?} is not a key of group statements: they grant membership of the groups \
                  named in Resource"

@@ -333,6 +333,11 @@ impl<'v, 'p> Reader<'v, 'p> {
         routing
     }
 
+    /// `RevokeSessions` (account statements only): a flag like the others.
+    pub(super) fn revoke_sessions(&mut self) -> Option<bool> {
+        self.flag("RevokeSessions")
+    }
+
     /// Reads the keys every kind of statement shares.
     pub(super) fn common(&mut self) -> Common {
         // Field order is key order in docs/reference.md §3, which is the order problems are reported in.
