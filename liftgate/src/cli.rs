@@ -174,7 +174,7 @@ pub struct AuditQueryArgs {
     /// drift_detected.
     #[arg(long, value_name = "EVENT")]
     pub event: Option<String>,
-    /// slack, teams, webhook, scheduler, reconciler.
+    /// slack, teams, webhook, cli, scheduler, reconciler.
     #[arg(long, value_name = "CHANNEL")]
     pub channel: Option<String>,
     /// Records at or after this time (RFC 3339 or a date).
