@@ -45,6 +45,72 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Ask a gateway for access from a terminal, signed with your own AWS identity (an IAM
+    /// Identity Center session: `aws sso login`); or read, revoke or cancel a request.
+    Request(RequestArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct RequestArgs {
+    #[command(subcommand)]
+    pub command: Option<RequestCommand>,
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+    #[command(flatten)]
+    pub create: CreateArgs,
+}
+
+/// Which gateway, and which AWS identity signs.
+#[derive(Debug, Clone, Args)]
+pub struct GatewayArgs {
+    /// The gateway's URL, e.g. https://liftgate.example.com.
+    #[arg(long, value_name = "URL", global = true)]
+    pub url: Option<String>,
+    /// The value to sign as the gateway's cli.server_id [default: the host of --url].
+    #[arg(long, value_name = "ID", global = true)]
+    pub server_id: Option<String>,
+    /// The AWS profile whose credentials sign [default: the SDK's chain: environment,
+    /// AWS_PROFILE, the default profile, SSO].
+    #[arg(long, value_name = "NAME", global = true)]
+    pub profile: Option<String>,
+    /// Print the gateway's JSON answer instead of a summary.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CreateArgs {
+    /// The account id (with --permission-set).
+    #[arg(
+        long,
+        value_name = "ID",
+        requires = "permission_set",
+        conflicts_with = "group"
+    )]
+    pub account: Option<String>,
+    /// The permission set name (with --account).
+    #[arg(long, value_name = "NAME", requires = "account")]
+    pub permission_set: Option<String>,
+    /// The Identity Center group id (instead of --account).
+    #[arg(long, value_name = "GROUP_ID")]
+    pub group: Option<String>,
+    /// How long, e.g. 1h or 30m.
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Why you need it (shown to approvers and kept in the audit).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum RequestCommand {
+    /// Show a request and its status.
+    Status { id: String },
+    /// End an active grant early.
+    Revoke { id: String },
+    /// Withdraw a pending request.
+    Cancel { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,7 +174,7 @@ pub struct AuditQueryArgs {
     /// drift_detected.
     #[arg(long, value_name = "EVENT")]
     pub event: Option<String>,
-    /// slack, teams, webhook, scheduler, reconciler.
+    /// slack, teams, webhook, cli, scheduler, reconciler.
     #[arg(long, value_name = "CHANNEL")]
     pub channel: Option<String>,
     /// Records at or after this time (RFC 3339 or a date).

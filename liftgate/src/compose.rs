@@ -22,6 +22,7 @@ use liftgate_gateway::workflow::{
     AccessService, ActivitySummarizer, Dependencies, OutboxDispatcher, Reconciler, SessionRevoker,
 };
 
+use liftgate_cli_channel::CliAdapter;
 use liftgate_slack::SlackAdapter;
 use liftgate_teams::TeamsAdapter;
 
@@ -185,6 +186,10 @@ pub async fn build(loaded: &LoadedConfig) -> anyhow::Result<Gateway> {
     let mut adapters: Vec<Arc<dyn ChannelAdapter>> = Vec::new();
     if let Some(webhook) = &settings.webhook {
         let adapter = WebhookAdapter::new(webhook, service.clone()).context("webhook section")?;
+        adapters.push(Arc::new(adapter));
+    }
+    if let Some(cli) = settings.cli.as_ref().filter(|cli| cli.enabled) {
+        let adapter = CliAdapter::new(cli, &aws.region, service.clone()).context("cli section")?;
         adapters.push(Arc::new(adapter));
     }
     if let Some(slack) = &settings.slack {

@@ -1,6 +1,6 @@
 //! The `liftgate` binary's library: the command line and the composition root that wires the
 //! backends (SQLite or DynamoDB, local or EventBridge timers, file and S3 audit) and the
-//! channels (webhook API, Slack, Teams) into the gateway.
+//! channels (webhook API, Slack, Teams, the CLI routes) into the gateway.
 
 pub mod cli;
 pub mod commands;
@@ -100,6 +100,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
         },
+        Command::Request(args) => {
+            let action = commands::request::Action::from_args(args.command, args.create)?;
+            let accepted = runtime()?.block_on(commands::request::run(
+                &args.gateway,
+                &action,
+                stdout,
+                stderr,
+            ))?;
+            Ok(if accepted {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::Reconcile(args) => {
             let Some(loaded) = load_or_report(args.config.config.as_deref(), stderr)? else {
                 return Ok(ExitCode::FAILURE);

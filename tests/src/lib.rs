@@ -1,5 +1,6 @@
 //! Test doubles for end-to-end tests: a moto server harness for AWS, a faithful fake Slack
-//! Web API with a signed-interaction driver, and fake Microsoft identity and connector services.
+//! Web API with a signed-interaction driver, and fake Microsoft identity and connector services,
+//! and STS role sessions whose signatures moto checks.
 
 #![allow(
     clippy::unwrap_used,
@@ -10,3 +11,4 @@
 
 pub mod moto;
 pub mod proxy;
+pub mod sts;

@@ -17,8 +17,8 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use liftgate_gateway::config::{AwsSettings, UserAttribute};
 use liftgate_gateway::ports::{
-    AccountInfo, DirectoryUser, GroupInfo, IdentityCenter, IdentityError, PermissionSetPolicies,
-    ProvisionReceipt, Provisioned,
+    AccountInfo, DirectoryUser, GroupInfo, IdentityCenter, IdentityError, NamedUser,
+    PermissionSetPolicies, ProvisionReceipt, Provisioned,
 };
 use liftgate_policy::Email;
 
@@ -125,6 +125,13 @@ impl AwsIdentityCenter {
 impl IdentityCenter for AwsIdentityCenter {
     async fn find_user(&self, email: &Email) -> Result<Option<DirectoryUser>, IdentityError> {
         self.find_user_by_address(email.as_str()).await
+    }
+
+    async fn find_user_by_user_name(
+        &self,
+        user_name: &str,
+    ) -> Result<Option<NamedUser>, IdentityError> {
+        self.find_user_by_exact_user_name(user_name).await
     }
 
     async fn member_groups(

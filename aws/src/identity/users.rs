@@ -4,7 +4,8 @@
 use aws_sdk_identitystore::types::{AlternateIdentifier, UniqueAttribute};
 use aws_smithy_types::Document;
 use liftgate_gateway::config::UserAttribute;
-use liftgate_gateway::ports::{DirectoryUser, IdentityError};
+use liftgate_gateway::ports::{DirectoryUser, IdentityError, NamedUser};
+use liftgate_policy::Email;
 
 use super::AwsIdentityCenter;
 use super::errors::classify;
@@ -81,9 +82,58 @@ impl AwsIdentityCenter {
         Ok(None)
     }
 
+    /// The user whose `UserName` is exactly `user_name`, and the address `find_user` knows them
+    /// by: the user name itself when the directory's user names are the addresses, else the
+    /// primary email (`DescribeUser`). Not cached: terminal requests come at a person's pace.
+    pub async fn find_user_by_exact_user_name(
+        &self,
+        user_name: &str,
+    ) -> Result<Option<NamedUser>, IdentityError> {
+        let Some(user_id) = self
+            .user_id_by_path(attribute_path(UserAttribute::UserName), user_name)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let email = match self.config.user_attribute {
+            UserAttribute::UserName => Email::parse(user_name).ok(),
+            UserAttribute::Email => self.primary_email(&user_id).await?,
+        };
+        Ok(Some(NamedUser { user_id, email }))
+    }
+
+    /// The user's primary email, else the first one listed.
+    async fn primary_email(&self, user_id: &str) -> Result<Option<Email>, IdentityError> {
+        let user = self
+            .clients
+            .identity_store
+            .describe_user()
+            .identity_store_id(&self.config.identity_store_id)
+            .user_id(user_id)
+            .send()
+            .await
+            .map_err(|error| classify("DescribeUser", error))?;
+        let emails = user.emails();
+        let chosen = emails
+            .iter()
+            .find(|email| email.primary())
+            .or_else(|| emails.first())
+            .and_then(|email| email.value());
+        Ok(chosen.and_then(|value| Email::parse(value).ok()))
+    }
+
     async fn user_id_by_attribute(&self, value: &str) -> Result<Option<String>, IdentityError> {
+        self.user_id_by_path(attribute_path(self.config.user_attribute), value)
+            .await
+    }
+
+    async fn user_id_by_path(
+        &self,
+        path: &str,
+        value: &str,
+    ) -> Result<Option<String>, IdentityError> {
         let attribute = UniqueAttribute::builder()
-            .attribute_path(attribute_path(self.config.user_attribute))
+            .attribute_path(path)
             .attribute_value(Document::String(value.to_owned()))
             .build()
             .map_err(|error| IdentityError::Failed(format!("GetUserId: {error}")))?;

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use liftgate_gateway::config::UserAttribute;
-use liftgate_gateway::ports::{AccountInfo, DirectoryUser, GroupInfo, IdentityCenter};
+use liftgate_gateway::ports::{AccountInfo, DirectoryUser, GroupInfo, IdentityCenter, NamedUser};
 use liftgate_testkit::moto::{MANAGEMENT_ACCOUNT_ID, MotoServer};
 
 use crate::support::{email, identity_on};
@@ -134,6 +134,59 @@ async fn users_can_be_matched_by_user_name_and_found_users_are_cached() {
     assert_eq!(
         uncached.find_user(&email("carol@corp.com")).await.unwrap(),
         None
+    );
+}
+
+#[tokio::test]
+async fn a_role_session_name_finds_its_user_and_the_address_find_user_takes() {
+    let moto = MotoServer::start();
+    let seed = moto.seed().await;
+    let erin = seed.user("erin", "Erin@Corp.com", "Erin Example").await;
+    let frank = seed
+        .user(
+            "frank@corp.com",
+            "frank.personal@example.org",
+            "Frank Example",
+        )
+        .await;
+
+    // Chat identities are emails: the session name's user is known by their primary email.
+    let by_email = identity_on(&moto, &seed, |_, _| {}).await;
+    assert_eq!(
+        by_email.find_user_by_user_name("erin").await.unwrap(),
+        Some(NamedUser {
+            user_id: erin.clone(),
+            email: Some(email("erin@corp.com")),
+        })
+    );
+    assert_eq!(by_email.find_user_by_user_name("Erin").await.unwrap(), None);
+    assert_eq!(
+        by_email.find_user_by_user_name("nobody").await.unwrap(),
+        None
+    );
+
+    // Directories whose user names are the addresses: the user name itself.
+    let by_user_name = identity_on(&moto, &seed, |config, _| {
+        config.user_attribute = UserAttribute::UserName
+    })
+    .await;
+    assert_eq!(
+        by_user_name
+            .find_user_by_user_name("frank@corp.com")
+            .await
+            .unwrap(),
+        Some(NamedUser {
+            user_id: frank,
+            email: Some(email("frank@corp.com")),
+        })
+    );
+    assert_eq!(
+        by_user_name.find_user_by_user_name("erin").await.unwrap(),
+        Some(NamedUser {
+            user_id: erin,
+            email: None,
+        }),
+        "a user name that is not an address names nobody the gateway can request for"
     );
 }
 

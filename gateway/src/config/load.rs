@@ -5,6 +5,7 @@ use liftgate_policy::{Problem, Rules};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::settings::CliSettings;
 use super::settings::{
     AuditSettings, AwsSettings, ReconciliationSettings, RequestSettings, SchedulerSettings,
     ServerSettings, Settings, SlackSettings, StateSettings, TeamsSettings, WebhookSettings,
@@ -63,7 +64,7 @@ impl std::fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "server",
     "aws",
     "state",
@@ -72,6 +73,7 @@ const SECTIONS: [&str; 12] = [
     "slack",
     "teams",
     "webhook",
+    "cli",
     "requests",
     "reconciliation",
     "statements",
@@ -241,6 +243,7 @@ pub(crate) fn from_value(root: Value) -> Result<LoadedConfig, (Vec<Problem>, Vec
     let slack = optional_section::<SlackSettings>("slack", take("slack"), &mut errors);
     let teams = optional_section::<TeamsSettings>("teams", take("teams"), &mut errors);
     let webhook = optional_section::<WebhookSettings>("webhook", take("webhook"), &mut errors);
+    let cli = optional_section::<CliSettings>("cli", take("cli"), &mut errors);
     let requests = section::<RequestSettings>("requests", take("requests"), &mut errors);
     let reconciliation =
         section::<ReconciliationSettings>("reconciliation", take("reconciliation"), &mut errors);
@@ -273,6 +276,7 @@ pub(crate) fn from_value(root: Value) -> Result<LoadedConfig, (Vec<Problem>, Vec
     note("slack", slack.value.is_some(), slack.clean);
     note("teams", teams.value.is_some(), teams.clean);
     note("webhook", webhook.value.is_some(), webhook.clean);
+    note("cli", cli.value.is_some(), cli.clean);
     note("requests", requests.value.is_some(), requests.clean);
     note(
         "reconciliation",
@@ -290,6 +294,7 @@ pub(crate) fn from_value(root: Value) -> Result<LoadedConfig, (Vec<Problem>, Vec
         slack: slack.value.flatten(),
         teams: teams.value.flatten(),
         webhook: webhook.value.flatten(),
+        cli: cli.value.flatten(),
         requests: requests.value.unwrap_or_default(),
         reconciliation: reconciliation.value.unwrap_or_default(),
     };

@@ -13,8 +13,8 @@ pub(crate) use load::load_text;
 pub use load::{ConfigErrors, ConfigSource, LoadedConfig, load};
 pub use secret::Secret;
 pub use settings::{
-    AuditSettings, AuditSinkKind, AuditSinkSettings, AwsSettings, InFlightLimits, LogFormat,
-    ReconciliationMode, ReconciliationSettings, RequestSettings, SchedulerBackend,
-    SchedulerSettings, ServerSettings, Settings, SlackSettings, StateBackend, StateSettings,
-    TeamsSettings, UserAttribute, WebhookClient, WebhookSettings, WebhookSubscriber,
+    AuditSettings, AuditSinkKind, AuditSinkSettings, AwsSettings, CliSettings, InFlightLimits,
+    LogFormat, ReconciliationMode, ReconciliationSettings, RequestSettings, SchedulerBackend,
+    SchedulerSettings, ServerSettings, SessionNameAttribute, Settings, SlackSettings, StateBackend,
+    StateSettings, TeamsSettings, UserAttribute, WebhookClient, WebhookSettings, WebhookSubscriber,
 };

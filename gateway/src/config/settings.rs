@@ -18,6 +18,7 @@ pub struct Settings {
     pub slack: Option<SlackSettings>,
     pub teams: Option<TeamsSettings>,
     pub webhook: Option<WebhookSettings>,
+    pub cli: Option<CliSettings>,
     pub requests: RequestSettings,
     pub reconciliation: ReconciliationSettings,
 }
@@ -395,6 +396,70 @@ pub struct WebhookSettings {
     pub clients: Vec<WebhookClient>,
     #[serde(default)]
     pub subscribers: Vec<WebhookSubscriber>,
+}
+
+/// How a role session's name finds its Identity Center user (`cli.user_attribute`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionNameAttribute {
+    /// The session name is the user's `UserName` (what Identity Center puts there; the default).
+    UserName,
+    /// The session name is an email, looked up like a chat user's (`aws.user_attribute`).
+    Email,
+}
+
+/// `liftgate request` from a terminal (docs/reference.md §5, CLI routes): callers prove who they
+/// are with a signed STS `GetCallerIdentity` that the gateway forwards to STS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CliSettings {
+    /// Lets the section stay in the file with the routes off.
+    #[serde(default = "enabled_by_default", deserialize_with = "lenient::bool")]
+    pub enabled: bool,
+    /// The only place signed requests are sent; default `https://sts.<region>.amazonaws.com/`.
+    #[serde(default)]
+    pub sts_endpoint: Option<String>,
+    /// The region the caller signs for (the credential scope); default `aws.region`.
+    #[serde(default)]
+    pub sts_region: Option<String>,
+    #[serde(default = "default_session_name_attribute")]
+    pub user_attribute: SessionNameAttribute,
+    /// What the caller must sign in `X-Liftgate-Server-Id`, so a request signed for another
+    /// gateway (or another service using the same scheme) is useless here. The CLI sends the
+    /// host of its `--url` unless told otherwise.
+    #[serde(deserialize_with = "lenient::string")]
+    pub server_id: String,
+    /// Accounts a caller's role session may live in; empty means any account of the
+    /// organization. Accounts outside the organization are always refused.
+    #[serde(default, deserialize_with = "lenient::strings")]
+    pub allowed_accounts: Vec<String>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+fn default_session_name_attribute() -> SessionNameAttribute {
+    SessionNameAttribute::UserName
+}
+
+impl CliSettings {
+    /// The STS endpoint requests are forwarded to.
+    pub fn effective_sts_endpoint(&self, aws_region: &str) -> String {
+        self.sts_endpoint.clone().unwrap_or_else(|| {
+            format!(
+                "https://sts.{}.amazonaws.com/",
+                self.effective_sts_region(aws_region)
+            )
+        })
+    }
+
+    /// The region callers sign for.
+    pub fn effective_sts_region(&self, aws_region: &str) -> String {
+        self.sts_region
+            .clone()
+            .unwrap_or_else(|| aws_region.to_owned())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

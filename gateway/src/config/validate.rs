@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use liftgate_policy::{Email, Problem, Rules};
 
-use super::settings::{AuditSinkKind, SchedulerBackend, Settings, StateBackend};
+use super::settings::{AuditSinkKind, CliSettings, SchedulerBackend, Settings, StateBackend};
 
 fn push(list: &mut Vec<Problem>, path: impl Into<String>, message: impl Into<String>) {
     list.push(Problem {
@@ -30,6 +30,73 @@ fn is_loopback_url(text: &str) -> bool {
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host = host.rsplit_once(':').map_or(host, |(host, _)| host);
     matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
+/// The `cli` section (docs/reference.md §2): where signed requests go and what callers sign.
+fn check_cli(cli: &CliSettings, aws_region: Option<&str>, errors: &mut Vec<Problem>) {
+    let Some(aws_region) = aws_region else {
+        push(
+            errors,
+            "cli",
+            "needs the aws section: callers are checked against the organization's accounts and Identity Center users",
+        );
+        return;
+    };
+    let region = cli.effective_sts_region(aws_region);
+    if region.is_empty()
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        push(
+            errors,
+            "cli.sts_region",
+            format!("{region:?} is not a region like us-east-1"),
+        );
+    }
+    let endpoint = cli.effective_sts_endpoint(aws_region);
+    match crate::http::check_outbound_url(&endpoint) {
+        Err(error) => push(errors, "cli.sts_endpoint", format!("{endpoint:?} {error}")),
+        Ok(url) => {
+            if url.query().is_some()
+                || url.fragment().is_some()
+                || !url.username().is_empty()
+                || url.password().is_some()
+                || url.path() != "/"
+            {
+                push(
+                    errors,
+                    "cli.sts_endpoint",
+                    format!(
+                        "{endpoint:?} must be a bare scheme, host and port, like https://sts.us-east-1.amazonaws.com"
+                    ),
+                );
+            }
+        }
+    }
+    let server_id = cli.server_id.trim();
+    if server_id.is_empty() {
+        push(
+            errors,
+            "cli.server_id",
+            "must be set: callers sign it, which binds their signature to this gateway (usually its public host name)",
+        );
+    } else if server_id.len() > 255 || !server_id.bytes().all(|b| b.is_ascii_graphic()) {
+        push(
+            errors,
+            "cli.server_id",
+            "must be 1 to 255 visible ASCII characters, without spaces",
+        );
+    }
+    for (index, account) in cli.allowed_accounts.iter().enumerate() {
+        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            push(
+                errors,
+                format!("cli.allowed_accounts[{index}]"),
+                format!("{account:?} is not a 12-digit account id (quote ids with leading zeros)"),
+            );
+        }
+    }
 }
 
 pub(super) fn check(
@@ -458,6 +525,14 @@ pub(super) fn check(
         }
     }
 
+    if let Some(cli) = &settings.cli {
+        check_cli(
+            cli,
+            settings.aws.as_ref().map(|aws| aws.region.as_str()),
+            errors,
+        );
+    }
+
     let requests = &settings.requests;
     if requests.durations.is_empty() {
         push(
@@ -507,11 +582,16 @@ pub(super) fn check(
         );
     }
 
-    if settings.slack.is_none() && settings.teams.is_none() && settings.webhook.is_none() {
+    let cli_enabled = settings.cli.as_ref().is_some_and(|cli| cli.enabled);
+    if settings.slack.is_none()
+        && settings.teams.is_none()
+        && settings.webhook.is_none()
+        && !cli_enabled
+    {
         push(
             warnings,
             "",
-            "no slack, teams or webhook section: nobody can make a request",
+            "no slack, teams, webhook or cli section: nobody can make a request",
         );
     }
     if rules.statements.is_empty() && rules.group_statements.is_empty() {

@@ -8,6 +8,8 @@ pub enum Channel {
     Slack,
     Teams,
     Webhook,
+    /// `liftgate request` at a terminal, signed with the caller's own AWS identity.
+    Cli,
     /// Timers: expiry of pending requests, revocation at the end of a grant.
     Scheduler,
     /// Drift reconciliation.
@@ -20,6 +22,7 @@ impl Channel {
             Channel::Slack => "slack",
             Channel::Teams => "teams",
             Channel::Webhook => "webhook",
+            Channel::Cli => "cli",
             Channel::Scheduler => "scheduler",
             Channel::Reconciler => "reconciler",
         }
@@ -47,15 +50,23 @@ pub enum VerifiedCaller {
     },
     /// A webhook client acting for the person named in its call (within its `act_for`).
     Webhook { client_id: String },
+    /// A person at a terminal: STS `GetCallerIdentity`, forwarded by the gateway with the
+    /// caller's own signature, answered with this Identity Center role session.
+    Cli {
+        /// `arn:aws:sts::<account>:assumed-role/AWSReservedSSO_<set>_<hash>/<session name>`.
+        arn: String,
+        account_id: String,
+    },
 }
 
 impl VerifiedCaller {
-    /// The audit records' `request_source`: `slack`, `teams` or `webhook:<client id>`.
+    /// The audit records' `request_source`: `slack`, `teams`, `webhook:<client id>` or `cli`.
     pub fn source(&self) -> String {
         match self {
             VerifiedCaller::Slack { .. } => "slack".to_owned(),
             VerifiedCaller::Teams { .. } => "teams".to_owned(),
             VerifiedCaller::Webhook { client_id } => format!("webhook:{client_id}"),
+            VerifiedCaller::Cli { .. } => "cli".to_owned(),
         }
     }
 }
@@ -90,6 +101,17 @@ impl Person {
         Person {
             caller: Some(VerifiedCaller::Webhook {
                 client_id: client_id.to_owned(),
+            }),
+            ..Person::from_email(email)
+        }
+    }
+
+    /// The person behind a verified Identity Center role session (`liftgate request`).
+    pub fn through_cli(email: Email, arn: &str, account_id: &str) -> Person {
+        Person {
+            caller: Some(VerifiedCaller::Cli {
+                arn: arn.to_owned(),
+                account_id: account_id.to_owned(),
             }),
             ..Person::from_email(email)
         }

@@ -23,7 +23,7 @@ pub(crate) enum RouteClass {
 
 impl RouteClass {
     pub(crate) fn of(path: &str) -> RouteClass {
-        if path.starts_with("/api/") {
+        if path.starts_with("/api/") || path.starts_with("/cli/") {
             RouteClass::Api
         } else if matches!(path, "/healthz" | "/readyz" | "/metrics") {
             RouteClass::Admin
@@ -93,6 +93,7 @@ mod tests {
     #[test]
     fn routes_fall_into_their_class_and_a_full_class_refuses_without_waiting() {
         assert_eq!(RouteClass::of("/api/v1/requests"), RouteClass::Api);
+        assert_eq!(RouteClass::of("/cli/v1/requests"), RouteClass::Api);
         assert_eq!(RouteClass::of("/slack/interactions"), RouteClass::Chat);
         assert_eq!(RouteClass::of("/teams/messages"), RouteClass::Chat);
         assert_eq!(RouteClass::of("/metrics"), RouteClass::Admin);

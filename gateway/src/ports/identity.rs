@@ -42,6 +42,17 @@ pub struct DirectoryUser {
     pub secondary_domain_used: bool,
 }
 
+/// The Identity Center user with a given `UserName` (the session name of their role sessions),
+/// and the address the gateway knows them by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedUser {
+    pub user_id: String,
+    /// What [`IdentityCenter::find_user`] takes for this user: the user name itself when
+    /// `aws.user_attribute` is `user_name`, else the user's primary email. `None` when the user
+    /// has no such address (then no request can be made for them).
+    pub email: Option<Email>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountInfo {
     pub id: String,
@@ -68,6 +79,19 @@ pub trait IdentityCenter: Send + Sync + std::fmt::Debug {
     /// The Identity Center user for this email, by the configured attribute, falling back to a
     /// case-insensitive match and to the configured fallback domains. `None` when there is none.
     async fn find_user(&self, email: &Email) -> Result<Option<DirectoryUser>, IdentityError>;
+
+    /// The user whose `UserName` is exactly `user_name` (a role session's name, docs/reference.md
+    /// §5 `cli`). `None` when there is none. The default supports no lookup by user name and
+    /// fails, so a backend without it refuses such callers instead of guessing.
+    async fn find_user_by_user_name(
+        &self,
+        user_name: &str,
+    ) -> Result<Option<NamedUser>, IdentityError> {
+        let _ = user_name;
+        Err(IdentityError::Failed(
+            "this Identity Center backend cannot look users up by user name".to_owned(),
+        ))
+    }
 
     /// Which of `candidates` (group ids) the user is a member of.
     async fn member_groups(

@@ -17,7 +17,8 @@ pub use activity::{ActivityError, ActivityLog, ActivityQuery};
 pub use audit::{AuditError, AuditSink};
 pub use clock::{Clock, SystemClock};
 pub use identity::{
-    AccountInfo, DirectoryUser, GroupInfo, IdentityCenter, IdentityError, ProvisionReceipt,
+    AccountInfo, DirectoryUser, GroupInfo, IdentityCenter, IdentityError, NamedUser,
+    ProvisionReceipt,
 };
 pub use inbox::{InboxError, InboxHandler};
 pub use inventory::{AccessInventory, AssignedPrincipal, GroupMember, Page, UserDetails};

@@ -10,7 +10,7 @@ use crate::audit::{AuditRecord, Checkpoint};
 use crate::domain::{AccessKey, AccessRecord, GrantTarget, RequestId, RequestStatus};
 use crate::ports::{
     AccountInfo, AuditError, AuditSink, DirectoryUser, DriftNotice, GroupInfo, IdentityCenter,
-    IdentityError, Notice, NoticeKind, Notifier, NotifyError, ProvisionReceipt,
+    IdentityError, NamedUser, Notice, NoticeKind, Notifier, NotifyError, ProvisionReceipt,
     RevocationScheduler, SchedulerError,
 };
 
@@ -43,6 +43,8 @@ impl FakeFailure {
 #[derive(Debug, Default)]
 struct Directory {
     users: BTreeMap<String, String>,
+    /// `UserName` → user id, for the users a test gave one.
+    user_names: BTreeMap<String, String>,
     accounts: BTreeMap<String, String>,
     permission_sets: BTreeMap<String, String>,
     /// `SessionDuration` by permission-set ARN, where a test set one.
@@ -78,6 +80,15 @@ impl FakeIdentityCenter {
             .unwrap()
             .users
             .insert(email.to_lowercase(), user_id.to_owned());
+    }
+
+    /// Gives an existing user (by id) a `UserName`, for lookups by role session name.
+    pub fn set_user_name(&self, user_id: &str, user_name: &str) {
+        self.directory
+            .lock()
+            .unwrap()
+            .user_names
+            .insert(user_name.to_owned(), user_id.to_owned());
     }
 
     pub fn add_account(&self, id: &str, name: &str) {
@@ -324,6 +335,24 @@ impl IdentityCenter for FakeIdentityCenter {
                 user_id: user_id.clone(),
                 secondary_domain_used: false,
             }))
+    }
+
+    async fn find_user_by_user_name(
+        &self,
+        user_name: &str,
+    ) -> Result<Option<NamedUser>, IdentityError> {
+        let directory = self.enter("find_user_by_user_name").await?;
+        Ok(directory.user_names.get(user_name).map(|user_id| {
+            let email = directory
+                .users
+                .iter()
+                .find(|(_, id)| *id == user_id)
+                .and_then(|(email, _)| Email::parse(email).ok());
+            NamedUser {
+                user_id: user_id.clone(),
+                email,
+            }
+        }))
     }
 
     async fn member_groups(

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use liftgate_gateway::config::{
-    ConfigErrors, ConfigSource, LoadedConfig, ReconciliationMode, SchedulerBackend, StateBackend,
-    load,
+    ConfigErrors, ConfigSource, LoadedConfig, ReconciliationMode, SchedulerBackend,
+    SessionNameAttribute, StateBackend, load,
 };
 use proptest::prelude::*;
 
@@ -272,6 +272,63 @@ fn cross_section_requirements_are_checked() {
             "missing {expected:?} in {lines:#?}"
         );
     }
+}
+
+#[test]
+fn the_cli_section_defaults_to_the_regional_sts_endpoint_and_checks_each_key() {
+    let aws = "aws: {region: eu-west-1, sso_instance_arn: 'arn:aws:sso:::instance/ssoins-1', identity_store_id: d-1}\n";
+    let loaded = load_text(
+        &format!("{aws}cli: {{server_id: liftgate.example.com}}\n"),
+        &[],
+    )
+    .unwrap_or_else(|errors| panic!("{errors}"));
+    let cli = loaded.settings.cli.unwrap();
+    assert!(cli.enabled);
+    assert_eq!(cli.user_attribute, SessionNameAttribute::UserName);
+    assert_eq!(
+        cli.effective_sts_endpoint("eu-west-1"),
+        "https://sts.eu-west-1.amazonaws.com/"
+    );
+    assert_eq!(cli.effective_sts_region("eu-west-1"), "eu-west-1");
+    assert!(
+        !loaded
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("nobody can make a request")),
+        "{:#?}",
+        loaded.warnings
+    );
+
+    let text = format!(
+        "{aws}cli:\n  server_id: ''\n  sts_endpoint: 'http://sts.example.com/?x=1'\n  sts_region: 'EU West'\n  allowed_accounts: [12345678901, '111111111111']\n  user_attribute: upn\n"
+    );
+    let lines = error_lines(&load_text(&text, &[]).unwrap_err());
+    for expected in [
+        "cli.server_id:",
+        "cli.sts_endpoint:",
+        "cli.sts_region:",
+        "cli.allowed_accounts[0]: \"12345678901\" is not a 12-digit account id",
+        "cli.user_attribute:",
+    ] {
+        assert!(
+            lines.iter().any(|line| line.starts_with(expected)),
+            "missing {expected:?} in {lines:#?}"
+        );
+    }
+    assert!(
+        !lines
+            .iter()
+            .any(|line| line.starts_with("cli.allowed_accounts[1]")),
+        "{lines:#?}"
+    );
+
+    let lines = error_lines(&load_text("cli: {server_id: x}\n", &[]).unwrap_err());
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.starts_with("cli: needs the aws section")),
+        "{lines:#?}"
+    );
 }
 
 #[test]

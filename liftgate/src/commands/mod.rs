@@ -6,6 +6,7 @@ pub mod explain;
 pub mod init;
 pub mod migrate;
 pub mod reconcile;
+pub mod request;
 
 pub mod serve;
 pub mod state;

@@ -8,6 +8,7 @@
 
 mod audit;
 mod cli;
+mod cli_request;
 mod crash;
 mod init;
 mod migrate;
