@@ -130,6 +130,7 @@ async fn main() {
                     start_at: None,
                     extends: None,
                     idempotency_key: None,
+                    break_glass: false,
                 };
                 let request = harness.service.create(input).await.unwrap();
                 assert_eq!(request.status(), RequestStatus::Pending);

@@ -101,6 +101,10 @@ pub struct CreateArgs {
     /// Why you need it (shown to approvers and kept in the audit).
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+    /// Emergency: access now without approval, reviewed afterwards; only where a BreakGlass
+    /// rule names you.
+    #[arg(long)]
+    pub break_glass: bool,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -275,6 +279,10 @@ pub struct ExplainArgs {
     /// A group the requester is a member of (for AllowedGroups); repeatable.
     #[arg(long = "member-of", value_name = "GROUP_ID")]
     pub member_of: Vec<String>,
+    /// Decide it as a break-glass request (over the BreakGlass statements only); with
+    /// --approver, whether that person may review the use.
+    #[arg(long)]
+    pub break_glass: bool,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
 }

@@ -231,7 +231,9 @@ pub async fn build(loaded: &LoadedConfig) -> anyhow::Result<Gateway> {
         chat_notifiers,
         Arc::clone(&metrics),
     )
-    .with_inbox(inbox);
+    .with_inbox(inbox)
+    // docs/reference.md §6: break-glass uses nobody reviewed in time escalate.
+    .with_reviews(service.clone());
     // docs/reference.md §6: ends the live role sessions of removed access (`RevokeSessions`);
     // its rows exist only where it is on, so every replica can carry them out.
     let dispatcher =

@@ -1,5 +1,6 @@
 //! The decision at request time and the checks at approval time (docs/reference.md §3).
 
+mod break_glass;
 mod explain;
 mod forms;
 pub(crate) mod rule;
@@ -11,6 +12,9 @@ use crate::rules::Rules;
 use crate::{Duration, Email};
 use rule::Affected;
 
+pub use break_glass::{
+    BreakGlassOffer, break_glass_offer, break_glass_reviewer_permitted, evaluate_break_glass,
+};
 pub use forms::{accounts_for_requester, groups_for_requester, permission_sets_for_account};
 pub use sessions::revokes_sessions;
 
@@ -44,12 +48,18 @@ pub enum Decision {
     NoApprovers,
     NoStatements,
     RequesterNotAllowed,
+    /// A break-glass request an admitting `BreakGlass` statement grants at once, for a review
+    /// afterwards ([`evaluate_break_glass`]).
+    BreakGlass,
 }
 
 impl Decision {
     /// Whether access is granted without anyone else's approval.
     pub fn granted(self) -> bool {
-        matches!(self, Decision::ApprovalNotRequired | Decision::SelfApproval)
+        matches!(
+            self,
+            Decision::ApprovalNotRequired | Decision::SelfApproval | Decision::BreakGlass
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +70,7 @@ impl Decision {
             Decision::NoApprovers => "no_approvers",
             Decision::NoStatements => "no_statements",
             Decision::RequesterNotAllowed => "requester_not_allowed",
+            Decision::BreakGlass => "break_glass",
         }
     }
 }
@@ -192,12 +203,13 @@ mod tests {
             Decision::NoApprovers,
             Decision::NoStatements,
             Decision::RequesterNotAllowed,
+            Decision::BreakGlass,
         ] {
             assert_eq!(serde_json::to_value(decision).unwrap(), decision.as_str());
             assert_eq!(decision.to_string(), decision.as_str());
             let granted = matches!(
                 decision,
-                Decision::ApprovalNotRequired | Decision::SelfApproval
+                Decision::ApprovalNotRequired | Decision::SelfApproval | Decision::BreakGlass
             );
             assert_eq!(decision.granted(), granted);
         }

@@ -44,6 +44,9 @@ pub(crate) struct RuleIndex {
     /// Statements naming both accounts and permission sets, by permission set, ascending.
     exact_by_set: Map<Box<[usize]>>,
     by_group: Map<Bucket>,
+    /// Break-glass statements naming an account id, which the decision buckets leave out but
+    /// the form catalog offers.
+    break_glass_by_account: Map<Box<[usize]>>,
     pub(crate) forms: forms::FormIndex,
 }
 
@@ -105,7 +108,14 @@ impl RuleIndex {
         let mut any_by_set: StdHashMap<&str, Vec<usize>> = StdHashMap::new();
         let mut by_account: StdHashMap<&str, (Vec<usize>, Vec<usize>)> = StdHashMap::new();
         let mut exact_by_set: StdHashMap<&str, Vec<usize>> = StdHashMap::new();
-        for (index, statement) in statements.iter().enumerate() {
+        // Break-glass statements decide only break-glass requests (`evaluate_break_glass`), so
+        // the decision index never sees them; the form catalog does (`forms`).
+        let decided = |statement: &&Statement| !statement.break_glass;
+        for (index, statement) in statements
+            .iter()
+            .enumerate()
+            .filter(|(_, statement)| decided(statement))
+        {
             match (&statement.resource, &statement.permission_set) {
                 (Scope::Any, Scope::Any) => any_any.push(index),
                 (Scope::Any, Scope::Only(sets)) => {
@@ -134,11 +144,26 @@ impl RuleIndex {
                 }
             }
         }
+        let mut break_glass_by_account: StdHashMap<&str, Vec<usize>> = StdHashMap::new();
+        for (index, statement) in statements.iter().enumerate() {
+            if let (true, Scope::Only(accounts)) = (statement.break_glass, &statement.resource) {
+                for account in accounts {
+                    break_glass_by_account
+                        .entry(account)
+                        .or_default()
+                        .push(index);
+                }
+            }
+        }
         let rule = |index: usize| Rule::of_statement(index, &statements[index]);
         let group_rule = |index: usize| Rule::of_group_statement(index, &group_statements[index]);
 
         let mut by_group: StdHashMap<&str, Vec<usize>> = StdHashMap::new();
-        for (index, statement) in group_statements.iter().enumerate() {
+        for (index, statement) in group_statements
+            .iter()
+            .enumerate()
+            .filter(|(_, statement)| !statement.break_glass)
+        {
             for group in &statement.resource {
                 by_group.entry(group).or_default().push(index);
             }
@@ -167,6 +192,10 @@ impl RuleIndex {
             by_group: by_group
                 .into_iter()
                 .map(|(group, list)| (group.into(), Bucket::new(&list, group_rule, &emails)))
+                .collect(),
+            break_glass_by_account: break_glass_by_account
+                .into_iter()
+                .map(|(account, list)| (account.into(), list.into_boxed_slice()))
                 .collect(),
             forms: forms::FormIndex::build(statements, group_statements),
             emails,
@@ -213,7 +242,8 @@ impl RuleIndex {
         candidates
     }
 
-    /// Every statement whose `Resource` names this account id (not `"*"`), in no set order.
+    /// Every statement whose `Resource` names this account id (not `"*"`), break-glass ones
+    /// included, in no set order.
     pub(crate) fn naming_account(&self, account_id: &str) -> impl Iterator<Item = usize> + '_ {
         self.by_account
             .get(account_id)
@@ -226,6 +256,12 @@ impl RuleIndex {
                     .chain(&bucket.restricted)
                     .chain(&account.exact)
             })
+            .chain(
+                self.break_glass_by_account
+                    .get(account_id)
+                    .into_iter()
+                    .flatten(),
+            )
             .copied()
     }
 }

@@ -23,8 +23,10 @@ mod rules;
 pub use duration::{Duration, DurationError};
 pub use email::{Email, EmailError};
 pub use evaluate::{
-    Decision, Evaluation, Requester, Target, accounts_for_requester, approver_permitted, evaluate,
-    groups_for_requester, may_deny, permission_sets_for_account, revokes_sessions,
+    BreakGlassOffer, Decision, Evaluation, Requester, Target, accounts_for_requester,
+    approver_permitted, break_glass_offer, break_glass_reviewer_permitted, evaluate,
+    evaluate_break_glass, groups_for_requester, may_deny, permission_sets_for_account,
+    revokes_sessions,
 };
 pub use lint::lint;
 pub use parse::{Problem, parse_rules};

@@ -128,6 +128,7 @@ fn parse_statement(path: &str, value: &Value, problems: &mut Vec<Problem>) -> Op
         required_approvals: common.required_approvals,
         max_duration: common.max_duration,
         justification: common.justification,
+        break_glass: common.break_glass,
         revoke_sessions,
     })
 }
@@ -155,6 +156,7 @@ fn parse_group_statement(
         required_approvals: common.required_approvals,
         max_duration: common.max_duration,
         justification: common.justification,
+        break_glass: common.break_glass,
     })
 }
 

@@ -158,6 +158,9 @@ pub struct Statement {
     pub required_approvals: u32,
     pub max_duration: Option<Duration>,
     pub justification: Justification,
+    /// `BreakGlass`: this statement grants only break-glass requests, at once, for a review
+    /// afterwards by its `Approvers` (docs/reference.md §3); ordinary requests never see it.
+    pub break_glass: bool,
     /// `RevokeSessions`: end the role sessions of this access when Liftgate removes it
     /// (docs/reference.md §3); `None` follows `requests.revoke_sessions`.
     pub revoke_sessions: Option<bool>,
@@ -176,6 +179,8 @@ pub struct GroupStatement {
     pub required_approvals: u32,
     pub max_duration: Option<Duration>,
     pub justification: Justification,
+    /// `BreakGlass`, as for [`Statement::break_glass`].
+    pub break_glass: bool,
 }
 
 /// All the rules of one configuration, in file order (indexes are reported by `explain`),

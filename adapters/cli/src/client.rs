@@ -127,6 +127,10 @@ pub struct CreateRequest {
     pub target: RequestTarget,
     pub duration: String,
     pub reason: String,
+    /// Break the glass: access now, reviewed afterwards (only where a `BreakGlass` rule admits
+    /// the caller).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub break_glass: bool,
 }
 
 /// A call ready to send: its proof covers exactly this method, path and body.

@@ -133,9 +133,20 @@ struct CreateBody {
     group_id: Option<String>,
     duration: String,
     reason: String,
+    #[serde(default)]
+    break_glass: bool,
 }
 
-fn parse_create(body: &[u8]) -> Result<(TargetInput, Duration, String), CliError> {
+/// A create as the workflow takes it.
+#[derive(Debug)]
+struct Create {
+    target: TargetInput,
+    duration: Duration,
+    reason: String,
+    break_glass: bool,
+}
+
+fn parse_create(body: &[u8]) -> Result<Create, CliError> {
     let create: CreateBody = serde_json::from_slice(body).map_err(|error| {
         CliError::bad_request(
             "invalid_body",
@@ -157,7 +168,12 @@ fn parse_create(body: &[u8]) -> Result<(TargetInput, Duration, String), CliError
     };
     let duration = Duration::parse(&create.duration)
         .map_err(|error| CliError::bad_request("invalid_duration", error.to_string()))?;
-    Ok((target, duration, create.reason))
+    Ok(Create {
+        target,
+        duration,
+        reason: create.reason,
+        break_glass: create.break_glass,
+    })
 }
 
 async fn create(
@@ -166,18 +182,19 @@ async fn create(
     payload: web::Payload,
 ) -> CliResult {
     let (caller, body) = verified(&state, &request, payload).await?;
-    let (target, duration, reason) = parse_create(&body)?;
+    let create = parse_create(&body)?;
     let stored = state
         .service
         .create(NewRequest {
             requester: caller.person.clone(),
-            target,
-            duration,
-            reason,
+            target: create.target,
+            duration: create.duration,
+            reason: create.reason,
             channel: Channel::Cli,
             start_at: None,
             extends: None,
             idempotency_key: None,
+            break_glass: create.break_glass,
         })
         .await?;
     tracing::info!(request_id = %stored.id, arn = %caller.arn, "CLI request created.");
@@ -267,7 +284,12 @@ mod tests {
 
     #[test]
     fn a_create_names_one_target_a_duration_and_a_reason() {
-        let (target, duration, reason) = parse_create(
+        let Create {
+            target,
+            duration,
+            reason,
+            break_glass,
+        } = parse_create(
             br#"{"account_id": "111111111111", "permission_set": "Admin", "duration": "1h", "reason": "deploy"}"#,
         )
         .unwrap();
@@ -280,6 +302,14 @@ mod tests {
         );
         assert_eq!(duration, Duration::from_mins(60));
         assert_eq!(reason, "deploy");
+        assert!(!break_glass);
+        assert!(
+            parse_create(
+                br#"{"group_id": "g", "duration": "1h", "reason": "INC-1", "break_glass": true}"#
+            )
+            .unwrap()
+            .break_glass
+        );
         for (body, code) in [
             (
                 &br#"{"group_id": "g", "duration": "1h", "reason": "r", "requester": "x@y.z"}"#[..],

@@ -1,4 +1,5 @@
-//! Button clicks on requests: approve, deny, cancel, and ending one's own access early. The
+//! Button clicks on requests: approve, deny, cancel, ending one's own access early, and a
+//! reviewer's acknowledgement or flag of a break-glass use. The
 //! button carries only the request id; who clicked comes from Slack's `users.info`, and
 //! whether they may is the workflow's decision.
 
@@ -18,6 +19,8 @@ impl Decision {
             Decision::Deny => "deny",
             Decision::Cancel => "cancel",
             Decision::Revoke => "end",
+            Decision::Acknowledge => "acknowledge",
+            Decision::Flag => "flag",
         }
     }
 }
@@ -52,6 +55,8 @@ impl SlackAdapter {
             Decision::Deny => Action::Deny { comment: None },
             Decision::Cancel => Action::Cancel,
             Decision::Revoke => Action::Revoke,
+            Decision::Acknowledge => Action::Acknowledge { comment: None },
+            Decision::Flag => Action::Flag { comment: None },
         };
         let outcome = self
             .service

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::adapter::{Expiry, Reply, SlackAdapter};
 use crate::blocks::form::{ACCOUNT, FormKind, GROUP, PERMISSION_SET};
-use crate::blocks::message::{APPROVE, CANCEL, DENY, EXTEND, REVOKE};
+use crate::blocks::message::{ACKNOWLEDGE, APPROVE, CANCEL, DENY, EXTEND, FLAG, REVOKE};
 use crate::inbox::SlackWork;
 use crate::payload::{Ack, Inbound, Interaction};
 use crate::people::IdentityError;
@@ -28,6 +28,10 @@ pub(crate) enum Decision {
     Deny,
     Cancel,
     Revoke,
+    /// A reviewer's acknowledgement of a break-glass use.
+    Acknowledge,
+    /// A reviewer's flag of a break-glass use.
+    Flag,
 }
 
 impl SlackAdapter {
@@ -191,6 +195,8 @@ impl SlackAdapter {
             DENY => Some(Decision::Deny),
             CANCEL => Some(Decision::Cancel),
             REVOKE => Some(Decision::Revoke),
+            ACKNOWLEDGE => Some(Decision::Acknowledge),
+            FLAG => Some(Decision::Flag),
             _ => None,
         };
         match (decision, action.action_id.as_str()) {

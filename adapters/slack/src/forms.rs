@@ -7,15 +7,15 @@ use std::sync::Arc;
 
 use liftgate_gateway::conversation::{self, FieldRefusals, FormField, Submission};
 use liftgate_gateway::domain::{Channel, RequestId};
-use liftgate_gateway::workflow::{NewRequest, TargetInput, WorkflowError};
-use liftgate_policy::{Duration, Target};
+use liftgate_gateway::workflow::{NewRequest, RequesterFacts, TargetInput, WorkflowError};
+use liftgate_policy::{Duration, Rules, Target};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::adapter::{Reply, SlackAdapter};
 use crate::blocks::form::{
-    self, ACCOUNT, AccountFormModel, DURATION, EXTEND_FORM, FormKind, GROUP, GroupFormModel,
-    MAX_STATIC_OPTIONS, PERMISSION_SET, REASON, START,
+    self, ACCOUNT, AccountFormModel, BREAK_GLASS, DURATION, EXTEND_FORM, FormKind, GROUP,
+    GroupFormModel, MAX_STATIC_OPTIONS, PERMISSION_SET, REASON, START,
 };
 use crate::inbox::SlackWork;
 use crate::payload::{Ack, Interaction, View};
@@ -51,6 +51,9 @@ pub(crate) struct Draft {
     #[serde(default, with = "time::serde::rfc3339::option")]
     start_at: Option<OffsetDateTime>,
     idempotency_key: String,
+    /// "Break glass" was ticked: decided by the workflow over the `BreakGlass` statements.
+    #[serde(default)]
+    break_glass: bool,
 }
 
 type InlineErrors = BTreeMap<String, String>;
@@ -76,6 +79,23 @@ fn nothing_to_request(kind: FormKind) -> &'static str {
         FormKind::Group => {
             "No rule lets you request membership of an AWS group. If you think that is wrong, ask your administrators."
         }
+    }
+}
+
+/// Whether the form offers "Break glass": some `BreakGlass` statement of the form's kind
+/// admits this requester (`AllowedUsers` names them or `AllowedGroups` holds one of their
+/// groups). Only what is shown depends on it; the workflow decides every break-glass request.
+fn may_break_glass(rules: &Rules, facts: &RequesterFacts, kind: FormKind) -> bool {
+    let offer = liftgate_policy::break_glass_offer(
+        rules,
+        &liftgate_policy::Requester {
+            email: &facts.email,
+            groups: &facts.groups,
+        },
+    );
+    match kind {
+        FormKind::Account => offer.accounts,
+        FormKind::Group => offer.groups,
     }
 }
 
@@ -134,6 +154,7 @@ impl SlackAdapter {
         };
         let max_reason = self.service.settings().max_reason_length;
         let channel = self.settings.channel_id.as_str();
+        let break_glass = may_break_glass(self.service.rules(), &session.facts, kind);
         match kind {
             FormKind::Account => {
                 if session.accounts.is_empty() {
@@ -181,6 +202,7 @@ impl SlackAdapter {
                     max_reason,
                     approvals_channel: channel,
                     warnings: &warnings,
+                    break_glass,
                 })
             }
             FormKind::Group => {
@@ -208,6 +230,7 @@ impl SlackAdapter {
                     durations: &durations,
                     max_reason,
                     approvals_channel: channel,
+                    break_glass,
                 })
             }
         }
@@ -329,6 +352,7 @@ impl SlackAdapter {
             FormKind::Group => conversation::FormKind::Group,
         };
         let submission = submission_of(view);
+        let break_glass = view.ticked(BREAK_GLASS, BREAK_GLASS);
         let checked = self.service.check_submission(
             core_kind,
             &submission,
@@ -339,6 +363,14 @@ impl SlackAdapter {
             Ok(_) => FieldRefusals::default(),
             Err(refusals) => refusals.clone(),
         };
+        // Said here, under the field, rather than after the ack; the workflow refuses it too
+        // (`break_glass_now_only`).
+        if break_glass && submission.start.is_some() {
+            refusals.refuse(
+                FormField::Start,
+                "Break-glass access starts now: leave the start time empty.",
+            );
+        }
         if kind == FormKind::Account
             && let (Some(account), Some(permission_set)) =
                 (&submission.account, &submission.permission_set)
@@ -385,6 +417,7 @@ impl SlackAdapter {
                 reason: checked.reason,
                 start_at: checked.start_at,
                 idempotency_key: idempotency_key(view),
+                break_glass,
             }),
             _ => Err(inline_errors(view, &refusals)),
         }
@@ -406,6 +439,7 @@ impl SlackAdapter {
                 reason: checked.reason,
                 start_at: None,
                 idempotency_key: idempotency_key(view),
+                break_glass: false,
             }),
             (None, _) => {
                 let mut refusals = FieldRefusals::default();
@@ -468,6 +502,7 @@ impl SlackAdapter {
             start_at: draft.start_at,
             extends,
             idempotency_key: Some(draft.idempotency_key),
+            break_glass: draft.break_glass,
         };
         match self.service.create(input).await {
             Ok(request) => {

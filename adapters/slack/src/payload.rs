@@ -69,6 +69,9 @@ pub(crate) struct StateValue {
     pub selected_option: Option<SelectedOption>,
     #[serde(default)]
     pub selected_date_time: Option<i64>,
+    /// Checkboxes: the options ticked.
+    #[serde(default)]
+    pub selected_options: Vec<SelectedOption>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -122,6 +125,16 @@ impl View {
             .selected_option
             .as_ref()
             .map(|option| option.value.as_str())
+    }
+
+    /// Whether the checkbox `option` of the input `block` is ticked.
+    pub(crate) fn ticked(&self, block: &str, option: &str) -> bool {
+        self.input(block).is_some_and(|(_, value)| {
+            value
+                .selected_options
+                .iter()
+                .any(|selected| selected.value == option)
+        })
     }
 
     pub(crate) fn text(&self, block: &str) -> Option<&str> {

@@ -150,14 +150,20 @@ impl ChatSurface for SlackAdapter {
     }
 
     fn reminder(&self, view: &RequestView<'_>, audience: &SlackAudience) -> SlackMessage {
-        SlackMessage {
-            text: message::reminder_text(
+        let text = match view.review().filter(|_| view.awaits_review()) {
+            Some(review) => message::review_reminder_text(
+                view.request,
+                review,
+                &audience.mentions,
+                &audience.missing_approvers,
+            ),
+            None => message::reminder_text(
                 view.request,
                 &audience.mentions,
                 &audience.missing_approvers,
             ),
-            blocks: None,
-        }
+        };
+        SlackMessage { text, blocks: None }
     }
 
     async fn drift_message(&self, notice: &DriftNotice) -> Result<SlackMessage, NotifyError> {

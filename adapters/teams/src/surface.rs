@@ -11,8 +11,8 @@ use serde_json::Value;
 use crate::bot::Bot;
 use crate::bot::proactive::{notify_error, store_error};
 use crate::cards::{
-    approval_card, card, card_message, facts, plain, requester_card, summary, text, text_message,
-    title,
+    approval_card, card, card_message, facts, format_time, plain, requester_card, summary, text,
+    text_message, title,
 };
 use crate::references::ActivityAt;
 
@@ -121,6 +121,21 @@ impl ChatSurface for Bot {
 
     fn reminder(&self, view: &RequestView<'_>, _audience: &()) -> Value {
         let request = view.request;
+        if let Some(review) = view.review().filter(|_| view.awaits_review()) {
+            let reviewers: Vec<&str> = request
+                .approvers
+                .iter()
+                .map(|email| email.as_str())
+                .collect();
+            return text_message(&format!(
+                "\u{1F6A8} Break glass: the use of {} by {} is still unreviewed; the review is overdue (escalation {}). Reviewers ({}): acknowledge or flag it on the approval card; the next escalation is at {}.",
+                request.target.describe(),
+                request.requester.email,
+                review.escalations,
+                reviewers.join(", "),
+                format_time(review.due_at)
+            ));
+        }
         let awaited: Vec<&str> = view.awaited().iter().map(|email| email.as_str()).collect();
         let progress = view.progress();
         text_message(&format!(

@@ -46,6 +46,18 @@ impl Fields {
         }
     }
 
+    /// A boolean field; absent or `null` is false.
+    fn flag(&mut self, name: &str) -> Result<bool, ApiError> {
+        match self.map.remove(name) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(flag)) => Ok(flag),
+            Some(_) => Err(ApiError::bad_request(
+                "invalid_field",
+                format!("{name} must be true or false"),
+            )),
+        }
+    }
+
     fn required_string(&mut self, name: &str) -> Result<String, ApiError> {
         self.optional_string(name)?.ok_or_else(|| missing(name))
     }
@@ -91,6 +103,8 @@ pub(crate) struct CreateBody {
     pub reason: String,
     pub start_at: Option<OffsetDateTime>,
     pub extends: Option<GrantId>,
+    /// Break the glass (docs/reference.md §3, §5).
+    pub break_glass: bool,
 }
 
 impl CreateBody {
@@ -147,6 +161,7 @@ impl CreateBody {
                 })
             })
             .transpose()?;
+        let break_glass = fields.flag("break_glass")?;
         fields.finish()?;
         Ok(CreateBody {
             requester,
@@ -155,6 +170,7 @@ impl CreateBody {
             reason,
             start_at,
             extends,
+            break_glass,
         })
     }
 }
@@ -176,6 +192,17 @@ impl DecisionBody {
         fields.finish()?;
         Ok(DecisionBody { approver, comment })
     }
+}
+
+/// `acknowledge` and `flag`: `{"reviewer", "comment"?}`.
+pub(crate) fn parse_review(body: &[u8]) -> Result<(Email, Option<String>), ApiError> {
+    let mut fields = Fields::parse(body)?;
+    let reviewer = fields.required_email("reviewer")?;
+    let comment = fields
+        .optional_string("comment")?
+        .filter(|comment| !comment.trim().is_empty());
+    fields.finish()?;
+    Ok((reviewer, comment))
 }
 
 /// `cancel`: `{"requester"}`.

@@ -13,7 +13,7 @@ use liftgate_policy::Email;
 use serde::Deserialize;
 
 use crate::auth::{Clients, VerifiedCall};
-use crate::body::{CreateBody, DecisionBody, parse_cancel, parse_revoke};
+use crate::body::{CreateBody, DecisionBody, parse_cancel, parse_review, parse_revoke};
 use crate::error::ApiError;
 use crate::signature::IDEMPOTENCY_KEY_HEADER;
 use crate::view::{GrantView, RequestView};
@@ -56,6 +56,8 @@ impl RouteProvider for WebhookRoutes {
                 .route("/requests/{id}/deny", web::post().to(deny))
                 .route("/requests/{id}/cancel", web::post().to(cancel))
                 .route("/requests/{id}/revoke", web::post().to(revoke))
+                .route("/requests/{id}/acknowledge", web::post().to(acknowledge))
+                .route("/requests/{id}/flag", web::post().to(flag))
                 .route("/grants", web::get().to(list_grants))
                 .default_service(web::to(no_such_route)),
         );
@@ -163,6 +165,7 @@ fn is_same_request(stored: &AccessRequest, body: &CreateBody) -> bool {
         && stored.requester.email == body.requester
         && stored.duration == body.duration
         && stored.reason == body.reason.trim()
+        && stored.break_glass_requested == body.break_glass
     // `extends` is left out: the workflow clears it when the grant ended before approval.
 }
 
@@ -186,6 +189,7 @@ async fn create(
             start_at: create.start_at,
             extends: create.extends.clone(),
             idempotency_key: key,
+            break_glass: create.break_glass,
         })
         .await?;
     if !is_same_request(&stored, &create) {
@@ -228,6 +232,8 @@ enum Verb {
     Deny,
     Cancel,
     Revoke,
+    Acknowledge,
+    Flag,
 }
 
 impl Verb {
@@ -246,6 +252,14 @@ impl Verb {
             }
             Verb::Cancel => (parse_cancel(body)?, Action::Cancel),
             Verb::Revoke => (parse_revoke(body)?, Action::Revoke),
+            Verb::Acknowledge => {
+                let (reviewer, comment) = parse_review(body)?;
+                (reviewer, Action::Acknowledge { comment })
+            }
+            Verb::Flag => {
+                let (reviewer, comment) = parse_review(body)?;
+                (reviewer, Action::Flag { comment })
+            }
         })
     }
 }
@@ -290,6 +304,14 @@ async fn cancel(s: web::Data<ApiState>, r: HttpRequest, p: web::Payload) -> ApiR
 
 async fn revoke(s: web::Data<ApiState>, r: HttpRequest, p: web::Payload) -> ApiResult {
     act(Verb::Revoke, s, r, p).await
+}
+
+async fn acknowledge(s: web::Data<ApiState>, r: HttpRequest, p: web::Payload) -> ApiResult {
+    act(Verb::Acknowledge, s, r, p).await
+}
+
+async fn flag(s: web::Data<ApiState>, r: HttpRequest, p: web::Payload) -> ApiResult {
+    act(Verb::Flag, s, r, p).await
 }
 
 #[derive(Debug, Deserialize)]

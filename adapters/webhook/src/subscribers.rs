@@ -18,7 +18,7 @@ use crate::signature::{
 use crate::view::RequestView;
 
 /// Every event name a subscriber may filter on (the history events of docs/reference.md §7).
-pub const EVENT_NAMES: [&str; 11] = [
+pub const EVENT_NAMES: [&str; 14] = [
     "requested",
     "approved",
     "denied",
@@ -30,6 +30,9 @@ pub const EVENT_NAMES: [&str; 11] = [
     "drift_detected",
     "extended",
     "activity_summary",
+    "break_glass_used",
+    "break_glass_reviewed",
+    "break_glass_review_overdue",
 ];
 
 #[derive(Debug)]

@@ -42,7 +42,25 @@ pub struct RequestView {
     /// Set while an end that was asked for is being carried out (the access is being
     /// removed); `null` otherwise. The status says `ended` only once it is done.
     pub revocation: Option<RevocationView>,
+    /// Whether the requester asked to break the glass.
+    pub break_glass: bool,
+    /// The review of a break-glass use (decision `break_glass`); `null` otherwise.
+    pub review: Option<ReviewView>,
     pub history: Vec<HistoryView>,
+}
+
+/// The review of a break-glass use: owed by `due_at` (moved on by each escalation), or given.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewView {
+    /// `pending`, `acknowledged` or `flagged`.
+    pub state: &'static str,
+    #[serde(with = "time::serde::rfc3339")]
+    pub due_at: OffsetDateTime,
+    pub escalations: u32,
+    pub by: Option<Email>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub at: Option<OffsetDateTime>,
+    pub comment: Option<String>,
 }
 
 /// An end in progress.
@@ -166,6 +184,18 @@ impl From<&AccessRequest> for RequestView {
                     requested_at: ending.requested_at,
                     by: ending.by.clone(),
                 }),
+            break_glass: request.break_glass_requested,
+            review: request.break_glass.as_ref().map(|review| {
+                let given = review.reviewed.as_ref();
+                ReviewView {
+                    state: given.map_or("pending", |given| given.outcome.as_str()),
+                    due_at: review.due_at,
+                    escalations: review.escalations,
+                    by: given.map(|given| given.by.email.clone()),
+                    at: given.map(|given| given.at),
+                    comment: given.and_then(|given| given.comment.clone()),
+                }
+            }),
             history: request.history.iter().map(HistoryView::from).collect(),
         }
     }

@@ -130,6 +130,7 @@ impl World {
                 start_at: None,
                 extends: None,
                 idempotency_key: None,
+                break_glass: false,
             })
             .await
     }

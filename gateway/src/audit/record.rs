@@ -81,6 +81,12 @@ pub struct AuditFields {
     /// when, where the permission set was provisioned again, or why not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_sessions: Option<crate::workflow::SessionsRevocation>,
+    /// Every record of a request that asked to break the glass (docs/reference.md §7).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub break_glass: bool,
+    /// Event `break_glass_reviewed` only: what the reviewer (`approver_email`) said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_outcome: Option<crate::domain::ReviewOutcome>,
 }
 
 fn na() -> String {
@@ -124,6 +130,9 @@ fn operation_type(event: RequestEvent) -> &'static str {
         RequestEvent::ActivitySummary => "activity_summary",
         RequestEvent::SessionsRevoked => "sessions_revoked",
         RequestEvent::SessionsRevocationRefused => "sessions_revocation_refused",
+        RequestEvent::BreakGlassUsed => "break_glass_used",
+        RequestEvent::BreakGlassReviewed => "break_glass_reviewed",
+        RequestEvent::BreakGlassReviewOverdue => "break_glass_review_overdue",
     }
 }
 
@@ -192,7 +201,9 @@ impl AuditRecord {
                 | RequestEvent::DriftDetected
                 | RequestEvent::ActivitySummary
                 | RequestEvent::SessionsRevoked
-                | RequestEvent::SessionsRevocationRefused => NA.to_owned(),
+                | RequestEvent::SessionsRevocationRefused
+                | RequestEvent::BreakGlassReviewed
+                | RequestEvent::BreakGlassReviewOverdue => NA.to_owned(),
                 _ => request.duration.as_secs().to_string(),
             },
             sso_user_principal_id: request.principal_id.clone(),
@@ -238,6 +249,15 @@ impl AuditRecord {
             record_id: None,
             activity_summary: None,
             revoked_sessions: None,
+            break_glass: request.break_glass_requested,
+            review_outcome: match event {
+                RequestEvent::BreakGlassReviewed => request
+                    .break_glass
+                    .as_ref()
+                    .and_then(|review| review.reviewed.as_ref())
+                    .map(|review| review.outcome),
+                _ => None,
+            },
         };
         AuditRecord {
             id: uuid::Uuid::new_v4(),
@@ -322,6 +342,8 @@ impl AuditRecord {
             record_id: None,
             activity_summary: None,
             revoked_sessions: None,
+            break_glass: false,
+            review_outcome: None,
         };
         AuditRecord {
             id: uuid::Uuid::new_v4(),

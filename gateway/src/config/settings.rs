@@ -492,6 +492,10 @@ pub struct RequestSettings {
     /// without `RevokeSessions` (docs/reference.md §3, §6).
     #[serde(deserialize_with = "lenient::bool")]
     pub revoke_sessions: bool,
+    /// How long a break-glass use may go unreviewed before it escalates, and again between
+    /// escalations (docs/reference.md §2, §6).
+    #[serde(deserialize_with = "lenient::duration")]
+    pub break_glass_review: Duration,
 }
 
 impl Default for RequestSettings {
@@ -510,6 +514,7 @@ impl Default for RequestSettings {
             max_comment_length: 1000,
             rate_limit: 20,
             revoke_sessions: false,
+            break_glass_review: Duration::from_hours(24),
         }
     }
 }

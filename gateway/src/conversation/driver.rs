@@ -296,7 +296,7 @@ impl<S: ChatSurface> NoticeDriver<S> {
             }
         }
         let mut changed = false;
-        let pending = view.request.status() == crate::domain::RequestStatus::Pending;
+        let pending = view.awaits_approvers();
         for approver in view.request.approvers.iter().filter(|_| pending) {
             if sent.iter().any(|(email, _)| email == approver.as_str()) {
                 continue;
@@ -320,12 +320,21 @@ impl<S: ChatSurface> NoticeDriver<S> {
         audience: &S::Audience,
         mut shown: ApprovalRecord<S::Reference>,
     ) -> Result<(), NotifyError> {
-        let due = view.request.reminders_sent.max(1);
+        let due = view.reminders_due().max(1);
         if shown.reminders >= due {
             return Ok(());
         }
         let message = self.surface.reminder(view, audience);
         self.surface.reply_in_thread(&shown.at, &message).await?;
+        if view.awaits_review() {
+            // An escalation is loud: every reviewer is told again, directly.
+            for reviewer in &view.request.approvers {
+                let person = Person::from_email(reviewer.clone());
+                if let Err(error) = self.surface.direct_message(&person, &message).await {
+                    tracing::warn!(request_id = %view.request.id, reviewer = %reviewer, %error, "Could not tell a reviewer of an overdue break-glass review.");
+                }
+            }
+        }
         shown.reminders = due;
         self.write(
             self.surface.namespaces().approvals,

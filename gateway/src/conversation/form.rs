@@ -142,7 +142,7 @@ pub fn field_of(error: &WorkflowError) -> Option<FormField> {
         "unknown_group" => Some(FormField::Group),
         "duration_too_long" | "invalid_duration" => Some(FormField::Duration),
         "missing_reason" | "reason_too_long" | "reason_mismatch" => Some(FormField::Reason),
-        "start_too_late" => Some(FormField::Start),
+        "start_too_late" | "break_glass_now_only" => Some(FormField::Start),
         _ => None,
     }
 }

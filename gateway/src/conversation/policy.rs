@@ -8,6 +8,9 @@
 //! - The requester hears of each new step on the platform they asked from; requests from the
 //!   webhook API or a terminal are followed on every chat platform that knows the requester.
 //! - Reminders go in the approval message's thread while the request is pending.
+//! - A break-glass use is loud: its approval message goes to the channel and to every
+//!   reviewer directly (with Acknowledge / Flag), and each escalation of an unreviewed use is
+//!   a reminder in the thread and a direct message to every reviewer again.
 //! - Drift findings and activity summaries go to the approvals channel (the summary in the
 //!   approval message's thread when there is one).
 
@@ -39,7 +42,14 @@ pub fn plan(notice: &Notice, platform: Channel) -> NoticePlan {
     }
     NoticePlan {
         approval_message: true,
-        reminder: notice.kind == NoticeKind::Reminder && request.status() == RequestStatus::Pending,
+        reminder: match notice.kind {
+            NoticeKind::Reminder => request.status() == RequestStatus::Pending,
+            NoticeKind::ReviewOverdue => request
+                .break_glass
+                .as_ref()
+                .is_some_and(|review| review.is_pending()),
+            NoticeKind::Created | NoticeKind::Updated => false,
+        },
         requester,
     }
 }

@@ -5,7 +5,7 @@
 
 use liftgate_policy::Email;
 
-use crate::domain::{AccessRequest, Grant, GrantStatus, RequestStatus};
+use crate::domain::{AccessRequest, BreakGlassReview, Grant, GrantStatus, RequestStatus};
 
 /// Who a message is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +30,10 @@ pub enum Control {
     CallOff,
     /// Opens the extension form (holder only: `AccessService::extension`).
     Extend,
+    /// A reviewer says a break-glass use was justified.
+    Acknowledge,
+    /// A reviewer says it was not (its access ends if still held).
+    Flag,
 }
 
 /// A request as every platform shows it.
@@ -59,12 +63,38 @@ impl<'a> RequestView<'a> {
             .ends_at
             .map(|at| at.unix_timestamp().to_string())
             .unwrap_or_default();
+        let reviewed = self
+            .review()
+            .and_then(|review| review.reviewed.as_ref())
+            .map_or("", |review| review.outcome.as_str());
         format!(
-            "{}:{}:{ends}:{}",
+            "{}:{}:{ends}:{}:{reviewed}",
             request.status().as_str(),
             request.approvals.len(),
             request.is_ending()
         )
+    }
+
+    /// The review of a break-glass use, if this request is one.
+    pub fn review(&self) -> Option<&'a BreakGlassReview> {
+        self.request.break_glass.as_ref()
+    }
+
+    /// A break-glass use still waiting for its review.
+    pub fn awaits_review(&self) -> bool {
+        self.review().is_some_and(BreakGlassReview::is_pending)
+    }
+
+    /// Whether the named approvers (or, for a break-glass use, its reviewers) still have
+    /// something to do: they get direct copies of the approval message then.
+    pub fn awaits_approvers(&self) -> bool {
+        self.request.status() == RequestStatus::Pending || self.awaits_review()
+    }
+
+    /// How many threaded reminders the workflow has asked for so far: approval reminders,
+    /// and escalations of an unreviewed break-glass use.
+    pub fn reminders_due(&self) -> u32 {
+        self.request.reminders_sent + self.review().map_or(0, |review| review.escalations)
     }
 
     pub fn progress(&self) -> Progress {
@@ -94,6 +124,7 @@ impl<'a> RequestView<'a> {
     pub fn controls(&self, reader: Reader) -> &'static [Control] {
         let status = self.request.status();
         match reader {
+            Reader::Approvers if self.awaits_review() => &[Control::Acknowledge, Control::Flag],
             Reader::Approvers => match status {
                 RequestStatus::Pending => &[Control::Approve, Control::Deny],
                 _ => &[],

@@ -46,6 +46,7 @@ use liftgate_policy::{Decision, Duration, Email, Rules};
 use time::OffsetDateTime;
 
 use super::access::{AccessRecord, PendingExtension};
+use super::break_glass::{BreakGlassReview, ReviewTimer};
 use super::{
     AccessRequest, Approval, Channel, Ending, Grant, GrantEnd, GrantId, GrantStatus, GrantTarget,
     NoticeKind, Person, RequestEvent, RequestId, RequestStatus, RequestTarget,
@@ -127,6 +128,10 @@ pub enum TransitionKind {
     Extended,
     Ended,
     SettleDeferred,
+    /// A break-glass use was reviewed.
+    Reviewed,
+    /// A break-glass use was not reviewed in time.
+    ReviewEscalated,
 }
 
 impl TransitionKind {
@@ -152,6 +157,8 @@ impl TransitionKind {
             TransitionKind::Extended => "extended",
             TransitionKind::Ended => "ended",
             TransitionKind::SettleDeferred => "settle_deferred",
+            TransitionKind::Reviewed => "reviewed",
+            TransitionKind::ReviewEscalated => "review_escalated",
         }
     }
 }
@@ -189,17 +196,19 @@ pub struct Transition {
     pub access: Option<AccessWrite>,
     pub audit: Vec<AuditNote>,
     pub notices: Vec<(RequestId, NoticeKind)>,
+    /// Break-glass review deadlines to check (each an outbox row due then).
+    pub review_timers: Vec<ReviewTimer>,
 }
 
 impl Transition {
-    fn of(kind: TransitionKind) -> Transition {
+    pub(in crate::domain) fn of(kind: TransitionKind) -> Transition {
         Transition {
             kinds: vec![kind],
             ..Transition::default()
         }
     }
 
-    fn put_request(&mut self, request: AccessRequest) {
+    pub(in crate::domain) fn put_request(&mut self, request: AccessRequest) {
         match self.requests.iter_mut().find(|r| r.id == request.id) {
             Some(slot) => *slot = request,
             None => self.requests.push(request),
@@ -213,11 +222,11 @@ impl Transition {
         }
     }
 
-    fn note(&mut self, note: AuditNote) {
+    pub(in crate::domain) fn note(&mut self, note: AuditNote) {
         self.audit.push(note);
     }
 
-    fn notify(&mut self, request: &RequestId, kind: NoticeKind) {
+    pub(in crate::domain) fn notify(&mut self, request: &RequestId, kind: NoticeKind) {
         if !self
             .notices
             .iter()
@@ -262,6 +271,8 @@ pub struct RequestDraft {
     pub warnings: Vec<String>,
     /// Where the approval messages go.
     pub routing: liftgate_policy::Routing,
+    /// Asked as break-glass (decided over the `BreakGlass` statements).
+    pub break_glass: bool,
 }
 
 /// The request settings the lifecycle needs.
@@ -272,6 +283,8 @@ pub struct Timing {
     pub reminders: bool,
     pub reminder_initial_wait: Duration,
     pub reminder_backoff: f64,
+    /// `requests.break_glass_review`: how long a break-glass use may go unreviewed.
+    pub break_glass_review: Duration,
 }
 
 fn refusal_reason(decision: Decision, target: &RequestTarget) -> String {
@@ -350,6 +363,9 @@ pub fn create(
         quiet: status == RequestStatus::Denied && draft.quiet_if_refused,
         warnings: draft.warnings,
         routing: draft.routing,
+        break_glass_requested: draft.break_glass,
+        break_glass: (evaluation.decision == Decision::BreakGlass)
+            .then(|| BreakGlassReview::new(now, timing.break_glass_review)),
         status,
         status_reason: None,
         approvals: Vec::new(),
@@ -395,9 +411,34 @@ pub fn create(
                 reason: None,
             });
             transition.kinds.push(TransitionKind::Approved);
+            if let Some(due_at) = request.break_glass.as_ref().map(|review| review.due_at) {
+                request.push_history(
+                    now,
+                    RequestEvent::BreakGlassUsed,
+                    channel,
+                    Some(&requester_email),
+                    None,
+                );
+                transition.note(AuditNote {
+                    request_id: request.id.clone(),
+                    grant_id: None,
+                    event: RequestEvent::BreakGlassUsed,
+                    channel,
+                    actor: Some(request.requester.clone()),
+                    reason: None,
+                });
+                transition.review_timers.push(ReviewTimer {
+                    request_id: request.id.clone(),
+                    due_at,
+                    round: 0,
+                });
+            }
         }
         RequestStatus::Denied => {
-            let why = refusal_reason(evaluation.decision, &request.target);
+            let mut why = refusal_reason(evaluation.decision, &request.target);
+            if request.break_glass_requested {
+                why = format!("break-glass refused: {why}");
+            }
             request.push_history(now, RequestEvent::Denied, channel, None, Some(why.clone()));
             request.status_reason = Some(why);
             transition.note(AuditNote {

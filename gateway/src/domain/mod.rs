@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod activity;
+pub mod break_glass;
 mod grant;
 mod ids;
 pub mod lifecycle;
@@ -17,6 +18,7 @@ pub use activity::{
     ActivityEvent, ActivityFound, ActivityOutcome, ActivityScope, ActivitySummary, EventCount,
     event_line,
 };
+pub use break_glass::{BreakGlassReview, Review, ReviewOutcome, ReviewTimer, Reviewer};
 pub use grant::{Grant, GrantEnd, GrantStatus, GrantTarget};
 #[cfg(any(test, feature = "test-util"))]
 pub use ids::seed_ids_for_tests;

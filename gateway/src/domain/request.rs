@@ -150,6 +150,12 @@ pub enum RequestEvent {
     SessionsRevoked,
     /// They were to be ended but could not be (audit only, with the reason).
     SessionsRevocationRefused,
+    /// Access granted at once by a `BreakGlass` statement, to be reviewed afterwards.
+    BreakGlassUsed,
+    /// A reviewer acknowledged or flagged a break-glass use.
+    BreakGlassReviewed,
+    /// A break-glass use went unreviewed past `requests.break_glass_review`.
+    BreakGlassReviewOverdue,
 }
 
 impl RequestEvent {
@@ -168,6 +174,9 @@ impl RequestEvent {
             RequestEvent::ActivitySummary => "activity_summary",
             RequestEvent::SessionsRevoked => "sessions_revoked",
             RequestEvent::SessionsRevocationRefused => "sessions_revocation_refused",
+            RequestEvent::BreakGlassUsed => "break_glass_used",
+            RequestEvent::BreakGlassReviewed => "break_glass_reviewed",
+            RequestEvent::BreakGlassReviewOverdue => "break_glass_review_overdue",
         }
     }
 }
@@ -232,6 +241,12 @@ pub struct AccessRequest {
     /// Where its approval messages go (`ApprovalChannel`, `NotifyApprovers`, docs/reference.md §3).
     #[serde(default, skip_serializing_if = "liftgate_policy::Routing::is_default")]
     pub routing: liftgate_policy::Routing,
+    /// The requester asked to break the glass (whether or not the rules let them).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub break_glass_requested: bool,
+    /// Set on a break-glass use (decision `break_glass`): its review (docs/reference.md §6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<super::BreakGlassReview>,
     /// Changed only by the transitions in [`super::lifecycle`].
     pub(in crate::domain) status: RequestStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -290,6 +305,8 @@ pub enum NoticeKind {
     Updated,
     /// Still pending: remind the approvers.
     Reminder,
+    /// A break-glass use is still unreviewed past its deadline: tell the reviewers again.
+    ReviewOverdue,
 }
 
 impl AccessRequest {
@@ -352,6 +369,8 @@ impl AccessRequest {
             quiet: false,
             warnings: Vec::new(),
             routing: liftgate_policy::Routing::default(),
+            break_glass_requested: false,
+            break_glass: None,
             status,
             status_reason: None,
             approvals: Vec::new(),

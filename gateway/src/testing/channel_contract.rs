@@ -445,6 +445,7 @@ pub async fn refused_requests_are_shown_to_the_approvers<C: ChannelUnderTest>() 
             start_at: None,
             extends: None,
             idempotency_key: None,
+            break_glass: false,
         })
         .await
         .unwrap();

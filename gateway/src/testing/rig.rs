@@ -54,15 +54,17 @@ impl Rig {
             notifiers: vec!["recording".to_owned()],
             metrics: metrics.clone(),
         };
+        let service = AccessService::new(dependencies.clone());
         let dispatcher = OutboxDispatcher::new(
             parts.store,
             parts.clock.clone(),
             sinks,
             vec![notifier.clone()],
             metrics.clone(),
-        );
+        )
+        .with_reviews(service.clone());
         Rig {
-            service: AccessService::new(dependencies.clone()),
+            service,
             dispatcher,
             clock: parts.clock,
             audit,

@@ -380,6 +380,7 @@ impl AccessService {
             outbox.extend(self.notice_messages(now, request_id, *kind));
         }
         outbox.extend(self.activity_rows(transition, snapshot, now));
+        outbox.extend(self.review_rows(transition, now));
         WriteBatch {
             requests: transition
                 .requests

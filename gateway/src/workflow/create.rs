@@ -41,6 +41,12 @@ impl AccessService {
                 ),
             ));
         }
+        if input.break_glass && (input.start_at.is_some() || input.extends.is_some()) {
+            return Err(WorkflowError::invalid(
+                "break_glass_now_only",
+                "breaking the glass grants new access now: it cannot start later or extend a grant",
+            ));
+        }
         let start_at = match input.start_at {
             Some(start) if start > now + MAX_START_DELAY => {
                 return Err(WorkflowError::invalid(
@@ -94,7 +100,14 @@ impl AccessService {
         let target = self.resolve_target(&input.target).await?;
         let facts = self.requester_facts(&input.requester.email).await?;
         let requester = Self::requester_of(&facts.email, &facts.groups);
-        let evaluation = liftgate_policy::evaluate(
+        // Break-glass is decided over the `BreakGlass` statements alone (docs/reference.md §3);
+        // refused, it is stored denied like any refusal, so the attempt is on record.
+        let decide = if input.break_glass {
+            liftgate_policy::evaluate_break_glass
+        } else {
+            liftgate_policy::evaluate
+        };
+        let evaluation = decide(
             &self.deps.rules,
             &target.policy_target(),
             &requester,
@@ -122,7 +135,11 @@ impl AccessService {
             ));
         }
         let warnings = self.deps.rules.warnings(&policy_target, &evaluation);
-        let routing = self.deps.rules.routing(&policy_target, &evaluation);
+        let mut routing = self.deps.rules.routing(&policy_target, &evaluation);
+        if input.break_glass {
+            // Loud: every reviewer hears of it directly as well as in the channel.
+            routing.direct = true;
+        }
         if let Some(grant_id) = &input.extends {
             self.check_extension(grant_id, &input.requester.email, &target)
                 .await?;
@@ -153,6 +170,7 @@ impl AccessService {
             quiet_if_refused,
             warnings,
             routing,
+            break_glass: input.break_glass,
         };
         let timing = self.timing();
         let stored = self
@@ -199,6 +217,21 @@ impl AccessService {
                 ("channel", input.channel.as_str()),
             ],
         );
+        if input.break_glass {
+            let outcome = if request.break_glass.is_some() {
+                "used"
+            } else {
+                "refused"
+            };
+            self.deps
+                .metrics
+                .inc("liftgate_break_glass_total", &[("outcome", outcome)]);
+            if request.break_glass.is_some() {
+                tracing::warn!(request_id = %request.id, requester = %request.requester.email, target = %request.target.describe(), "Break-glass access granted; it must be reviewed.");
+            } else {
+                tracing::warn!(request_id = %request.id, requester = %request.requester.email, decision = evaluation.decision.as_str(), "Break-glass refused.");
+            }
+        }
         tracing::info!(
             request_id = %request.id,
             decision = evaluation.decision.as_str(),

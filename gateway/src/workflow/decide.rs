@@ -6,6 +6,7 @@
 use super::commit::Outcome;
 use super::settle::SettleReport;
 use super::{AccessService, REVOKE_SETTLE_WAIT, WorkflowError};
+use crate::domain::ReviewOutcome;
 use crate::domain::lifecycle::{self, Approver, Closer};
 use crate::domain::{
     AccessKey, AccessRequest, Channel, Grant, GrantEnd, GrantStatus, Person, RequestId,
@@ -26,6 +27,14 @@ pub enum Action {
     Cancel,
     /// Ends an active grant early (or calls off an approved one that has not started).
     Revoke,
+    /// A reviewer says a break-glass use was justified.
+    Acknowledge {
+        comment: Option<String>,
+    },
+    /// A reviewer says it was not: on record, and its access ends if still held.
+    Flag {
+        comment: Option<String>,
+    },
 }
 
 impl Action {
@@ -35,6 +44,8 @@ impl Action {
             Action::Deny { .. } => "deny",
             Action::Cancel => "cancel",
             Action::Revoke => "revoke",
+            Action::Acknowledge { .. } => "acknowledge",
+            Action::Flag { .. } => "flag",
         }
     }
 }
@@ -90,12 +101,20 @@ impl AccessService {
             Action::Deny { comment } => self.deny(id, person, channel, comment).await,
             Action::Cancel => self.cancel(id, person, channel).await,
             Action::Revoke => self.revoke(id, person, channel).await,
+            Action::Acknowledge { comment } => {
+                self.review(id, person, channel, ReviewOutcome::Acknowledged, comment)
+                    .await
+            }
+            Action::Flag { comment } => {
+                self.review(id, person, channel, ReviewOutcome::Flagged, comment)
+                    .await
+            }
         }
     }
 
     /// The Identity Center user of a person acting on a request. Nobody without one may
     /// approve: identities are compared as Identity Center users, never as chat emails.
-    async fn user_of(&self, person: &Person) -> Result<Option<String>, WorkflowError> {
+    pub(super) async fn user_of(&self, person: &Person) -> Result<Option<String>, WorkflowError> {
         Ok(self
             .deps
             .identity
@@ -247,7 +266,10 @@ impl AccessService {
         .await
     }
 
-    async fn read_one(&self, id: &RequestId) -> Result<super::commit::Snapshot, WorkflowError> {
+    pub(super) async fn read_one(
+        &self,
+        id: &RequestId,
+    ) -> Result<super::commit::Snapshot, WorkflowError> {
         let mut snapshot = super::commit::Snapshot::default();
         let request = self.get(id).await?;
         snapshot.requests.insert(id.clone(), request);
@@ -270,14 +292,17 @@ impl AccessService {
         let user_id = self.user_of(actor).await?;
         let is_requester = actor.email == request.requester.email
             || user_id.as_deref() == Some(request.principal_id.as_str());
-        if !is_requester
-            && !liftgate_policy::may_deny(
-                &self.deps.rules,
-                &request.target.policy_target(),
-                &requester,
-                &actor.email,
-            )
-        {
+        let target = request.target.policy_target();
+        let rules = &self.deps.rules;
+        let may_end = liftgate_policy::may_deny(rules, &target, &requester, &actor.email)
+            || (request.break_glass.is_some()
+                && liftgate_policy::break_glass_reviewer_permitted(
+                    rules,
+                    &target,
+                    &requester,
+                    &actor.email,
+                ));
+        if !is_requester && !may_end {
             return Err(WorkflowError::forbidden(
                 "not_an_approver",
                 "only the requester or an approver of this request can revoke it",
@@ -354,7 +379,7 @@ impl AccessService {
         self.settle(&key, wait).await
     }
 
-    fn check_comment(&self, comment: Option<&str>) -> Result<(), WorkflowError> {
+    pub(super) fn check_comment(&self, comment: Option<&str>) -> Result<(), WorkflowError> {
         let limit = self.deps.requests.max_comment_length as usize;
         if let Some(comment) = comment
             && comment.trim().chars().count() > limit

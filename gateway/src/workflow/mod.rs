@@ -7,6 +7,7 @@
 //! anything a crash interrupted.
 
 mod activity;
+mod break_glass;
 mod catalog;
 mod commit;
 mod create;
@@ -32,6 +33,7 @@ pub use activity::{
     ACTIVITY_NOTICE_PREFIX, ACTIVITY_QUERY_TOPIC, ActivitySummarizer, DEFAULT_DELAY, DELIVERY_LAG,
     MAX_QUERY_ATTEMPTS, PendingSummary, activity_record,
 };
+pub use break_glass::REVIEW_TOPIC;
 pub use catalog::RequesterFacts;
 pub use decide::Action;
 pub use error::WorkflowError;
@@ -83,6 +85,10 @@ pub struct NewRequest {
     pub extends: Option<GrantId>,
     /// Makes creation idempotent: a retry with the same key returns the first request.
     pub idempotency_key: Option<String>,
+    /// Break the glass: decided over the `BreakGlass` statements only, granted at once when
+    /// one admits the requester, reviewed afterwards (docs/reference.md §3).
+    #[serde(default)]
+    pub break_glass: bool,
 }
 
 /// Everything the workflow needs, injected.
@@ -147,6 +153,7 @@ impl AccessService {
             reminders: requests.reminders,
             reminder_initial_wait: requests.reminder_initial_wait,
             reminder_backoff: requests.reminder_backoff,
+            break_glass_review: requests.break_glass_review,
         }
     }
 

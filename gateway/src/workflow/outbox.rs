@@ -4,9 +4,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::AccessService;
 use super::activity::{
     ACTIVITY_NOTICE_PREFIX, ACTIVITY_QUERY_TOPIC, ActivitySummarizer, SummaryStep,
 };
+use super::break_glass::{REVIEW_TOPIC, ReviewStep};
 use super::inbox::{INBOX_MAX_AGE, INBOX_TOPIC_PREFIX, hold_row};
 use super::records::{AUDIT_TOPIC_PREFIX, DRIFT_TOPIC_PREFIX, NOTIFY_TOPIC_PREFIX, NoticePayload};
 use super::sessions::{SESSIONS_TOPIC_PREFIX, SessionRevoker, SessionStep};
@@ -55,6 +57,8 @@ pub struct OutboxDispatcher {
     activity: Option<Arc<ActivitySummarizer>>,
     /// Ends the live role sessions of removed access (`RevokeSessions`).
     sessions: Option<Arc<SessionRevoker>>,
+    /// Escalates break-glass uses nobody reviewed in time.
+    reviews: Option<AccessService>,
     metrics: Arc<Metrics>,
     /// Whether the backlog gauge was set yet; after that it is only recounted when a pass
     /// handled messages, the only time the backlog can have changed from this replica's view.
@@ -78,6 +82,8 @@ fn topic_family(topic: &str) -> &'static str {
         "activity"
     } else if topic.starts_with(SESSIONS_TOPIC_PREFIX) {
         "sessions"
+    } else if topic == REVIEW_TOPIC {
+        "break_glass"
     } else {
         "other"
     }
@@ -110,6 +116,7 @@ impl OutboxDispatcher {
             inbox: HashMap::new(),
             activity: None,
             sessions: None,
+            reviews: None,
             metrics,
             backlog_counted: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
@@ -128,6 +135,14 @@ impl OutboxDispatcher {
     #[must_use]
     pub fn with_activity(mut self, summarizer: ActivitySummarizer) -> OutboxDispatcher {
         self.activity = Some(Arc::new(summarizer));
+        self
+    }
+
+    /// Adds the escalation of unreviewed break-glass uses (docs/reference.md §6). A replica
+    /// without it leaves their deadlines to one that has it.
+    #[must_use]
+    pub fn with_reviews(mut self, service: AccessService) -> OutboxDispatcher {
+        self.reviews = Some(service);
         self
     }
 
@@ -295,6 +310,18 @@ impl OutboxDispatcher {
         }
         if message.topic.starts_with(SESSIONS_TOPIC_PREFIX) {
             return self.end_sessions(message).await;
+        }
+        if message.topic == REVIEW_TOPIC {
+            let Some(service) = &self.reviews else {
+                return Err(Failure::Retry(
+                    "break-glass reviews are not escalated by this replica".to_owned(),
+                ));
+            };
+            return match service.check_review(message).await {
+                ReviewStep::Done => Ok(()),
+                ReviewStep::Retry(error) => Err(Failure::Retry(error)),
+                ReviewStep::Unreadable(error) => Err(Failure::Unreadable(error)),
+            };
         }
         if let Some(notifier_name) = message.topic.strip_prefix(ACTIVITY_NOTICE_PREFIX) {
             let Some(notifier) = self.notifiers.get(notifier_name) else {

@@ -83,6 +83,7 @@ impl Setup {
                 start_at: None,
                 extends: None,
                 idempotency_key: None,
+                break_glass: false,
             })
             .await
             .unwrap();

@@ -207,6 +207,7 @@ fn admin_on_prod(hours: u64) -> NewRequest {
         start_at: None,
         extends: None,
         idempotency_key: None,
+        break_glass: false,
     }
 }
 

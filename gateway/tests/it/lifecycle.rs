@@ -40,6 +40,7 @@ fn account_request(requester: &str, account: &str, permission_set: &str, hours: 
         start_at: None,
         extends: None,
         idempotency_key: None,
+        break_glass: false,
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod activity;
 mod audit;
+mod break_glass;
 mod config;
 mod defects;
 mod fuzz_corpus;

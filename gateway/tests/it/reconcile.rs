@@ -124,6 +124,7 @@ fn request(requester: &str, account: &str, permission_set: &str) -> NewRequest {
         start_at: None,
         extends: None,
         idempotency_key: None,
+        break_glass: false,
     }
 }
 

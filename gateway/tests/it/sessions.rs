@@ -76,6 +76,7 @@ async fn grant(h: &Harness, requester: &str, hours: u64) -> AccessRequest {
             start_at: None,
             extends: None,
             idempotency_key: None,
+            break_glass: false,
         })
         .await
         .unwrap();

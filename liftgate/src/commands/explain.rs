@@ -57,15 +57,26 @@ pub fn run(
         }
     };
     let rules = &loaded.rules;
-    let evaluation = liftgate_policy::evaluate(
-        rules,
-        &target,
-        &requester_facts,
-        loaded.settings.requests.max_duration,
-    );
-    let permitted = approver.as_ref().map(|approver| {
-        liftgate_policy::approver_permitted(rules, &target, &requester_facts, approver)
-    });
+    let max_duration = loaded.settings.requests.max_duration;
+    let (evaluation, permitted) = if args.break_glass {
+        let evaluation =
+            liftgate_policy::evaluate_break_glass(rules, &target, &requester_facts, max_duration);
+        let permitted = approver.as_ref().map(|approver| {
+            liftgate_policy::break_glass_reviewer_permitted(
+                rules,
+                &target,
+                &requester_facts,
+                approver,
+            )
+        });
+        (evaluation, permitted)
+    } else {
+        let evaluation = liftgate_policy::evaluate(rules, &target, &requester_facts, max_duration);
+        let permitted = approver.as_ref().map(|approver| {
+            liftgate_policy::approver_permitted(rules, &target, &requester_facts, approver)
+        });
+        (evaluation, permitted)
+    };
     match args.format {
         Format::Json => {
             let json = evaluation.to_explain_json(permitted);
@@ -87,7 +98,11 @@ fn write_text(
         "not granted"
     };
     writeln!(out, "decision:     {} ({outcome})", evaluation.decision)?;
-    if !evaluation.approvers.is_empty() {
+    let break_glass = evaluation.decision == liftgate_policy::Decision::BreakGlass;
+    if break_glass {
+        let names: Vec<&str> = evaluation.approvers.iter().map(Email::as_str).collect();
+        writeln!(out, "reviewers:    {} (afterwards)", names.join(", "))?;
+    } else if !evaluation.approvers.is_empty() {
         let names: Vec<&str> = evaluation.approvers.iter().map(Email::as_str).collect();
         writeln!(out, "approvers:    {}", names.join(", "))?;
         writeln!(
@@ -111,12 +126,17 @@ fn write_text(
         writeln!(out, "max duration: {max}")?;
     }
     if let Some((approver, permitted)) = approver {
-        let verdict = if permitted {
-            "counts"
+        if break_glass {
+            let verdict = if permitted { "may" } else { "may not" };
+            writeln!(out, "review by {approver}: {verdict} review this use")?;
         } else {
-            "does not count"
-        };
-        writeln!(out, "approval by {approver}: {verdict}")?;
+            let verdict = if permitted {
+                "counts"
+            } else {
+                "does not count"
+            };
+            writeln!(out, "approval by {approver}: {verdict}")?;
+        }
     }
     Ok(())
 }

@@ -50,6 +50,7 @@ impl Action {
                         .duration
                         .context("--duration is required (e.g. 1h)")?,
                     reason: create.reason.context("--reason is required")?,
+                    break_glass: create.break_glass,
                 }
                 .into()
             }

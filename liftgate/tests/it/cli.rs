@@ -42,11 +42,100 @@ statements:
     PermissionSet: Admin
     Approvers: [cto@corp.com]
     AllowSelfApproval: true
+  - ResourceType: Account
+    Resource: ["111111111111"]
+    PermissionSet: Admin
+    BreakGlass: true
+    AllowedUsers: [oncall@corp.com]
+    Approvers: [alice@corp.com, sec@corp.com]
+    MaxDuration: 2h
 group_statements:
   - Resource: ["99999999-8888-7777-6666-555555555555"]
     Approvers: [cto@corp.com]
     AllowedGroups: ["11111111-2222-3333-4444-555555555555"]
 "#;
+
+fn explain_json(config: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "policy",
+        "explain",
+        "--config",
+        config,
+        "--account",
+        "111111111111",
+        "--permission-set",
+        "Admin",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let output = liftgate(&args, None);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn explain_shows_break_glass_for_an_allowed_requester_and_never_for_anyone_else() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = write_config(directory.path(), RULES);
+    let config = path.to_str().unwrap();
+    assert_eq!(
+        explain_json(
+            config,
+            &[
+                "--requester",
+                "oncall@corp.com",
+                "--break-glass",
+                "--approver",
+                "sec@corp.com"
+            ]
+        ),
+        serde_json::json!({"decision": "break_glass", "granted": true, "approvers": [],
+            "reviewers": ["alice@corp.com", "sec@corp.com"], "statements": [3],
+            "max_duration": "2h", "approver_permitted": true})
+    );
+    // The requester never reviews their own use.
+    let own = explain_json(
+        config,
+        &[
+            "--requester",
+            "oncall@corp.com",
+            "--break-glass",
+            "--approver",
+            "oncall@corp.com",
+        ],
+    );
+    assert_eq!(own["approver_permitted"], false);
+    let outsider = explain_json(config, &["--requester", "dave@corp.com", "--break-glass"]);
+    assert_eq!(outsider["decision"], "requester_not_allowed");
+    assert_eq!(outsider["granted"], false);
+    // Without --break-glass the break-glass statement plays no part.
+    let ordinary = explain_json(config, &["--requester", "oncall@corp.com"]);
+    assert_eq!(ordinary["decision"], "requires_approval");
+    assert_eq!(ordinary["statements"], serde_json::json!([0]));
+    let output = liftgate(
+        &[
+            "policy",
+            "explain",
+            "--config",
+            config,
+            "--requester",
+            "oncall@corp.com",
+            "--account",
+            "111111111111",
+            "--permission-set",
+            "Admin",
+            "--break-glass",
+        ],
+        None,
+    );
+    let shown = text(&output.stdout);
+    assert!(shown.contains("decision:     break_glass"), "{shown}");
+    assert!(
+        shown.contains("reviewers:    alice@corp.com, sec@corp.com (afterwards)"),
+        "{shown}"
+    );
+}
 
 #[test]
 fn version_prints_the_version() {
@@ -64,7 +153,7 @@ fn check_config_accepts_a_valid_file_with_warnings() {
     let path = write_config(directory.path(), RULES);
     let output = liftgate(&["check-config", "--config", path.to_str().unwrap()], None);
     assert!(output.status.success(), "{}", text(&output.stderr));
-    assert!(text(&output.stdout).contains("is valid: 3 statement(s), 1 group statement(s)"));
+    assert!(text(&output.stdout).contains("is valid: 4 statement(s), 1 group statement(s)"));
     assert!(
         text(&output.stderr).contains("warning: statements[1]"),
         "{}",

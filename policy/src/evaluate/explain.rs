@@ -12,8 +12,14 @@ impl Evaluation {
         let mut object = Map::new();
         object.insert("decision".into(), json!(self.decision.as_str()));
         object.insert("granted".into(), json!(self.granted()));
-        let approvers: Vec<&str> = self.approvers.iter().map(|email| email.as_str()).collect();
-        object.insert("approvers".into(), json!(approvers));
+        let names: Vec<&str> = self.approvers.iter().map(|email| email.as_str()).collect();
+        // A break-glass grant waits for nobody: its approvers review it afterwards.
+        if self.decision == Decision::BreakGlass {
+            object.insert("approvers".into(), json!([]));
+            object.insert("reviewers".into(), json!(names));
+        } else {
+            object.insert("approvers".into(), json!(names));
+        }
         if self.decision == Decision::RequiresApproval {
             object.insert("required_approvals".into(), json!(self.required_approvals));
         }
@@ -50,6 +56,23 @@ mod tests {
             json!({"decision": "requires_approval", "granted": false,
                    "approvers": ["alice@corp.com", "bob@corp.com"], "required_approvals": 1,
                    "statements": [0, 3], "max_duration": "4h"})
+        );
+    }
+
+    #[test]
+    fn a_break_glass_grant_names_its_reviewers_not_approvers() {
+        let evaluation = Evaluation {
+            decision: Decision::BreakGlass,
+            approvers: vec![Email::parse("sec@corp.com").unwrap()],
+            required_approvals: 1,
+            statements: vec![2],
+            max_duration: Some(Duration::from_hours(1)),
+        };
+        assert_eq!(
+            evaluation.to_explain_json(Some(true)),
+            json!({"decision": "break_glass", "granted": true, "approvers": [],
+                   "reviewers": ["sec@corp.com"], "statements": [2], "max_duration": "1h",
+                   "approver_permitted": true})
         );
     }
 

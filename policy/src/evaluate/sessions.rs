@@ -28,10 +28,13 @@ pub fn revokes_sessions(
         .flat_map(|bucket| bucket.open.iter().chain(bucket.restricted.iter()))
         .chain(candidates.exact.iter())
         .peekable();
+    let break_glass =
+        super::break_glass::revokes_sessions(rules, account_id, permission_set, default);
     if covering.peek().is_none() {
-        return default;
+        return break_glass.unwrap_or(default);
     }
-    covering.any(|&index| rules.statements[index].revoke_sessions.unwrap_or(default))
+    break_glass == Some(true)
+        || covering.any(|&index| rules.statements[index].revoke_sessions.unwrap_or(default))
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub(super) const STATEMENT: &[&str] = &[
     "Warning",
     "ApprovalChannel",
     "NotifyApprovers",
+    "BreakGlass",
     "RevokeSessions",
 ];
 
@@ -40,6 +41,7 @@ pub(super) const GROUP_STATEMENT: &[&str] = &[
     "Warning",
     "ApprovalChannel",
     "NotifyApprovers",
+    "BreakGlass",
 ];
 
 /// Keys that belong to account statements only; in a group statement they get their own message

@@ -19,6 +19,7 @@ pub(super) struct Common {
     pub(super) required_approvals: u32,
     pub(super) max_duration: Option<Duration>,
     pub(super) justification: Justification,
+    pub(super) break_glass: bool,
 }
 
 /// One statement being read. It borrows the shared problem list and remembers its length at
@@ -341,7 +342,7 @@ impl<'v, 'p> Reader<'v, 'p> {
     /// Reads the keys every kind of statement shares.
     pub(super) fn common(&mut self) -> Common {
         // Field order is key order in docs/reference.md §3, which is the order problems are reported in.
-        Common {
+        let common = Common {
             approvers: self.emails("Approvers"),
             allow_self_approval: self.flag("AllowSelfApproval"),
             approval_is_not_required: self.flag("ApprovalIsNotRequired"),
@@ -353,6 +354,48 @@ impl<'v, 'p> Reader<'v, 'p> {
             required_approvals: self.required_approvals(),
             max_duration: self.max_duration(),
             justification: self.justification(),
+            break_glass: self.flag("BreakGlass").unwrap_or(false),
+        };
+        if common.break_glass {
+            self.check_break_glass(&common);
+        }
+        common
+    }
+
+    /// A break-glass statement grants at once, so it must say who may use it and who reviews
+    /// each use, and carries none of the keys about approving beforehand (docs/reference.md §3).
+    fn check_break_glass(&mut self, common: &Common) {
+        let path = self.key_path("BreakGlass");
+        let allowed_path = self.key_path("Allowed");
+        let allowed_unreadable = self.problems[self.before..]
+            .iter()
+            .any(|problem| problem.path.starts_with(&allowed_path));
+        if common.allowed_users.is_empty()
+            && common.allowed_groups.is_empty()
+            && !allowed_unreadable
+        {
+            self.report(
+                path.clone(),
+                "needs AllowedUsers or AllowedGroups: name who may break the glass",
+            );
+        }
+        if common.approvers.is_empty() {
+            self.report(
+                path.clone(),
+                "needs Approvers: they review every use afterwards",
+            );
+        }
+        for key in [
+            "AllowSelfApproval",
+            "ApprovalIsNotRequired",
+            "RequiredApprovals",
+        ] {
+            if self.map.contains_key(key) {
+                self.report(
+                    self.key_path(key),
+                    "does not apply to a BreakGlass statement, which grants at once and is reviewed afterwards",
+                );
+            }
         }
     }
 }

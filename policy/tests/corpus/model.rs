@@ -31,7 +31,11 @@ fn matched<'r>(rules: &'r Rules, target: &Target<'_>) -> Vec<Entry<'r>> {
             permission_set,
         } => {
             for (index, s) in rules.statements.iter().enumerate() {
-                if s.resource.contains(account_id) && s.permission_set.contains(permission_set) {
+                // Break-glass statements decide only break-glass requests.
+                if !s.break_glass
+                    && s.resource.contains(account_id)
+                    && s.permission_set.contains(permission_set)
+                {
                     entries.push(Entry {
                         index,
                         approvers: &s.approvers,
@@ -47,7 +51,7 @@ fn matched<'r>(rules: &'r Rules, target: &Target<'_>) -> Vec<Entry<'r>> {
         }
         Target::Group { group_id } => {
             for (index, s) in rules.group_statements.iter().enumerate() {
-                if s.resource.contains(*group_id) {
+                if !s.break_glass && s.resource.contains(*group_id) {
                     entries.push(Entry {
                         index,
                         approvers: &s.approvers,

@@ -16,8 +16,10 @@
 //!     approver: a@corp.com          # checks approver_permitted (into the explain object)
 //!     permitted: {c@corp.com: false}  # more approver_permitted checks
 //!     may_deny: {d@corp.com: true}
+//!     break_glass: true             # decided as a break-glass request (`--break-glass`)
 //!     expect: {decision: requires_approval, approvers: [a@corp.com], required_approvals: 1,
 //!              statements: [0], max_duration: 12h, approver_permitted: true}
+//!     # a break_glass decision has reviewers: [..] instead of approvers
 //! forms:
 //!   - description: what the request form offers
 //!     requester: bob@corp.com
@@ -36,8 +38,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use liftgate_policy::{
     Decision, Duration, Email, Problem, Requester, Rules, Scope, Target, accounts_for_requester,
-    approver_permitted, evaluate, groups_for_requester, lint, may_deny, parse_rules,
-    permission_sets_for_account,
+    approver_permitted, break_glass_reviewer_permitted, evaluate, evaluate_break_glass,
+    groups_for_requester, lint, may_deny, parse_rules, permission_sets_for_account,
 };
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
@@ -77,6 +79,8 @@ struct Case {
     permitted: BTreeMap<String, bool>,
     #[serde(default)]
     may_deny: BTreeMap<String, bool>,
+    #[serde(default)]
+    break_glass: bool,
     expect: Expect,
 }
 
@@ -86,6 +90,7 @@ struct Expect {
     decision: Decision,
     #[serde(default)]
     approvers: Vec<String>,
+    reviewers: Option<Vec<String>>,
     required_approvals: Option<u32>,
     #[serde(default)]
     statements: Vec<usize>,
@@ -244,6 +249,9 @@ fn run_case(rules: &Rules, case: &Case, max_duration: Duration) -> Result<(), St
         groups: &case.member_of,
     };
     let target = target(case)?;
+    if case.break_glass {
+        return run_break_glass_case(rules, case, &target, &requester, max_duration);
+    }
     let evaluation = evaluate(rules, &target, &requester, max_duration);
     let permitted = match &case.approver {
         Some(approver) => Some(approver_permitted(
@@ -288,11 +296,59 @@ fn run_case(rules: &Rules, case: &Case, max_duration: Duration) -> Result<(), St
     }
 }
 
+/// A break-glass case: the explain object of `evaluate_break_glass`, `permitted` as who may
+/// review, and the properties every break-glass answer has.
+fn run_break_glass_case(
+    rules: &Rules,
+    case: &Case,
+    target: &Target<'_>,
+    requester: &Requester<'_>,
+    max_duration: Duration,
+) -> Result<(), String> {
+    let evaluation = evaluate_break_glass(rules, target, requester, max_duration);
+    let reviewer = |who: &str| -> Result<bool, String> {
+        Ok(break_glass_reviewer_permitted(
+            rules,
+            target,
+            requester,
+            &email(who)?,
+        ))
+    };
+    let permitted = case.approver.as_deref().map(reviewer).transpose()?;
+    let actual = evaluation.to_explain_json(permitted);
+    let expected = expected_json(&case.expect);
+    let mut failures = Vec::new();
+    if actual != expected {
+        failures.push(format!("expected {expected}\n      got      {actual}"));
+    }
+    for (who, want) in &case.permitted {
+        let got = reviewer(who)?;
+        if got != *want {
+            failures.push(format!("may review ({who}) is {got}, expected {want}"));
+        }
+    }
+    let granted = evaluation.decision == Decision::BreakGlass;
+    if granted == evaluation.approvers.is_empty() {
+        failures.push("a break-glass grant has reviewers, and only a grant has".to_owned());
+    }
+    if reviewer(&case.requester)? {
+        failures.push("the requester may never review their own use".to_owned());
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n    "))
+    }
+}
+
 fn expected_json(expect: &Expect) -> Value {
     let mut object = serde_json::Map::new();
     object.insert("decision".into(), json!(expect.decision.as_str()));
     object.insert("granted".into(), json!(expect.decision.granted()));
     object.insert("approvers".into(), json!(expect.approvers));
+    if let Some(reviewers) = &expect.reviewers {
+        object.insert("reviewers".into(), json!(reviewers));
+    }
     if let Some(required) = expect.required_approvals {
         object.insert("required_approvals".into(), json!(required));
     }

@@ -79,6 +79,7 @@ async fn a_genuine_caller_revokes_its_active_grant() {
             },
             duration: "2h".into(),
             reason: "read the logs".into(),
+            break_glass: false,
         })
         .await
         .unwrap();

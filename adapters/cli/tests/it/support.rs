@@ -176,5 +176,6 @@ pub(crate) fn prod_admin() -> liftgate_cli_channel::client::CreateRequest {
         },
         duration: "1h".into(),
         reason: "deploy hotfix".into(),
+        break_glass: false,
     }
 }

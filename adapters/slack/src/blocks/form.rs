@@ -23,6 +23,7 @@ pub(crate) const GROUP: &str = "group";
 pub(crate) const DURATION: &str = "duration";
 pub(crate) const REASON: &str = "reason";
 pub(crate) const START: &str = "start_at";
+pub(crate) const BREAK_GLASS: &str = "break_glass";
 
 /// More choices than this need an external select with type-ahead.
 pub(crate) const MAX_STATIC_OPTIONS: usize = 100;
@@ -58,6 +59,8 @@ pub(crate) struct AccountFormModel<'a> {
     pub approvals_channel: &'a str,
     /// The `Warning`s of the statements naming the chosen account.
     pub warnings: &'a [String],
+    /// Offer "Break glass": some `BreakGlass` statement admits this requester.
+    pub break_glass: bool,
 }
 
 #[derive(Debug)]
@@ -67,6 +70,8 @@ pub(crate) struct GroupFormModel<'a> {
     pub durations: &'a [Duration],
     pub max_reason: u32,
     pub approvals_channel: &'a str,
+    /// Offer "Break glass", as for [`AccountFormModel::break_glass`].
+    pub break_glass: bool,
 }
 
 pub(crate) fn account_label(account: &AccountInfo) -> String {
@@ -167,6 +172,26 @@ fn start_input() -> Value {
     block
 }
 
+/// The break-glass option (docs/reference.md §3): shown only to someone a `BreakGlass`
+/// statement admits; whether the request is granted is still the workflow's decision.
+fn break_glass_input() -> Value {
+    let option = json!({
+        "text": plain("Break glass: emergency access now, without approval; reviewed afterwards"),
+        "value": BREAK_GLASS,
+    });
+    let mut block = input(
+        BREAK_GLASS,
+        "Emergency",
+        json!({ "type": "checkboxes", "action_id": BREAK_GLASS, "options": [option] }),
+        false,
+    );
+    block["optional"] = json!(true);
+    block["hint"] = plain(
+        "Only for an emergency: the approvers are told at once and must review the use. Leave the start time empty.",
+    );
+    block
+}
+
 fn modal(
     callback_id: &str,
     title: &str,
@@ -255,6 +280,9 @@ pub(crate) fn account_form(model: &AccountFormModel<'_>) -> Value {
     }
     blocks.push(duration_input(model.durations));
     blocks.push(reason_input(model.max_reason));
+    if model.break_glass {
+        blocks.push(break_glass_input());
+    }
     blocks.push(start_input());
     blocks.push(context("Everything done with this access is recorded."));
     modal(
@@ -281,6 +309,9 @@ pub(crate) fn group_form(model: &GroupFormModel<'_>) -> Value {
     ));
     blocks.push(duration_input(model.durations));
     blocks.push(reason_input(model.max_reason));
+    if model.break_glass {
+        blocks.push(break_glass_input());
+    }
     blocks.push(start_input());
     blocks.push(context("Everything done with this access is recorded."));
     modal(

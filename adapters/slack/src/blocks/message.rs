@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use liftgate_gateway::conversation::{Control, Reader, RequestView};
 use liftgate_gateway::domain::{
-    AccessRequest, Grant, Person, RequestEvent, RequestStatus, RequestTarget,
+    AccessRequest, BreakGlassReview, Grant, Person, RequestEvent, RequestStatus, RequestTarget,
+    ReviewOutcome,
 };
 use liftgate_policy::{Decision, Email};
 use serde_json::{Value, json};
@@ -18,6 +19,8 @@ pub(crate) const DENY: &str = "deny";
 pub(crate) const CANCEL: &str = "cancel";
 pub(crate) const REVOKE: &str = "revoke";
 pub(crate) const EXTEND: &str = "extend";
+pub(crate) const ACKNOWLEDGE: &str = "acknowledge";
+pub(crate) const FLAG: &str = "flag";
 
 /// Slack ids of the people a message names, looked up by email beforehand.
 #[derive(Debug, Default, Clone)]
@@ -62,6 +65,12 @@ fn emoji(status: RequestStatus) -> &'static str {
 }
 
 fn title(request: &AccessRequest) -> &'static str {
+    if request.break_glass.is_some() {
+        return match &request.target {
+            RequestTarget::Account { .. } => "BREAK GLASS: AWS access",
+            RequestTarget::Group { .. } => "BREAK GLASS: AWS group access",
+        };
+    }
     match (&request.target, request.extends.is_some()) {
         (RequestTarget::Account { .. }, false) => "AWS access request",
         (RequestTarget::Account { .. }, true) => "AWS access extension",
@@ -99,6 +108,7 @@ fn approved_by(request: &AccessRequest, mentions: &Mentions) -> String {
         Decision::SelfApproval => {
             "approved automatically: the requester may approve their own request".to_owned()
         }
+        Decision::BreakGlass => "granted at once without approval (break glass)".to_owned(),
         _ => {
             let by: Vec<String> = request
                 .approvals
@@ -201,6 +211,79 @@ pub(crate) fn status_text(
     }
 }
 
+/// The loud line of a break-glass use: granted without approval, and its review (due, overdue,
+/// or who acknowledged or flagged it, with what they said).
+fn break_glass_banner(review: &BreakGlassReview, mentions: &Mentions) -> String {
+    const GRANTED: &str = ":rotating_light: *BREAK GLASS* — access granted without approval";
+    match &review.reviewed {
+        None if review.escalations > 0 => format!(
+            "{GRANTED}; the review is overdue (escalation {}): review required by {}.",
+            review.escalations,
+            date(review.due_at)
+        ),
+        None => format!("{GRANTED}; review required by {}.", date(review.due_at)),
+        Some(done) => {
+            let (mark, word) = match done.outcome {
+                ReviewOutcome::Acknowledged => (":white_check_mark:", "Acknowledged"),
+                ReviewOutcome::Flagged => (":triangular_flag_on_post:", "Flagged"),
+            };
+            let said = match &done.comment {
+                Some(comment) => format!(": {}", escape(comment)),
+                None => ".".to_owned(),
+            };
+            format!(
+                "{GRANTED}. {mark} {word} by {}{said}",
+                mentions.person(&done.by)
+            )
+        }
+    }
+}
+
+/// Who still has to act on the request: the approvers of a pending request, the reviewers
+/// of an unreviewed break-glass use; `None` when nobody has.
+fn awaited_line(
+    view: &RequestView<'_>,
+    mentions: &Mentions,
+    missing_approvers: &[Email],
+) -> Option<String> {
+    let request = view.request;
+    let reviewing = view.awaits_review();
+    if !reviewing && request.status() != RequestStatus::Pending {
+        return None;
+    }
+    let approvers: Vec<&Email> = request
+        .approvers
+        .iter()
+        .filter(|email| !request.has_approval_from(email) && !missing_approvers.contains(email))
+        .collect();
+    let (nobody, label) = if reviewing {
+        ("Nobody else can review this use.", "Reviewers")
+    } else {
+        ("Nobody else can approve this request.", "Can approve")
+    };
+    let mut who = if approvers.is_empty() && missing_approvers.is_empty() {
+        nobody.to_owned()
+    } else if approvers.is_empty() {
+        format!(
+            ":warning: None of the {} could be found in Slack.",
+            if reviewing { "reviewers" } else { "approvers" }
+        )
+    } else {
+        format!("{label}: {}.", mentions.list(approvers))
+    };
+    if !missing_approvers.is_empty() {
+        who.push_str(&format!(
+            " Not found in Slack: {} (check the approver emails in the rules).",
+            missing_approvers
+                .iter()
+                .map(|email| escape(email.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Some(who)
+}
+
 fn capitalize(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
@@ -291,6 +374,16 @@ fn control_button(control: Control, request: &AccessRequest) -> Value {
             call_off
         }
         Control::Extend => button(EXTEND, "Extend", request, Some("primary")),
+        Control::Acknowledge => button(ACKNOWLEDGE, "Acknowledge", request, Some("primary")),
+        Control::Flag => {
+            let mut flag = button(FLAG, "Flag", request, Some("danger"));
+            flag["confirm"] = confirm(
+                "Flag this break-glass use?",
+                "Flagging ends the access now if it is still held, and the flag is on record.",
+                "Flag",
+            );
+            flag
+        }
     }
 }
 
@@ -327,8 +420,11 @@ pub(crate) fn approval_message(
     }
     let mut blocks = vec![
         json!({ "type": "header", "text": plain(&format!("{} {}", emoji(request.status()), title(request))) }),
-        json!({ "type": "section", "fields": fields }),
     ];
+    if let Some(review) = view.review() {
+        blocks.push(section(&break_glass_banner(review, mentions)));
+    }
+    blocks.push(json!({ "type": "section", "fields": fields }));
     for warning in &request.warnings {
         blocks.push(section(&format!(":warning: {}", escape(warning))));
     }
@@ -342,29 +438,7 @@ pub(crate) fn approval_message(
             status_text(request, grant, mentions)
         )),
     ]);
-    if request.status() == RequestStatus::Pending {
-        let approvers: Vec<&Email> = request
-            .approvers
-            .iter()
-            .filter(|email| !request.has_approval_from(email) && !missing_approvers.contains(email))
-            .collect();
-        let mut who = if approvers.is_empty() && missing_approvers.is_empty() {
-            "Nobody else can approve this request.".to_owned()
-        } else if approvers.is_empty() {
-            ":warning: None of the approvers could be found in Slack.".to_owned()
-        } else {
-            format!("Can approve: {}.", mentions.list(approvers))
-        };
-        if !missing_approvers.is_empty() {
-            who.push_str(&format!(
-                " Not found in Slack: {} (check the approver emails in the rules).",
-                missing_approvers
-                    .iter()
-                    .map(|email| escape(email.as_str()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
+    if let Some(who) = awaited_line(view, mentions, missing_approvers) {
         blocks.push(context(&who));
     }
     let buttons = controls_of(view, Reader::Approvers);
@@ -448,6 +522,9 @@ pub(crate) fn requester_message(view: &RequestView<'_>, mentions: &Mentions) -> 
     };
     let buttons = controls_of(view, Reader::Requester);
     let mut blocks = vec![section(&text)];
+    if let Some(review) = view.review() {
+        blocks.push(section(&break_glass_banner(review, mentions)));
+    }
     if !buttons.is_empty() {
         blocks.push(json!({ "type": "actions", "block_id": "requester", "elements": buttons }));
     }
@@ -498,5 +575,32 @@ pub(crate) fn reminder_text(
         request.approvals.len(),
         request.required_approvals.max(1),
         date(request.expires_at)
+    )
+}
+
+/// A thread reply (and a direct message to each reviewer) when a break-glass use is still
+/// unreviewed past its deadline: one per escalation.
+pub(crate) fn review_reminder_text(
+    request: &AccessRequest,
+    review: &BreakGlassReview,
+    mentions: &Mentions,
+    missing: &[Email],
+) -> String {
+    let reviewers: Vec<&Email> = request
+        .approvers
+        .iter()
+        .filter(|email| !missing.contains(email))
+        .collect();
+    let who = if reviewers.is_empty() {
+        String::new()
+    } else {
+        format!("{} ", mentions.list(reviewers))
+    };
+    format!(
+        "{who}:rotating_light: This break-glass use of {} by {} is still unreviewed: the review is overdue (escalation {}). Acknowledge or flag it on the approval message; the next escalation is {}.",
+        escape(&request.target.describe()),
+        mentions.person(&request.requester),
+        review.escalations,
+        date(review.due_at)
     )
 }

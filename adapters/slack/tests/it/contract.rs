@@ -40,6 +40,8 @@ fn controls(message: &StoredMessage) -> Vec<Control> {
             "deny" => Control::Deny,
             "cancel" => Control::Cancel,
             "extend" => Control::Extend,
+            "acknowledge" => Control::Acknowledge,
+            "flag" => Control::Flag,
             "revoke" if button["text"]["text"] == "Call off" => Control::CallOff,
             "revoke" => Control::EndAccess,
             other => panic!("unknown button {other}"),
@@ -54,6 +56,8 @@ fn action_id(control: Control) -> &'static str {
         Control::Cancel => "cancel",
         Control::EndAccess | Control::CallOff => "revoke",
         Control::Extend => "extend",
+        Control::Acknowledge => "acknowledge",
+        Control::Flag => "flag",
     }
 }
 

@@ -191,6 +191,7 @@ async fn requests_from_other_channels_are_shown_and_the_requester_found_by_email
             start_at: None,
             extends: None,
             idempotency_key: None,
+            break_glass: false,
         })
         .await
         .unwrap();
@@ -383,6 +384,7 @@ async fn repeated_refusals_within_the_hour_reach_the_channel_once_and_the_reques
         start_at: None,
         extends: None,
         idempotency_key: None,
+        break_glass: false,
     };
     for _ in 0..3 {
         let request = app.harness.service.create(refused()).await.unwrap();
@@ -406,6 +408,7 @@ fn webhook_request() -> NewRequest {
         start_at: None,
         extends: None,
         idempotency_key: None,
+        break_glass: false,
     }
 }
 

@@ -14,6 +14,7 @@
 )]
 
 mod activity;
+mod break_glass;
 mod contract;
 mod decisions;
 mod failures;

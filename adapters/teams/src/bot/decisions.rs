@@ -1,5 +1,5 @@
-//! Clicks that decide: Approve and Deny on the approval card, "I'm done" and "Cancel request"
-//! on the requester's card. The workflow decides whether the verified clicker may; its
+//! Clicks that decide: Approve and Deny on the approval card, Acknowledge and Flag on the
+//! approval card of a break-glass use, "I'm done" and "Cancel request" on the requester's card. The workflow decides whether the verified clicker may; its
 //! refusal is shown on the card the clicker gets back, and nothing changes.
 
 use actix_web::HttpResponse;
@@ -34,6 +34,18 @@ impl Bot {
             "You approved this request."
         } else {
             "You denied this request."
+        };
+        self.answer(id, outcome, done, Shown::Approval).await
+    }
+
+    /// A reviewer's Acknowledge (or, with `flag`, Flag) of a break-glass use.
+    pub(crate) async fn review(&self, caller: &Caller, id: &RequestId, flag: bool) -> HttpResponse {
+        let verb = if flag { Verb::Flag } else { Verb::Acknowledge };
+        let outcome = self.decide_recorded(verb, caller, id).await;
+        let done = if flag {
+            "You flagged this break-glass use: it is on record, and the access ends if it is still held."
+        } else {
+            "You acknowledged this break-glass use."
         };
         self.answer(id, outcome, done, Shown::Approval).await
     }

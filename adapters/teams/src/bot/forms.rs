@@ -8,7 +8,7 @@ use liftgate_gateway::conversation::{
 };
 use liftgate_gateway::domain::{AccessRequest, Channel, GrantId, RequestId};
 use liftgate_gateway::workflow::{NewRequest, RequesterFacts, TargetInput, WorkflowError};
-use liftgate_policy::{Duration, Target};
+use liftgate_policy::{Duration, Rules, Target};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::macros::format_description;
@@ -63,6 +63,42 @@ fn submission_of(inputs: &FormInputs) -> Submission {
         duration: text(&inputs.duration),
         reason: inputs.reason.clone(),
         start: parse_start(inputs).transpose(),
+    }
+}
+
+/// Which statements a form's break-glass option is about.
+#[derive(Clone, Copy)]
+enum Kind {
+    Account,
+    Group,
+}
+
+/// Whether the form offers "Break glass": some `BreakGlass` statement of the form's kind
+/// admits this requester (`AllowedUsers` names them or `AllowedGroups` holds one of their
+/// groups). Only what is shown depends on it; the workflow decides every break-glass request.
+fn may_break_glass(rules: &Rules, facts: &RequesterFacts, kind: Kind) -> bool {
+    let offer = liftgate_policy::break_glass_offer(
+        rules,
+        &liftgate_policy::Requester {
+            email: &facts.email,
+            groups: &facts.groups,
+        },
+    );
+    match kind {
+        Kind::Account => offer.accounts,
+        Kind::Group => offer.groups,
+    }
+}
+
+/// A break-glass request starts now: said under the start field at once (the workflow
+/// refuses it too, `break_glass_now_only`).
+fn refuse_deferred_break_glass(inputs: &FormInputs, refusals: &mut FieldRefusals) {
+    let deferred = !inputs.start_date.is_empty() || !inputs.start_time.is_empty();
+    if inputs.break_glass && deferred {
+        refusals.refuse(
+            FormField::Start,
+            "Break-glass access starts now: leave the start date and time empty.",
+        );
     }
 }
 
@@ -203,6 +239,7 @@ impl Bot {
             },
             errors,
             max_reason_length: self.service.settings().max_reason_length,
+            break_glass: may_break_glass(self.service.rules(), &facts, Kind::Account),
         };
         Ok(form.render())
     }
@@ -256,6 +293,7 @@ impl Bot {
             },
             errors,
             max_reason_length: self.service.settings().max_reason_length,
+            break_glass: may_break_glass(self.service.rules(), &facts, Kind::Group),
         };
         Ok(form.render())
     }
@@ -343,6 +381,7 @@ impl Bot {
             None,
         );
         let mut refusals = checked.as_ref().err().cloned().unwrap_or_default();
+        refuse_deferred_break_glass(&inputs, &mut refusals);
         // Whether the choices are ones this person may pick (the workflow checks it again).
         if let Some(account_id) = &submission.account {
             let accounts = match self.service.requestable_accounts(&facts).await {
@@ -397,6 +436,7 @@ impl Bot {
             None,
         );
         let mut refusals = checked.as_ref().err().cloned().unwrap_or_default();
+        refuse_deferred_break_glass(&inputs, &mut refusals);
         if let Some(group_id) = &submission.group {
             let groups = match self.service.requestable_groups(&facts).await {
                 Ok(groups) => groups,
@@ -510,6 +550,8 @@ impl Bot {
         checked: &CheckedSubmission,
         form_id: Option<String>,
     ) -> HttpResponse {
+        // Only the request forms carry the toggle; an extension never breaks the glass.
+        let break_glass = inputs.break_glass && !matches!(form, Form::Extend(_));
         let new = NewRequest {
             requester: caller.person.clone(),
             target,
@@ -524,6 +566,7 @@ impl Bot {
                 caller.user_id,
                 form_id.clone().unwrap_or_else(new_form_id)
             )),
+            break_glass,
         };
         let work = TeamsWork::Create { new };
         let recorded = self.service.record_acked(CHANNEL, &work).await;

@@ -18,6 +18,10 @@ pub(crate) enum Verb {
     Deny,
     Revoke,
     Cancel,
+    /// A reviewer's acknowledgement of a break-glass use.
+    Acknowledge,
+    /// A reviewer's flag of a break-glass use.
+    Flag,
 }
 
 /// One piece of recorded work. The person is the verified caller (token-checked sender,
@@ -53,6 +57,8 @@ impl TeamsWork {
                     Verb::Deny => Action::Deny { comment: None },
                     Verb::Revoke => Action::Revoke,
                     Verb::Cancel => Action::Cancel,
+                    Verb::Acknowledge => Action::Acknowledge { comment: None },
+                    Verb::Flag => Action::Flag { comment: None },
                 };
                 WorkOutcome::Decided(
                     service

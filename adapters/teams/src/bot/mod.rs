@@ -170,6 +170,8 @@ impl Bot {
             verb::CANCEL,
             verb::EXTEND,
             verb::EXTEND_SUBMIT,
+            verb::ACKNOWLEDGE,
+            verb::FLAG,
         ];
         if !known.contains(&verb) {
             return responses::invoke_error(&format!("unknown action {verb:?}"));
@@ -198,6 +200,9 @@ impl Bot {
                     }
                     verb::REVOKE => self.end_access(&caller, &request_id).await,
                     verb::CANCEL => self.cancel_request(&caller, &request_id).await,
+                    verb::ACKNOWLEDGE | verb::FLAG => {
+                        self.review(&caller, &request_id, verb == verb::FLAG).await
+                    }
                     _ => self.show_extend_form(&caller, &request_id).await,
                 }
             }

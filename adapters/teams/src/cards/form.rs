@@ -19,6 +19,7 @@ pub(crate) mod field {
     pub(crate) const REASON: &str = "reason";
     pub(crate) const START_DATE: &str = "start_date";
     pub(crate) const START_TIME: &str = "start_time";
+    pub(crate) const BREAK_GLASS: &str = "break_glass";
     pub(crate) const FORM_ID: &str = "form_id";
     pub(crate) const REQUEST_ID: &str = "request_id";
 }
@@ -46,6 +47,8 @@ pub(crate) struct FormInputs {
     pub(crate) reason: String,
     pub(crate) start_date: String,
     pub(crate) start_time: String,
+    /// "Break glass" was switched on (the toggle sends `"true"`).
+    pub(crate) break_glass: bool,
 }
 
 impl FormInputs {
@@ -66,6 +69,7 @@ impl FormInputs {
             reason: read(field::REASON),
             start_date: read(field::START_DATE),
             start_time: read(field::START_TIME),
+            break_glass: read(field::BREAK_GLASS) == "true",
         }
     }
 }
@@ -87,6 +91,8 @@ pub(crate) struct AccessForm {
     pub(crate) errors: FormErrors,
     /// `requests.max_reason_length`: the reason input stops there, as the core's checks do.
     pub(crate) max_reason_length: u32,
+    /// Offer "Break glass": some `BreakGlass` statement admits this requester.
+    pub(crate) break_glass: bool,
 }
 
 /// The group access form.
@@ -100,6 +106,8 @@ pub(crate) struct GroupForm {
     pub(crate) errors: FormErrors,
     /// `requests.max_reason_length`: the reason input stops there, as the core's checks do.
     pub(crate) max_reason_length: u32,
+    /// Offer "Break glass", as for [`AccessForm::break_glass`].
+    pub(crate) break_glass: bool,
 }
 
 /// The form that extends an active grant.
@@ -215,6 +223,29 @@ fn push_duration_reason_start(
     }
 }
 
+/// The break-glass option (docs/reference.md §3), only on the forms of someone a
+/// `BreakGlass` statement admits; whether the request is granted is the workflow's decision.
+fn push_break_glass(body: &mut Vec<Value>, inputs: &FormInputs, errors: &FormErrors) {
+    body.push(json!({
+        "type": "Input.Toggle",
+        "id": field::BREAK_GLASS,
+        "title": "Break glass: emergency access now, without approval; reviewed afterwards",
+        "valueOn": "true",
+        "valueOff": "false",
+        "value": if inputs.break_glass { "true" } else { "false" },
+        "wrap": true,
+    }));
+    body.push(json!({
+        "type": "TextBlock",
+        "text": "Only for an emergency: the approvers are told at once and must review the use. Leave the start empty.",
+        "isSubtle": true,
+        "size": "Small",
+        "spacing": "None",
+        "wrap": true,
+    }));
+    push_field_error(body, errors, field::BREAK_GLASS);
+}
+
 impl AccessForm {
     pub(crate) fn render(&self) -> Value {
         let mut body = vec![title("Request AWS access")];
@@ -266,6 +297,9 @@ impl AccessForm {
             true,
             self.max_reason_length,
         );
+        if self.break_glass {
+            push_break_glass(&mut body, &self.inputs, &self.errors);
+        }
         let data = json!({ field::FORM_ID: self.form_id });
         card(
             body,
@@ -301,6 +335,9 @@ impl GroupForm {
             true,
             self.max_reason_length,
         );
+        if self.break_glass {
+            push_break_glass(&mut body, &self.inputs, &self.errors);
+        }
         let data = json!({ field::FORM_ID: self.form_id });
         card(
             body,

@@ -28,6 +28,8 @@ pub(crate) mod verb {
     pub(crate) const CANCEL: &str = "cancel";
     pub(crate) const EXTEND: &str = "extend";
     pub(crate) const EXTEND_SUBMIT: &str = "extend_submit";
+    pub(crate) const ACKNOWLEDGE: &str = "acknowledge";
+    pub(crate) const FLAG: &str = "flag";
 }
 
 /// The `dataset` names of typeahead searches.

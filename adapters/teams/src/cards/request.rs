@@ -3,7 +3,10 @@
 //! so rendering twice shows the same truth twice; buttons appear only while they can work.
 
 use liftgate_gateway::conversation::{Control, Reader, RequestView};
-use liftgate_gateway::domain::{AccessRequest, Grant, GrantStatus, RequestStatus, RequestTarget};
+use liftgate_gateway::domain::{
+    AccessRequest, BreakGlassReview, Grant, GrantStatus, RequestStatus, RequestTarget,
+    ReviewOutcome,
+};
 use liftgate_policy::Decision;
 use serde_json::{Value, json};
 
@@ -68,6 +71,7 @@ fn approved_by(request: &AccessRequest) -> String {
     match request.decision {
         Decision::ApprovalNotRequired => "without approval (none required)".to_owned(),
         Decision::SelfApproval => "by self-approval".to_owned(),
+        Decision::BreakGlass => "at once without approval (break glass)".to_owned(),
         _ => format!(
             "by {}",
             join_emails(request.approvals.iter().map(|a| a.approver.email.as_str()))
@@ -184,8 +188,13 @@ fn request_facts(request: &AccessRequest, with_requester: bool) -> Vec<(&'static
 
 /// The notification text of a request's message: "requester@corp.com asks for Admin on …".
 pub(crate) fn summary(request: &AccessRequest) -> String {
+    let loud = if request.break_glass.is_some() {
+        "BREAK GLASS: "
+    } else {
+        ""
+    };
     format!(
-        "{} asks for {} for {}",
+        "{loud}{} asks for {} for {}",
         request.requester.email,
         request.target.describe(),
         request.duration
@@ -208,7 +217,54 @@ fn control_action(control: Control, request: &AccessRequest) -> Value {
         Control::EndAccess => execute("I'm done", verb::REVOKE, data, Some("destructive")),
         Control::CallOff => execute("Call off", verb::REVOKE, data, Some("destructive")),
         Control::Extend => execute("Extend", verb::EXTEND, data, None),
+        Control::Acknowledge => execute("Acknowledge", verb::ACKNOWLEDGE, data, Some("positive")),
+        Control::Flag => execute("Flag", verb::FLAG, data, Some("destructive")),
     }
+}
+
+/// The loud part of a break-glass use: granted without approval, and its review (due,
+/// overdue, or who acknowledged or flagged it, with what they said), in an attention-styled
+/// container.
+fn break_glass_banner(review: &BreakGlassReview) -> Value {
+    const GRANTED: &str = "\u{1F6A8} BREAK GLASS: access granted without approval";
+    let headline = match &review.reviewed {
+        None if review.escalations > 0 => format!(
+            "{GRANTED}; the review is overdue (escalation {}): review required by {}.",
+            review.escalations,
+            format_time(review.due_at)
+        ),
+        None => format!(
+            "{GRANTED}; review required by {}.",
+            format_time(review.due_at)
+        ),
+        Some(_) => format!("{GRANTED}."),
+    };
+    let mut items = vec![json!({
+        "type": "TextBlock",
+        "id": "break_glass",
+        "text": super::plain(&headline),
+        "weight": "Bolder",
+        "color": "Attention",
+        "wrap": true,
+    })];
+    if let Some(done) = &review.reviewed {
+        let word = match done.outcome {
+            ReviewOutcome::Acknowledged => "Acknowledged",
+            ReviewOutcome::Flagged => "Flagged",
+        };
+        let line = match &done.comment {
+            Some(comment) => format!("{word} by {}: {comment}", done.by.email),
+            None => format!("{word} by {}.", done.by.email),
+        };
+        items.push(json!({
+            "type": "TextBlock",
+            "id": "review",
+            "text": super::plain(&line),
+            "weight": "Bolder",
+            "wrap": true,
+        }));
+    }
+    json!({ "type": "Container", "style": "attention", "items": items })
 }
 
 fn controls_of(view: &RequestView<'_>, reader: Reader) -> Vec<Value> {
@@ -229,9 +285,16 @@ pub(crate) fn approval_card(view: &RequestView<'_>, note: Option<&Note>) -> Valu
     if let Some(note) = note {
         body.push(note_block(note));
     }
+    if let Some(review) = view.review() {
+        body.push(break_glass_banner(review));
+    }
     let mut list = request_facts(request, true);
     list.push((
-        "Approvers",
+        if view.review().is_some() {
+            "Reviewers"
+        } else {
+            "Approvers"
+        },
         join_emails(request.approvers.iter().map(|email| email.as_str())),
     ));
     if view.shows_progress() {
@@ -268,7 +331,16 @@ pub(crate) fn requester_card(view: &RequestView<'_>, note: Option<&Note>) -> Val
     if let Some(note) = note {
         body.push(note_block(note));
     }
+    if let Some(review) = view.review() {
+        body.push(break_glass_banner(review));
+    }
     let mut list = request_facts(request, false);
+    if view.awaits_review() {
+        list.push((
+            "Reviewers",
+            join_emails(request.approvers.iter().map(|email| email.as_str())),
+        ));
+    }
     if request.status() == RequestStatus::Pending {
         list.push((
             "Approvers",

@@ -36,6 +36,8 @@ fn controls(card: &Value) -> Vec<Control> {
             "I'm done" => Control::EndAccess,
             "Call off" => Control::CallOff,
             "Extend" => Control::Extend,
+            "Acknowledge" => Control::Acknowledge,
+            "Flag" => Control::Flag,
             other => panic!("unknown button {other}"),
         })
         .collect()
@@ -48,6 +50,8 @@ fn verb(control: Control) -> &'static str {
         Control::Cancel => "cancel",
         Control::EndAccess | Control::CallOff => "revoke",
         Control::Extend => "extend",
+        Control::Acknowledge => "acknowledge",
+        Control::Flag => "flag",
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod approving;
 mod auth;
+mod break_glass;
 mod contract;
 mod fuzz_corpus;
 mod manifest;

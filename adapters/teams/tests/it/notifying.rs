@@ -27,6 +27,7 @@ async fn create(bed: &Bed, channel: Channel) -> AccessRequest {
             start_at: None,
             extends: None,
             idempotency_key: None,
+            break_glass: false,
         })
         .await
         .unwrap()
@@ -369,6 +370,7 @@ async fn requests_the_rules_refuse_are_shown_to_the_approvers_and_told_to_the_re
             start_at: None,
             extends: None,
             idempotency_key: None,
+            break_glass: false,
         })
         .await
         .unwrap();

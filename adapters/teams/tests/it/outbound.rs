@@ -30,6 +30,7 @@ async fn pending_request(bed: &Bed) -> AccessRequest {
             start_at: None,
             extends: None,
             idempotency_key: None,
+            break_glass: false,
         })
         .await
         .unwrap()

@@ -488,3 +488,71 @@ async fn audit_records_say_where_the_request_came_from_and_who_was_verified() {
         Some(format!("webhook:{CI}"))
     );
 }
+
+#[tokio::test]
+async fn break_glass_grants_at_once_and_a_reviewer_acknowledges_or_flags_it() {
+    let mut statements = statements();
+    statements.as_array_mut().unwrap().push(json!(
+        {"ResourceType": "Account", "Resource": [DEV], "PermissionSet": "Admin",
+         "BreakGlass": true, "AllowedUsers": [REQUESTER], "Approvers": [CAROL]}
+    ));
+    let api = TestApi::with(Options {
+        statements,
+        ..Options::default()
+    })
+    .await;
+    let emergency = || {
+        json!({"requester": REQUESTER, "account_id": DEV, "permission_set": "Admin",
+               "duration": "1h", "reason": "INC-9 outage", "break_glass": true})
+    };
+    let created = api.create(emergency()).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["decision"], "break_glass");
+    assert_eq!(created.body["status"], "active");
+    assert_eq!(created.body["break_glass"], true);
+    assert_eq!(created.body["approvers"], json!([CAROL]));
+    assert_eq!(created.body["review"]["state"], "pending");
+    assert_eq!(created.body["review"]["due_at"], "2027-01-16T08:00:00Z");
+    let id = created.id();
+
+    // Malformed: break_glass must be a boolean; reviewing needs a reviewer.
+    let mut bad = emergency();
+    bad["break_glass"] = json!("yes");
+    api.create(bad).await.assert_refused(400, "invalid_field");
+    api.decide(&id, "acknowledge", json!({"approver": CAROL}))
+        .await
+        .assert_refused(400, "missing_field");
+    // The requester may not review their own use; an approver of other rules neither.
+    api.decide(&id, "acknowledge", json!({"reviewer": REQUESTER}))
+        .await
+        .assert_refused(403, "not_a_reviewer");
+    api.decide(&id, "flag", json!({"reviewer": ALICE}))
+        .await
+        .assert_refused(403, "not_a_reviewer");
+
+    let flagged = api
+        .decide(
+            &id,
+            "flag",
+            json!({"reviewer": CAROL, "comment": "no such incident"}),
+        )
+        .await;
+    assert_eq!(flagged.status, 200, "{}", flagged.body);
+    assert_eq!(flagged.body["review"]["state"], "flagged");
+    assert_eq!(flagged.body["review"]["by"], CAROL);
+    assert_eq!(flagged.body["review"]["comment"], "no such incident");
+    assert_eq!(flagged.body["status"], "ended");
+    api.decide(&id, "acknowledge", json!({"reviewer": CAROL}))
+        .await
+        .assert_refused(409, "already_reviewed");
+
+    // Someone the rule does not name is refused, and the attempt is stored denied.
+    let mut outsider = emergency();
+    outsider["requester"] = json!(ALICE);
+    let refused = api.create(outsider).await;
+    assert_eq!(refused.status, 201, "{}", refused.body);
+    assert_eq!(refused.body["decision"], "requester_not_allowed");
+    assert_eq!(refused.body["status"], "denied");
+    assert_eq!(refused.body["break_glass"], true);
+    assert_eq!(refused.body["review"], json!(null));
+}

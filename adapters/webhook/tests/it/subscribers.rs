@@ -253,6 +253,7 @@ async fn pending_notice(harness: &Harness, kind: NoticeKind) -> Notice {
             start_at: None,
             extends: None,
             idempotency_key: None,
+            break_glass: false,
         })
         .await
         .unwrap();

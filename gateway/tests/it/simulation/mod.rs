@@ -25,7 +25,7 @@ use liftgate_gateway::domain::{
 };
 use liftgate_gateway::metrics::Metrics;
 use liftgate_gateway::testing::person;
-use liftgate_gateway::workflow::{AccessService, Dependencies, NewRequest, TargetInput};
+use liftgate_gateway::workflow::{AccessService, Action, Dependencies, NewRequest, TargetInput};
 use liftgate_policy::Duration as PolicyDuration;
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
@@ -110,6 +110,17 @@ enum Op {
     },
     Jump {
         minutes: i64,
+    },
+    /// Break the glass on Dev Admin (only carol may; the others are refused).
+    BreakGlass {
+        who: usize,
+        minutes: u64,
+    },
+    /// A reviewer acknowledges or flags a request (refused unless it is a break-glass use).
+    Review {
+        request: usize,
+        reviewer: usize,
+        flag: bool,
     },
 }
 
@@ -226,6 +237,9 @@ impl Sim {
                  "Approvers": ["alice@corp.com"], "ApprovalIsNotRequired": true},
                 {"ResourceType": "Account", "Resource": [DEV], "PermissionSet": "Admin",
                  "Approvers": ["alice@corp.com", "bob@corp.com"]},
+                {"ResourceType": "Account", "Resource": [DEV], "PermissionSet": "Admin",
+                 "BreakGlass": true, "AllowedUsers": ["carol@corp.com"],
+                 "Approvers": ["alice@corp.com", "bob@corp.com"]},
             ])),
             Some(&serde_json::json!([{"Resource": [OPS], "Approvers": ["alice@corp.com"]}])),
         )
@@ -327,6 +341,28 @@ impl Sim {
             };
             ops.push((at, op));
         }
+        // Break-glass operations come from a generator of their own, so the histories of
+        // seeds without them (most) are exactly what they were before break-glass existed.
+        let mut glass = StdRng::seed_from_u64(self.seed ^ 0xB4EA_6C1A_5500_0000);
+        if glass.random_bool(0.3) {
+            for _ in 0..glass.random_range(1..=4) {
+                let at = glass.random_range(0..400);
+                let op = if glass.random_bool(0.5) {
+                    creates += 1;
+                    Op::BreakGlass {
+                        who: glass.random_range(0..REQUESTERS.len()),
+                        minutes: glass.random_range(30..=240),
+                    }
+                } else {
+                    Op::Review {
+                        request: glass.random_range(0..creates.max(1) + 1),
+                        reviewer: glass.random_range(0..APPROVERS.len() + 1),
+                        flag: glass.random_bool(0.5),
+                    }
+                };
+                ops.push((at, op));
+            }
+        }
         ops.sort_by_key(|(at, _)| *at);
         ops
     }
@@ -372,6 +408,7 @@ impl Sim {
                         start_at,
                         extends: None,
                         idempotency_key: None,
+                        break_glass: false,
                     };
                     if let Ok(request) = service.create(input).await {
                         made.lock().requests.push(request.id);
@@ -476,6 +513,7 @@ impl Sim {
                         start_at: None,
                         extends: Some(grant_id),
                         idempotency_key: None,
+                        break_glass: false,
                     };
                     if let Ok(extension) = service.create(input).await
                         && extension.status() == RequestStatus::Pending
@@ -488,6 +526,56 @@ impl Sim {
                                 None,
                             )
                             .await;
+                    }
+                });
+            }
+            Op::BreakGlass { who, minutes } => {
+                let made = self.made.clone();
+                self.exec.spawn(replica, async move {
+                    let input = NewRequest {
+                        requester: person(&email(REQUESTERS[who])),
+                        target: Target::Dev.input(),
+                        duration: PolicyDuration::from_mins(minutes),
+                        reason: "simulated emergency".to_owned(),
+                        channel: Channel::Webhook,
+                        start_at: None,
+                        extends: None,
+                        idempotency_key: None,
+                        break_glass: true,
+                    };
+                    if let Ok(request) = service.create(input).await {
+                        made.lock().requests.push(request.id);
+                    }
+                });
+            }
+            Op::Review {
+                request,
+                reviewer,
+                flag,
+            } => {
+                let Some(id) = pick(request) else { return };
+                let store = self.store.clone();
+                self.exec.spawn(replica, async move {
+                    // The last "reviewer" is the requester, who may never review.
+                    let actor = match APPROVERS.get(reviewer) {
+                        Some(name) => person(&email(name)),
+                        None => match store.inner_request(&id) {
+                            Ok(Some(stored)) => stored.requester.clone(),
+                            _ => return,
+                        },
+                    };
+                    let action = if flag {
+                        Action::Flag { comment: None }
+                    } else {
+                        Action::Acknowledge { comment: None }
+                    };
+                    let answer = service.act(&id, &actor, Channel::Slack, action).await;
+                    if let Ok(answer) = answer {
+                        let review = answer.break_glass.as_ref().and_then(|r| r.reviewed.as_ref());
+                        assert!(
+                            review.is_some_and(|review| review.by.email != answer.requester.email),
+                            "a review was answered as recorded by the requester or not at all: {review:?}"
+                        );
                     }
                 });
             }
@@ -667,6 +755,33 @@ impl Sim {
 
     /// Invariants that hold after every step.
     fn check_step(&self) -> Result<(), Violation> {
+        // Break-glass is only ever granted to whom its statement names, and always owes a
+        // review; nobody reviews their own use.
+        for request in self.store.inner.all_requests() {
+            let used = request.decision == liftgate_policy::Decision::BreakGlass;
+            if used != request.break_glass.is_some()
+                || (used && request.requester.email.as_str() != email("carol"))
+            {
+                return Err(self.violation(format!(
+                    "request {} by {} has decision {:?} and review {:?}",
+                    request.id, request.requester.email, request.decision, request.break_glass
+                )));
+            }
+            if let Some(review) = request
+                .break_glass
+                .as_ref()
+                .and_then(|r| r.reviewed.as_ref())
+                && (review.by.email == request.requester.email
+                    || !APPROVERS
+                        .iter()
+                        .any(|name| review.by.email.as_str() == email(name)))
+            {
+                return Err(self.violation(format!(
+                    "request {} was reviewed by {}",
+                    request.id, review.by.email
+                )));
+            }
+        }
         let held = self.held();
         // Access that predates Liftgate is never removed.
         for key in self.preseeded.keys() {
@@ -976,6 +1091,17 @@ impl Sim {
                 .entry(request.to_owned())
                 .or_default()
                 .push(event.to_owned());
+        }
+        for (request, recorded) in &events {
+            let reviews = recorded
+                .iter()
+                .filter(|event| *event == "break_glass_reviewed")
+                .count();
+            if reviews > 1 {
+                return Err(self.violation(format!(
+                    "request {request} was reviewed {reviews} times: {recorded:?}"
+                )));
+            }
         }
         for grant in self.store.inner.all_grants() {
             if grant.activated_at.is_none() {

@@ -69,6 +69,13 @@ fn value_object(element: &Value, answer: &str) -> Value {
             "selected_option": { "text": { "type": "plain_text", "text": answer }, "value": answer },
         }),
         "plain_text_input" => json!({ "type": kind, "value": answer }),
+        "checkboxes" => {
+            let option = element["options"]
+                .as_array()
+                .and_then(|options| options.iter().find(|option| option["value"] == answer))
+                .unwrap_or_else(|| panic!("{answer:?} is not one of the boxes offered: {element}"));
+            json!({ "type": kind, "selected_options": [option] })
+        }
         "datetimepicker" => {
             json!({ "type": kind, "selected_date_time": answer.parse::<i64>().unwrap() })
         }
@@ -86,6 +93,7 @@ fn initial_object(element: &Value) -> Value {
         "datetimepicker" => {
             json!({ "type": kind, "selected_date_time": element["initial_date_time"].clone() })
         }
+        "checkboxes" => json!({ "type": kind, "selected_options": [] }),
         _ => json!({ "type": kind, "value": element["initial_value"].clone() }),
     }
 }

@@ -139,7 +139,8 @@ impl TestApp {
             vec![Arc::new(ToSlack(Arc::clone(&notifier)))],
             harness.metrics.clone(),
         )
-        .with_inbox(vec![Arc::clone(&adapter).inbox().unwrap()]);
+        .with_inbox(vec![Arc::clone(&adapter).inbox().unwrap()])
+        .with_reviews(harness.service.clone());
         let routes = Arc::clone(&adapter).routes().unwrap();
         let state = ServerState {
             store: harness.store.clone(),

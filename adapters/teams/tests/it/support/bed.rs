@@ -157,7 +157,8 @@ impl Bed {
             vec![Arc::new(AsRecording(notifier.clone()))],
             h.metrics.clone(),
         )
-        .with_inbox(vec![adapter.clone().inbox().unwrap()]);
+        .with_inbox(vec![adapter.clone().inbox().unwrap()])
+        .with_reviews(h.service.clone());
         Bed {
             h,
             fake,

@@ -189,6 +189,15 @@ fn check_element(element: &Value) -> Result<(), &'static str> {
             }
         }
         Some("datetimepicker") => {}
+        Some("checkboxes") => {
+            let options = element["options"].as_array().ok_or("invalid_blocks")?;
+            if options.is_empty() || options.len() > 10 {
+                return Err("invalid_blocks");
+            }
+            for option in options {
+                check_option(option)?;
+            }
+        }
         _ => return Err("invalid_blocks"),
     }
     Ok(())
