@@ -77,6 +77,44 @@ impl Rules {
         routing
     }
 
+    /// Where findings about `target` go when no request is behind them (drift): the first
+    /// statement in file order covering it that names a channel, per platform, whoever it
+    /// admits (docs/reference.md §9).
+    pub fn target_routing(&self, target: &Target<'_>) -> Routing {
+        let covering: Vec<&Routing> = match *target {
+            Target::Account {
+                account_id,
+                permission_set,
+            } => self
+                .statements
+                .iter()
+                .filter(|statement| {
+                    statement.resource.contains(account_id)
+                        && statement.permission_set.contains(permission_set)
+                })
+                .map(|statement| &statement.justification.routing)
+                .collect(),
+            Target::Group { group_id } => self
+                .group_statements
+                .iter()
+                .filter(|statement| statement.resource.contains(group_id))
+                .map(|statement| &statement.justification.routing)
+                .collect(),
+        };
+        let mut routing = Routing::default();
+        for wanted in covering {
+            if routing.slack_channel.is_none() {
+                routing.slack_channel.clone_from(&wanted.slack_channel);
+            }
+            if routing.teams_conversation.is_none() {
+                routing
+                    .teams_conversation
+                    .clone_from(&wanted.teams_conversation);
+            }
+        }
+        routing
+    }
+
     /// The `Warning`s of the statements naming `account_id` (or every account), for a form
     /// once the account is picked, before a permission set is.
     pub fn account_warnings(&self, account_id: &str) -> Vec<String> {
@@ -212,6 +250,46 @@ mod tests {
             "{rendered:?}"
         );
         assert!(rendered[1].contains("NotifyApprovers"), "{rendered:?}");
+    }
+
+    #[test]
+    fn drift_goes_where_the_first_covering_statement_routes_whoever_it_admits() {
+        let rules = crate::parse_rules(
+            Some(&json!([
+                {"ResourceType": "Account", "Resource": "*", "PermissionSet": "*",
+                 "Approvers": "boss@corp.com"},
+                {"ResourceType": "Account", "Resource": "111111111111", "PermissionSet": "Admin",
+                 "AllowedUsers": "a@corp.com", "Approvers": "boss@corp.com",
+                 "ApprovalChannel": {"slack": "CPROD", "teams": "19:prod@thread.tacv2"}},
+                {"ResourceType": "Account", "Resource": "*", "PermissionSet": "Admin",
+                 "Approvers": "boss@corp.com", "ApprovalChannel": "CADMINS"},
+            ])),
+            None,
+        )
+        .unwrap();
+        let prod = rules.target_routing(&Target::Account {
+            account_id: "111111111111",
+            permission_set: "Admin",
+        });
+        assert_eq!(prod.slack_channel.as_deref(), Some("CPROD"));
+        assert_eq!(
+            prod.teams_conversation.as_deref(),
+            Some("19:prod@thread.tacv2")
+        );
+        let dev = rules.target_routing(&Target::Account {
+            account_id: "222222222222",
+            permission_set: "Admin",
+        });
+        assert_eq!(dev.slack_channel.as_deref(), Some("CADMINS"));
+        assert_eq!(dev.teams_conversation, None);
+        assert!(
+            rules
+                .target_routing(&Target::Account {
+                    account_id: "222222222222",
+                    permission_set: "ReadOnly",
+                })
+                .is_default()
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use liftgate_gateway::conversation::{ChatSurface, Namespaces, RequestView, Updated};
-use liftgate_gateway::domain::{AccessRequest, ActivitySummary, Channel, Person};
+use liftgate_gateway::domain::{ActivitySummary, Channel, Person};
 use liftgate_gateway::ports::{DriftNotice, NotifyError};
 use liftgate_policy::Email;
 use serde::{Deserialize, Serialize};
@@ -187,8 +187,8 @@ impl ChatSurface for SlackAdapter {
         }
     }
 
-    fn route<'r>(&self, request: &'r AccessRequest) -> Option<&'r str> {
-        request.routing.slack_channel.as_deref()
+    fn routed<'r>(&self, routing: &'r liftgate_policy::Routing) -> Option<&'r str> {
+        routing.slack_channel.as_deref()
     }
 
     async fn post(

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use liftgate_gateway::conversation::{ChatSurface, Namespaces, RequestView, Updated};
-use liftgate_gateway::domain::{AccessRequest, ActivitySummary, Channel, Person};
+use liftgate_gateway::domain::{ActivitySummary, Channel, Person};
 use liftgate_gateway::ports::{DriftNotice, DriftTarget, NotifyError};
 use serde_json::Value;
 
@@ -156,8 +156,8 @@ impl ChatSurface for Bot {
         text_message(&summary.text())
     }
 
-    fn route<'r>(&self, request: &'r AccessRequest) -> Option<&'r str> {
-        request.routing.teams_conversation.as_deref()
+    fn routed<'r>(&self, routing: &'r liftgate_policy::Routing) -> Option<&'r str> {
+        routing.teams_conversation.as_deref()
     }
 
     async fn post(&self, to: Option<&str>, message: &Value) -> Result<ActivityAt, NotifyError> {

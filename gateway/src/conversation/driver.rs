@@ -70,9 +70,14 @@ pub trait ChatSurface: Send + Sync + Debug {
     async fn drift_message(&self, notice: &DriftNotice) -> Result<Self::Message, NotifyError>;
     fn activity_message(&self, summary: &ActivitySummary) -> Self::Message;
 
-    /// The channel the rules route `request`'s approvals to on this platform
-    /// (`ApprovalChannel`), if not the configured approvals channel.
-    fn route<'r>(&self, request: &'r AccessRequest) -> Option<&'r str>;
+    /// The channel `routing` names on this platform (`ApprovalChannel`), if not the
+    /// configured approvals channel.
+    fn routed<'r>(&self, routing: &'r liftgate_policy::Routing) -> Option<&'r str>;
+
+    /// Where `request`'s approval messages go on this platform.
+    fn route<'r>(&self, request: &'r AccessRequest) -> Option<&'r str> {
+        self.routed(&request.routing)
+    }
     /// Posts to `to`, else to the configured approvals channel.
     async fn post(
         &self,
@@ -401,7 +406,10 @@ impl<S: ChatSurface> NoticeDriver<S> {
             return Ok(());
         }
         let message = self.surface.drift_message(notice).await?;
-        let at = self.surface.post(None, &message).await?;
+        let at = self
+            .surface
+            .post(self.surface.routed(&notice.routing), &message)
+            .await?;
         self.write(namespace, &key, &PostedRecord { at }).await?;
         tracing::info!(access_key = %notice.access_key, platform = self.surface.platform().as_str(), "Drift warning posted.");
         Ok(())

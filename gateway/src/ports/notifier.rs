@@ -111,6 +111,10 @@ pub struct DriftNotice {
     pub user_name: Option<String>,
     pub mode: DriftMode,
     pub action: DriftAction,
+    /// Where the rules route findings about this access (`ApprovalChannel` of the first
+    /// statement covering it); the configured approvals channel when unset.
+    #[serde(default, skip_serializing_if = "liftgate_policy::Routing::is_default")]
+    pub routing: liftgate_policy::Routing,
 }
 
 impl DriftNotice {
@@ -210,6 +214,7 @@ mod tests {
             user_name: Some("Jane Doe".to_owned()),
             mode: DriftMode::Revoke,
             action,
+            routing: liftgate_policy::Routing::default(),
         }
     }
 

@@ -541,6 +541,22 @@ pub async fn approvals_follow_the_statements_routing<C: ChannelUnderTest>() {
     let direct = channel.approver_direct_messages("bob").await;
     assert!(direct[0].controls.is_empty(), "the copy is kept current");
     assert_eq!(channel.routed_channel_texts().await.len(), 1);
+    // Drift about the account goes where its approvals go.
+    let mut notice = drift_notice();
+    notice.routing =
+        channel
+            .harness()
+            .service
+            .rules()
+            .target_routing(&liftgate_policy::Target::Account {
+                account_id: PROD,
+                permission_set: "Admin",
+            });
+    channel.notifier().drift(&notice).await.unwrap();
+    let routed = channel.routed_channel_texts().await;
+    assert_eq!(routed.len(), 2, "{routed:?}");
+    assert!(routed[1].contains("carol@corp.com"), "{}", routed[1]);
+    assert!(channel.approvals_channel_texts().await.is_empty());
 }
 
 fn drift_notice() -> DriftNotice {
@@ -559,6 +575,7 @@ fn drift_notice() -> DriftNotice {
         user_name: None,
         mode: DriftMode::Warn,
         action: DriftAction::Warned,
+        routing: liftgate_policy::Routing::default(),
     }
 }
 

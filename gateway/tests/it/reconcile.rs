@@ -262,6 +262,30 @@ async fn access_that_a_grant_explains_is_not_drift_including_preexisting_access_
 }
 
 #[tokio::test]
+async fn a_finding_is_routed_where_the_statements_covering_the_access_send_approvals() {
+    let mut routed = self_service(PROD, "Admin");
+    routed["ApprovalChannel"] = json!({"slack": "CPRODOWNERS", "teams": "19:prod@thread.tacv2"});
+    let w = world(json!([self_service(DEV, "Admin"), routed]), json!([]));
+    w.h.identity.add_assignment(PROD, "Admin", "u-bob");
+    w.h.identity.add_assignment(DEV, "Admin", "u-bob");
+    w.pass(ReconciliationMode::Warn).await;
+    let notices = w.h.notifier.drift_notices();
+    assert_eq!(notices.len(), 2);
+    for notice in notices {
+        let routing = &notice.routing;
+        if notice.access_key.contains(PROD) {
+            assert_eq!(routing.slack_channel.as_deref(), Some("CPRODOWNERS"));
+            assert_eq!(
+                routing.teams_conversation.as_deref(),
+                Some("19:prod@thread.tacv2")
+            );
+        } else {
+            assert!(routing.is_default(), "{routing:?}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn warn_mode_reports_each_finding_once_and_again_after_it_was_gone() {
     let w = world(json!([self_service(PROD, "Admin")]), json!([]));
     w.h.identity.add_assignment(PROD, "Admin", "u-bob");

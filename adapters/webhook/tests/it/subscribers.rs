@@ -534,6 +534,7 @@ async fn drift_findings_reach_subscribers_of_drift_detected_signed() {
         user_name: None,
         mode: DriftMode::Warn,
         action: DriftAction::Warned,
+        routing: Default::default(),
     };
     notifier.drift(&notice).await.unwrap();
     assert_eq!(drift.events(), ["drift_detected"]);

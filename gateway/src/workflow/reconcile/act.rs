@@ -11,7 +11,9 @@ use super::scan::{Observed, ObservedTarget};
 use super::{FindingOutcome, Names, Reconciler};
 use crate::audit::AuditRecord;
 use crate::domain::RequestEvent;
-use crate::ports::{DriftAction, DriftMode, DriftNotice, IdentityError, StoreError, WriteBatch};
+use crate::ports::{
+    DriftAction, DriftMode, DriftNotice, DriftTarget, IdentityError, StoreError, WriteBatch,
+};
 use crate::workflow::ACCESS_LEASE_TTL;
 
 /// The audit reason of a `drift_detected` record.
@@ -267,11 +269,24 @@ impl Reconciler {
             audit.push(self.service.audit_append(record));
         }
         if let Some(action) = action {
+            let drift_target = names.drift_target(&observed.target);
+            let routing = self.service.rules().target_routing(&match &drift_target {
+                DriftTarget::Account {
+                    account_id,
+                    permission_set,
+                    ..
+                } => liftgate_policy::Target::Account {
+                    account_id,
+                    permission_set,
+                },
+                DriftTarget::Group { group_id, .. } => liftgate_policy::Target::Group { group_id },
+            });
             let notice = DriftNotice {
                 id: uuid::Uuid::new_v4(),
                 detected_at: at,
                 access_key: observed.key.to_string(),
-                target: names.drift_target(&observed.target),
+                target: drift_target,
+                routing,
                 user_id: observed.user_id.clone(),
                 user_email: email,
                 user_name: user
