@@ -20,7 +20,7 @@ pub enum Command {
     /// Run the gateway until SIGTERM or SIGINT, then drain in-flight work and exit.
     Serve(ConfigArg),
     /// Validate the configuration; print every error and warning with its location.
-    CheckConfig(ConfigArg),
+    CheckConfig(CheckConfigArgs),
     /// Work with the rules offline.
     Policy {
         #[command(subcommand)]
@@ -231,6 +231,17 @@ pub struct SsoElevatorArgs {
     /// Replace the file if it exists.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckConfigArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Also read Identity Center (the aws section, the standard credential chain): warn where
+    /// a permission set's SessionDuration outlives the grants of a statement that does not
+    /// end sessions at revoke.
+    #[arg(long)]
+    pub aws: bool,
 }
 
 #[derive(Debug, Args)]

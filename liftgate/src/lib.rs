@@ -18,9 +18,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let stdout = &mut std::io::stdout().lock();
     let stderr = &mut std::io::stderr();
     match cli.command {
-        Command::CheckConfig(arg) => {
-            let source = ConfigSource::from_process(arg.config.as_deref());
-            let valid = commands::check_config::run(&source, stdout, stderr)?;
+        Command::CheckConfig(args) => {
+            let source = ConfigSource::from_process(args.config.config.as_deref());
+            let valid = if args.aws {
+                runtime()?.block_on(commands::check_config::run_with_aws(
+                    &source, stdout, stderr,
+                ))?
+            } else {
+                commands::check_config::run(&source, stdout, stderr)?
+            };
             Ok(if valid {
                 ExitCode::SUCCESS
             } else {

@@ -45,7 +45,7 @@ pub use reconcile::{
     Reconciler, ReconcilerTuning, SCHEDULE_DOCUMENT, ScopeSummary,
 };
 pub use records::{AUDIT_TOPIC_PREFIX, DRIFT_TOPIC_PREFIX, NOTIFY_TOPIC_PREFIX, NoticePayload};
-pub use session_check::session_duration_warnings;
+pub use session_check::{session_duration_check, session_duration_warnings};
 pub use sessions::{
     EXPIRE_TOPIC, PendingExpiry, PendingRevocation, REVOKE_TOPIC, SESSIONS_TOPIC_PREFIX,
     SessionRevoker, SessionsRevocation,

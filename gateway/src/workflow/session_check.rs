@@ -1,8 +1,8 @@
 //! The online half of `check-config` for `RevokeSessions` (docs/reference.md §3, §6): a grant
 //! shorter than its permission set's `SessionDuration` leaves role sessions that outlive it,
-//! unless its sessions are ended at revoke. `check-config` runs offline (it needs no `aws`
-//! section), so these warnings come from `serve` at start, once the permission sets'
-//! durations can be read.
+//! unless its sessions are ended at revoke. `check-config` runs offline by default (it needs
+//! no `aws` section), so these warnings come from `check-config --aws` and from `serve` at
+//! start, once the permission sets' durations can be read.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +10,7 @@ use liftgate_policy::{Problem, Rules, Scope};
 
 use super::AccessService;
 use crate::config::RequestSettings;
-use crate::ports::IdentityError;
+use crate::ports::{IdentityCenter, IdentityError};
 
 /// A warning for every statement whose sessions are not ended at revoke and whose longest
 /// grant (`MaxDuration`, else `requests.max_duration`) is shorter than the `SessionDuration`
@@ -75,8 +75,18 @@ impl AccessService {
     /// [`session_duration_warnings`] with the durations read from Identity Center, for the
     /// permission sets the statements concerned name (every set for `"*"`).
     pub async fn session_duration_check(&self) -> Result<Vec<Problem>, IdentityError> {
-        let rules = self.rules();
-        let requests = self.settings();
+        session_duration_check(self.identity().as_ref(), self.rules(), self.settings()).await
+    }
+}
+
+/// [`session_duration_warnings`] with the durations read from `identity` (`serve` at start,
+/// `check-config --aws`).
+pub async fn session_duration_check(
+    identity: &dyn IdentityCenter,
+    rules: &Rules,
+    requests: &RequestSettings,
+) -> Result<Vec<Problem>, IdentityError> {
+    {
         let concerned: Vec<_> = rules
             .statements
             .iter()
@@ -90,7 +100,7 @@ impl AccessService {
             return Ok(Vec::new());
         }
         let names: Vec<String> = if concerned.iter().any(|s| s.permission_set.is_any()) {
-            self.identity().list_permission_sets().await?
+            identity.list_permission_sets().await?
         } else {
             let mut names: Vec<String> = concerned
                 .iter()
@@ -105,10 +115,10 @@ impl AccessService {
         };
         let mut durations = BTreeMap::new();
         for name in names {
-            let Some(arn) = self.identity().permission_set_arn(&name).await? else {
+            let Some(arn) = identity.permission_set_arn(&name).await? else {
                 continue;
             };
-            if let Some(duration) = self.identity().session_duration(&arn).await? {
+            if let Some(duration) = identity.session_duration(&arn).await? {
                 durations.insert(name, duration);
             }
         }

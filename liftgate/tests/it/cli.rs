@@ -433,3 +433,76 @@ fn explain_exits_1_on_invalid_arguments_or_config() {
         text(&output.stderr)
     );
 }
+
+/// `check-config --aws` reads each permission set's SessionDuration from Identity Center (moto:
+/// the seeded sets last 1 h) and warns where a statement's grants are shorter and its sessions
+/// are not ended at revoke; without the aws section, or with Identity Center unreachable, the
+/// check that was asked for fails.
+#[tokio::test]
+async fn check_config_with_aws_warns_where_sessions_outlive_grants() {
+    let moto = liftgate_testkit::moto::MotoServer::start();
+    let org = crate::support::seed_org(&moto).await;
+    let directory = tempfile::tempdir().unwrap();
+    let aws = |endpoint: &str| {
+        format!(
+            "aws:\n  region: us-east-1\n  sso_instance_arn: \"{}\"\n  identity_store_id: \"{}\"\n  endpoint_url: \"{endpoint}\"\n",
+            org.seed.instance_arn, org.seed.identity_store_id
+        )
+    };
+    let rules = r#"
+statements:
+  - ResourceType: Account
+    Resource: "*"
+    PermissionSet: Admin
+    Approvers: [lead@example.com]
+    MaxDuration: 30m
+  - ResourceType: Account
+    Resource: "*"
+    PermissionSet: ReadOnly
+    Approvers: [lead@example.com]
+    MaxDuration: 30m
+    RevokeSessions: true
+"#;
+    let path = write_config(
+        directory.path(),
+        &format!("{}{rules}", aws(moto.endpoint())),
+    );
+    let run = |path: &Path| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_liftgate"));
+        command
+            .args(["check-config", "--aws", "--config", path.to_str().unwrap()])
+            .env_remove("LIFTGATE_CONFIG")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        command.output().unwrap()
+    };
+    let output = run(&path);
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: statements[0].MaxDuration: grants last at most 30m but the SessionDuration of Admin (1h) is longer, and RevokeSessions is off"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("SessionDuration of ReadOnly"), "{stderr}");
+    assert!(text(&output.stdout).contains("1 session-duration warning(s)"));
+
+    // Unreachable Identity Center: the check was not made, so it does not pass.
+    let closed = directory.path().join("closed");
+    std::fs::create_dir_all(&closed).unwrap();
+    let unreachable = write_config(&closed, &format!("{}{rules}", aws("http://127.0.0.1:9")));
+    let output = run(&unreachable);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("could not read the permission sets"),
+        "{}",
+        text(&output.stderr)
+    );
+    // No aws section: nothing to read.
+    let offline = directory.path().join("offline");
+    std::fs::create_dir_all(&offline).unwrap();
+    let output = run(&write_config(&offline, rules));
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("--aws needs the aws section"));
+}
