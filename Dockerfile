@@ -39,6 +39,7 @@ COPY aws aws
 COPY adapters adapters
 COPY liftgate liftgate
 COPY tests tests
+COPY bench bench
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked -p liftgate --target "$(cat /rust-target)" \

@@ -192,7 +192,16 @@ for path in ["target", "data", ".git", "dist", "liftgate/target", "gateway/data"
 for path in ["Cargo.toml", "Cargo.lock", "gateway/src/lib.rs", "liftgate/src/main.rs"]:
     if ignored(path):
         sys.exit(f".dockerignore keeps {path}, which the build needs, out of the context")
-print("target/, data/, .git and dist/ stay out of the build context")
+import re, tomllib
+members = tomllib.load(open("Cargo.toml", "rb"))["workspace"]["members"]
+copied = re.findall(r"^COPY (\S+) \S+$", open("Dockerfile").read(), re.M)
+for member in members:
+    top = member.split("/")[0]
+    if ignored(f"{member}/Cargo.toml"):
+        sys.exit(f".dockerignore keeps the workspace member {member} out of the context")
+    if top not in copied:
+        sys.exit(f"the Dockerfile does not COPY the workspace member {member}: cargo cannot load the workspace")
+print(f"target/, data/, .git and dist/ stay out of the build context; all {len(members)} workspace members are copied")
 PY
   grep -q '^COPY \. \.' Dockerfile && { echo "Dockerfile copies the whole context"; return 1; }
   grep -qE '^FROM [^ ]+@sha256:[0-9a-f]{64}' Dockerfile || { echo "a base image is not pinned by digest"; return 1; }

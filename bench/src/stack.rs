@@ -150,6 +150,10 @@ impl Gateway {
         rss_bytes(self.pid)
     }
 
+    pub(crate) fn rss_split(&self) -> anyhow::Result<(u64, u64)> {
+        rss_split(self.pid)
+    }
+
     /// One Prometheus sample of `/metrics` summed over its labels matching `label_filter`.
     pub(crate) async fn metric_sum(&self, name: &str, label_filter: &str) -> anyhow::Result<f64> {
         let text = reqwest::get(format!("{}/metrics", self.base))
@@ -184,10 +188,24 @@ impl Drop for Gateway {
 
 /// `VmRSS` of a process in bytes.
 pub(crate) fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
+    status_bytes(pid, "VmRSS:")
+}
+
+/// Resident memory split into anonymous (heap, stacks) and file-backed (the binary's code and
+/// data pages, which the kernel can drop and read again), in bytes.
+pub(crate) fn rss_split(pid: u32) -> anyhow::Result<(u64, u64)> {
+    Ok((
+        status_bytes(pid, "RssAnon:")?,
+        status_bytes(pid, "RssFile:")?,
+    ))
+}
+
+/// One `… kB` line of `/proc/PID/status`, in bytes.
+fn status_bytes(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kib = status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| {
             rest.trim()
                 .trim_end_matches("kB")
@@ -195,7 +213,7 @@ pub(crate) fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
                 .parse::<u64>()
                 .ok()
         })
-        .context("no VmRSS in /proc/PID/status")?;
+        .with_context(|| format!("no {field} in /proc/PID/status"))?;
     Ok(kib * 1024)
 }
 

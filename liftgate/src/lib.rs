@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod commands;
 pub mod compose;
+mod memory;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -14,6 +14,7 @@ use liftgate_gateway::http::RouteProvider;
 use liftgate_gateway::ports::{InboxHandler, Notifier};
 use liftgate_gateway::workflow::AccessService;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiConfig, RetryPolicy, SlackApi, TokenOwner};
 use crate::http::SlackRoutes;
@@ -40,8 +41,6 @@ pub struct SlackOptions {
     pub identity_cache_ttl: Duration,
     /// How long the Slack user found for an email is reused for mentions and direct messages.
     pub lookup_cache_ttl: Duration,
-    /// How long an open form keeps its looked-up choices.
-    pub form_session_ttl: Duration,
     /// Time allowed to compute an answer that must go back inside Slack's 3-second ack
     /// (option loads); past it, an empty answer is sent.
     pub ack_budget: Duration,
@@ -60,7 +59,6 @@ impl Default for SlackOptions {
             http_timeout: Duration::from_secs(10),
             identity_cache_ttl: Duration::from_secs(60),
             lookup_cache_ttl: Duration::from_secs(600),
-            form_session_ttl: Duration::from_secs(3600),
             ack_budget: Duration::from_millis(2500),
             reconnect_delay: Duration::from_secs(1),
             ping_interval: Duration::from_secs(30),
@@ -82,13 +80,19 @@ pub(crate) enum Reply {
 /// Handler work still running after its ack: bounded in concurrency and in number (see
 /// `slack.work_concurrency`, `slack.work_queue`), counted so tests and shutdown can wait for
 /// it, and abortable as a crash would.
+///
+/// The tasks are detached and cancelled through a token rather than kept in a `JoinSet`: a
+/// set keeps every finished task's allocation (as large as its whole future, tens of KiB for
+/// a form) until it is joined, so after a burst up to `slack.work_queue` finished tasks stayed
+/// resident until the next piece of work reaped them (README "Performance", "Under load").
 #[derive(Debug)]
 struct InFlight {
     count: AtomicUsize,
     idle: Notify,
     permits: Arc<tokio::sync::Semaphore>,
     limit: usize,
-    tasks: Mutex<tokio::task::JoinSet<()>>,
+    /// Cancelled by [`SlackAdapter::abandon_in_flight`], then replaced, so later work runs.
+    abandon: Mutex<CancellationToken>,
 }
 
 impl InFlight {
@@ -98,7 +102,7 @@ impl InFlight {
             idle: Notify::new(),
             permits: Arc::new(tokio::sync::Semaphore::new(concurrency.max(1) as usize)),
             limit: queue.max(concurrency).max(1) as usize,
-            tasks: Mutex::new(tokio::task::JoinSet::new()),
+            abandon: Mutex::new(CancellationToken::new()),
         }
     }
 }
@@ -238,8 +242,9 @@ impl SlackAdapter {
             options.lookup_cache_ttl,
             membership(&settings)?,
         );
-        let ttl =
-            time::Duration::try_from(options.form_session_ttl).unwrap_or(time::Duration::HOUR);
+        let form_session_ttl = time::Duration::try_from(settings.form_session_ttl.to_std())
+            .unwrap_or(time::Duration::HOUR);
+        let forms = FormSessions::new(form_session_ttl, settings.form_sessions as usize);
         let in_flight = InFlight::new(settings.work_concurrency, settings.work_queue);
         let installation =
             Installation::new(Arc::clone(service.clock()), Arc::clone(service.metrics()));
@@ -248,7 +253,7 @@ impl SlackAdapter {
             service,
             api,
             people,
-            forms: FormSessions::new(ttl),
+            forms,
             installation,
             options,
             in_flight,
@@ -328,24 +333,24 @@ impl SlackAdapter {
             };
             work.await;
         };
-        let mut tasks = self
+        let abandon = self
             .in_flight
-            .tasks
+            .abandon
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        // Reap what finished, so the set holds only live tasks.
-        while tasks.try_join_next().is_some() {}
-        tasks.spawn(run);
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        tokio::spawn(abandon.run_until_cancelled_owned(run));
     }
 
     /// Abandons the work still running after its ack, as a crash would. What was recorded in
     /// the inbox is resumed later by whichever replica finds it due.
     pub fn abandon_in_flight(&self) {
-        self.in_flight
-            .tasks
+        let mut abandon = self
+            .in_flight
+            .abandon
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .abort_all();
+            .unwrap_or_else(PoisonError::into_inner);
+        std::mem::take(&mut *abandon).cancel();
     }
 
     /// Whether this Socket Mode envelope was seen before (Slack delivers at least once).
@@ -430,6 +435,24 @@ impl ChannelAdapter for SlackAdapter {
     }
 
     async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        // Expired form sessions go even when no new form comes to push them out.
+        let sweeper = Arc::downgrade(&self);
+        let every = self
+            .forms
+            .ttl()
+            .unsigned_abs()
+            .clamp(Duration::from_secs(1), Duration::from_secs(60));
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(adapter) = sweeper.upgrade() else {
+                    return;
+                };
+                adapter.forms.sweep(adapter.service.clock().now());
+            }
+        });
         // Learn the bound workspace now, so the first click does not wait for `auth.test`;
         // until it is known, every payload is refused (see `People::workspace`).
         let learner = Arc::clone(&self);

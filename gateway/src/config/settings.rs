@@ -296,6 +296,27 @@ pub struct SlackSettings {
         deserialize_with = "lenient::u32"
     )]
     pub work_queue: u32,
+    /// Open forms whose looked-up choices are kept in memory at once; past it the oldest are
+    /// forgotten. A form whose choices were forgotten looks them up again when next used.
+    #[serde(
+        default = "default_slack_form_sessions",
+        deserialize_with = "lenient::u32"
+    )]
+    pub form_sessions: u32,
+    /// How long an open form's choices are kept (also dropped when it is submitted or closed).
+    #[serde(
+        default = "default_slack_form_session_ttl",
+        deserialize_with = "lenient::duration"
+    )]
+    pub form_session_ttl: Duration,
+}
+
+fn default_slack_form_sessions() -> u32 {
+    1000
+}
+
+fn default_slack_form_session_ttl() -> Duration {
+    Duration::from_mins(15)
 }
 
 fn default_slack_work_concurrency() -> u32 {

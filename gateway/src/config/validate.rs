@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
-use liftgate_policy::{Email, Problem, Rules};
+use liftgate_policy::{Duration, Email, Problem, Rules};
 
 use super::settings::{AuditSinkKind, CliSettings, SchedulerBackend, Settings, StateBackend};
 
@@ -392,6 +392,20 @@ pub(super) fn check(
                 errors,
                 "slack.api_base_url",
                 format!("{:?} is not an http(s) URL", slack.api_base_url),
+            );
+        }
+        if slack.form_sessions == 0 {
+            push(
+                errors,
+                "slack.form_sessions",
+                "must be at least 1 (the open forms whose choices are kept)",
+            );
+        }
+        if slack.form_session_ttl > Duration::from_hours(24) {
+            push(
+                errors,
+                "slack.form_session_ttl",
+                format!("{} is longer than a day", slack.form_session_ttl),
             );
         }
     }

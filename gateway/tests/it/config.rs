@@ -212,6 +212,32 @@ surprise: true
 }
 
 #[test]
+fn form_sessions_are_bounded_by_count_and_age() {
+    let slack = "slack:\n  signing_secret: s\n  bot_token: xoxb-1\n  channel_id: C1\n";
+    let loaded = load_text(slack, &[]).unwrap();
+    let defaults = loaded.settings.slack.unwrap();
+    assert_eq!(defaults.form_sessions, 1000);
+    assert_eq!(defaults.form_session_ttl.as_secs(), 15 * 60);
+
+    let tuned = format!("{slack}  form_sessions: 200\n  form_session_ttl: 5m\n");
+    let tuned = load_text(&tuned, &[]).unwrap().settings.slack.unwrap();
+    assert_eq!(tuned.form_sessions, 200);
+    assert_eq!(tuned.form_session_ttl.as_secs(), 300);
+
+    let unbounded = format!("{slack}  form_sessions: 0\n  form_session_ttl: 2d\n");
+    let lines = error_lines(&load_text(&unbounded, &[]).unwrap_err());
+    for expected in [
+        "slack.form_sessions: must be at least 1",
+        "slack.form_session_ttl: 2d is longer than a day",
+    ] {
+        assert!(
+            lines.iter().any(|line| line.starts_with(expected)),
+            "missing {expected:?} in {lines:#?}"
+        );
+    }
+}
+
+#[test]
 fn cross_section_requirements_are_checked() {
     let text = "state:\n  backend: dynamodb\nscheduler:\n  backend: eventbridge\naudit:\n  sinks:\n    - type: s3\n    - type: file\n";
     let lines = error_lines(&load_text(text, &[]).unwrap_err());

@@ -16,6 +16,7 @@ const OUTBOX_INTERVAL: Duration = Duration::from_millis(500);
 pub async fn run(loaded: LoadedConfig) -> anyhow::Result<()> {
     let settings = loaded.settings.clone();
     let gateway = compose::build(&loaded).await?;
+    crate::memory::give_back_freed_memory();
     for warning in &loaded.warnings {
         tracing::warn!(path = %warning.path, "Config warning: {}", warning.message);
     }

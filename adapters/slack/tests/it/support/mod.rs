@@ -116,6 +116,8 @@ pub fn settings_for(fake: &FakeSlack, socket_mode: bool) -> SlackSettings {
         allow_unconfirmed_emails: false,
         work_concurrency: 32,
         work_queue: 1024,
+        form_sessions: 1000,
+        form_session_ttl: liftgate_policy::Duration::from_mins(15),
     }
 }
 
