@@ -1,6 +1,7 @@
 //! Model-based randomized testing of the grant lifecycle. A seed generates a history: several
 //! requesters asking for overlapping access (some of it held before Liftgate), approvals,
-//! denials, early revokes, extensions, deferred starts, clock jumps, replicas sweeping the
+//! denials, early revokes, extensions, deferred starts, break-glass uses and their reviews
+//! (by reviewers and by the requester), clock jumps, replicas sweeping the
 //! same store, and EventBridge timers firing. A deterministic executor interleaves every store
 //! and AWS call of every task, injects faults at each (refused calls, lost answers), and kills
 //! replicas mid-step. After every step and at quiescence the invariants of the access ledger
