@@ -54,7 +54,7 @@ impl FormSession {
     pub(crate) fn account(&self, account_id: &str) -> Option<&AccountInfo> {
         self.accounts
             .iter()
-            .find(|account| account.id == account_id)
+            .find(|account| &*account.id == account_id)
     }
 
     pub(crate) fn group(&self, group_id: &str) -> Option<&GroupInfo> {

@@ -34,7 +34,10 @@ fn account_info(account: &Account) -> Option<AccountInfo> {
         .filter(|name| !name.is_empty())
         .unwrap_or(&id)
         .to_owned();
-    Some(AccountInfo { id, name })
+    Some(AccountInfo {
+        id: id.into(),
+        name: name.into(),
+    })
 }
 
 /// Suspended and closing accounts cannot be used; forms leave them out.

@@ -250,8 +250,8 @@ async fn accounts_are_listed_across_pages_and_described() {
     for account in &accounts {
         assert!(
             listed.contains(&AccountInfo {
-                id: account.id.clone(),
-                name: account.name.clone()
+                id: account.id.as_str().into(),
+                name: account.name.as_str().into()
             }),
             "{account:?}"
         );
@@ -259,9 +259,9 @@ async fn accounts_are_listed_across_pages_and_described() {
     assert!(
         listed
             .iter()
-            .any(|account| account.id == MANAGEMENT_ACCOUNT_ID)
+            .any(|account| &*account.id == MANAGEMENT_ACCOUNT_ID)
     );
-    let names: Vec<&str> = listed.iter().map(|account| account.name.as_str()).collect();
+    let names: Vec<&str> = listed.iter().map(|account| &*account.name).collect();
     assert_eq!(
         names,
         ["Audit", "Dev", "master", "Prod", "Sandbox", "Staging"],
@@ -272,8 +272,8 @@ async fn accounts_are_listed_across_pages_and_described() {
     assert_eq!(
         identity.describe_account(&prod.id).await.unwrap(),
         Some(AccountInfo {
-            id: prod.id.clone(),
-            name: "Prod".to_owned()
+            id: prod.id.as_str().into(),
+            name: "Prod".into()
         })
     );
     assert_eq!(

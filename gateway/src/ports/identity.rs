@@ -55,8 +55,10 @@ pub struct NamedUser {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountInfo {
-    pub id: String,
-    pub name: String,
+    /// Shared, not copied: every open form holds the requester's list of accounts, which at
+    /// thousands of accounts would otherwise copy every id and name once per form.
+    pub id: std::sync::Arc<str>,
+    pub name: std::sync::Arc<str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

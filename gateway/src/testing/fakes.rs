@@ -375,8 +375,8 @@ impl IdentityCenter for FakeIdentityCenter {
     ) -> Result<Option<AccountInfo>, IdentityError> {
         let directory = self.enter("describe_account").await?;
         Ok(directory.accounts.get(account_id).map(|name| AccountInfo {
-            id: account_id.to_owned(),
-            name: name.clone(),
+            id: account_id.into(),
+            name: name.as_str().into(),
         }))
     }
 
@@ -386,8 +386,8 @@ impl IdentityCenter for FakeIdentityCenter {
             .accounts
             .iter()
             .map(|(id, name)| AccountInfo {
-                id: id.clone(),
-                name: name.clone(),
+                id: id.as_str().into(),
+                name: name.as_str().into(),
             })
             .collect())
     }

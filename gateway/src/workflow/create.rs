@@ -353,7 +353,7 @@ impl AccessService {
                 }
                 Ok(RequestTarget::Account {
                     account_id: account_id.to_owned(),
-                    account_name: Some(account.name),
+                    account_name: Some(account.name.to_string()),
                     permission_set: permission_set.to_owned(),
                 })
             }

@@ -177,8 +177,8 @@ impl Bot {
         // no account picked yet (and more than one to pick from) the list starts empty and
         // fills from the account chosen on the card (dataset `permission_sets`).
         let account = match accounts.as_slice() {
-            _ if accounts.iter().any(|a| a.id == inputs.account) => inputs.account.clone(),
-            [only] => only.id.clone(),
+            _ if accounts.iter().any(|a| *a.id == *inputs.account) => inputs.account.clone(),
+            [only] => only.id.to_string(),
             _ => String::new(),
         };
         let permission_sets = if account.is_empty() {
@@ -207,7 +207,7 @@ impl Bot {
         let duration = pick_duration(&durations, &inputs.duration);
         let choices: Vec<(String, String)> = accounts
             .iter()
-            .map(|a| (format!("{} ({})", a.name, a.id), a.id.clone()))
+            .map(|a| (format!("{} ({})", a.name, a.id), a.id.to_string()))
             .collect();
         let typeahead = choices.len() > TYPEAHEAD_LIMIT;
         let shown = if typeahead {
@@ -388,7 +388,7 @@ impl Bot {
                 Ok(accounts) => accounts,
                 Err(error) => return responses::message(&explain(&error)),
             };
-            match accounts.iter().find(|a| &a.id == account_id) {
+            match accounts.iter().find(|a| *a.id == **account_id) {
                 None => refusals.refuse(
                     FormField::Account,
                     format!("You cannot request access to account {account_id}."),

@@ -48,7 +48,7 @@ impl Bot {
             dataset::ACCOUNTS => match self.service.requestable_accounts(&facts).await {
                 Ok(accounts) => accounts
                     .into_iter()
-                    .map(|a| (format!("{} ({})", a.name, a.id), a.id))
+                    .map(|a| (format!("{} ({})", a.name, a.id), a.id.to_string()))
                     .collect(),
                 Err(_) => Vec::new(),
             },

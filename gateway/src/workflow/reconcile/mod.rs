@@ -525,7 +525,7 @@ impl Reconciler {
                 .list_accounts()
                 .await?
                 .into_iter()
-                .map(|account| account.id)
+                .map(|account| account.id.to_string())
                 .collect()
         } else {
             Vec::new()
@@ -651,7 +651,7 @@ impl Reconciler {
             lookups.count("describe_account");
             match identity.describe_account(&account_id).await {
                 Ok(Some(account)) => {
-                    names.accounts.insert(account_id, account.name);
+                    names.accounts.insert(account_id, account.name.to_string());
                 }
                 Ok(None) => {}
                 Err(error) => {
