@@ -86,44 +86,42 @@ pub async fn session_duration_check(
     rules: &Rules,
     requests: &RequestSettings,
 ) -> Result<Vec<Problem>, IdentityError> {
-    {
-        let concerned: Vec<_> = rules
-            .statements
+    let concerned: Vec<_> = rules
+        .statements
+        .iter()
+        .filter(|statement| {
+            !statement
+                .revoke_sessions
+                .unwrap_or(requests.revoke_sessions)
+        })
+        .collect();
+    if concerned.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = if concerned.iter().any(|s| s.permission_set.is_any()) {
+        identity.list_permission_sets().await?
+    } else {
+        let mut names: Vec<String> = concerned
             .iter()
-            .filter(|statement| {
-                !statement
-                    .revoke_sessions
-                    .unwrap_or(requests.revoke_sessions)
+            .flat_map(|statement| match &statement.permission_set {
+                Scope::Only(names) => names.iter().cloned().collect::<Vec<_>>(),
+                Scope::Any => Vec::new(),
             })
             .collect();
-        if concerned.is_empty() {
-            return Ok(Vec::new());
-        }
-        let names: Vec<String> = if concerned.iter().any(|s| s.permission_set.is_any()) {
-            identity.list_permission_sets().await?
-        } else {
-            let mut names: Vec<String> = concerned
-                .iter()
-                .flat_map(|statement| match &statement.permission_set {
-                    Scope::Only(names) => names.iter().cloned().collect::<Vec<_>>(),
-                    Scope::Any => Vec::new(),
-                })
-                .collect();
-            names.sort();
-            names.dedup();
-            names
+        names.sort();
+        names.dedup();
+        names
+    };
+    let mut durations = BTreeMap::new();
+    for name in names {
+        let Some(arn) = identity.permission_set_arn(&name).await? else {
+            continue;
         };
-        let mut durations = BTreeMap::new();
-        for name in names {
-            let Some(arn) = identity.permission_set_arn(&name).await? else {
-                continue;
-            };
-            if let Some(duration) = identity.session_duration(&arn).await? {
-                durations.insert(name, duration);
-            }
+        if let Some(duration) = identity.session_duration(&arn).await? {
+            durations.insert(name, duration);
         }
-        Ok(session_duration_warnings(rules, requests, &durations))
     }
+    Ok(session_duration_warnings(rules, requests, &durations))
 }
 
 #[cfg(test)]
